@@ -1,0 +1,32 @@
+"""Errors raised by driftctl.
+
+Every error names the problem and how to fix it; the CLI prints both and exits with 2.
+
+    DriftctlError
+    ├── InputError (ValueError)      bad data: columns, dtypes, values, files
+    ├── PolicyError (ValueError)     a policy file that cannot be used
+    └── NotFoundError (LookupError)  model, alias, version, baseline or batches missing
+"""
+
+from __future__ import annotations
+
+
+class DriftctlError(Exception):
+    """Base class: ``problem`` says what is wrong, ``fix`` what to do about it."""
+
+    def __init__(self, problem: str, fix: str):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}\nFix: {fix}")
+
+
+class InputError(DriftctlError, ValueError):
+    """The data given to driftctl cannot be used as it is."""
+
+
+class PolicyError(DriftctlError, ValueError):
+    """The policy file is invalid."""
+
+
+class NotFoundError(DriftctlError, LookupError):
+    """Something driftctl needs does not exist in MLflow."""

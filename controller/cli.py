@@ -1,0 +1,255 @@
+"""The ``driftctl`` command line.
+
+Exit status: 0 no drift, 1 drift or a data-quality alert (``monitor``), 2 bad input or a
+missing model, alias, baseline or batch, 3 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from controller._errors import DriftctlError
+
+EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default, "
+        "the local sqlite store ./mlflow.db)",
+    )
+    return common
+
+
+def _model(p: argparse.ArgumentParser, which: bool = True) -> None:
+    p.add_argument("--model", required=True, help="registered model name")
+    if which:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--version", help="model version (default: the version behind --alias)")
+        g.add_argument("--alias", help="model alias (default: champion)")
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common()
+    top = argparse.ArgumentParser(
+        prog="driftctl",
+        description="Watch MLflow-registered models for drift and log what changed.",
+        epilog="Exit status: 0 no drift, 1 drift or data-quality alert, 2 bad input, "
+        "3 internal error.",
+        parents=[common],
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "baseline",
+        parents=[common],
+        help="record a training baseline for a registered model version",
+        description="Record the training baseline "
+        "of a registered model version that was logged without one.",
+    )
+    _model(p)
+    p.add_argument("--data", required=True, help="training or validation data (parquet/CSV)")
+    p.add_argument("--target", help="label column; enables validation performance")
+    p.add_argument(
+        "--prediction-col",
+        help="column with the model's predictions (default: predict with the model)",
+    )
+    p.add_argument("--exclude", nargs="*", default=[], help="columns that are not features")
+    p.add_argument(
+        "--sample-size",
+        type=int,
+        default=10_000,
+        help="rows kept as the reference sample (default: 10000)",
+    )
+
+    p = sub.add_parser(
+        "log-batch",
+        parents=[common],
+        help="log a batch of production data",
+        description="Log a batch of inference inputs (and predictions) as an "
+        "MLflow run. Without --prediction-col the champion predicts.",
+    )
+    _model(p, which=False)
+    p.add_argument("--data", required=True, help="batch file (parquet or CSV)")
+    p.add_argument("--id-col", help="row id column, used to join late labels")
+    p.add_argument("--timestamp-col", help="event time column (default: time of logging)")
+    p.add_argument("--prediction-col", help="column with the predictions served")
+    p.add_argument("--target", help="label column, if labels are already known")
+
+    p = sub.add_parser(
+        "log-labels",
+        parents=[common],
+        help="log labels that arrived late",
+        description="Log ground-truth labels for rows of earlier batches.",
+    )
+    _model(p, which=False)
+    p.add_argument("--data", required=True, help="labels file (parquet or CSV)")
+    p.add_argument("--id-col", required=True, help="row id column, as in the batches")
+    p.add_argument("--target", required=True, help="label column")
+
+    p = sub.add_parser(
+        "monitor",
+        parents=[common],
+        help="run one monitoring cycle",
+        description="Compare a production window with the champion's "
+        "baseline and log the findings as one MLflow run.",
+    )
+    _model(p)
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--last", type=int, help="the last N batches (default: 1)")
+    w.add_argument("--since", help="window start, ISO 8601 (inclusive)")
+    p.add_argument("--until", help="window end, ISO 8601 (exclusive)")
+    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run a small end-to-end scenario",
+        description="Train and register a credit model, log weekly batches "
+        "with a drift after week 3, and monitor each week.",
+    )
+    p.add_argument("--weeks", type=int, default=6, help="weeks of production (default: 6)")
+    p.add_argument("--rows", type=int, default=2000, help="rows per week (default: 2000)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    # Progress bars for every small artifact download drown the command's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if args.tracking_uri:
+        mlflow.set_tracking_uri(args.tracking_uri)
+    try:
+        return _run(args)
+    except DriftctlError as exc:
+        print(f"driftctl {args.command}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
+        return EXIT_INPUT
+    except MlflowException as exc:
+        print(
+            f"driftctl {args.command}: error: MLflow ({mlflow.get_tracking_uri()}) "
+            f"reported: {exc.message}\n  fix: act on MLflow's message above; if MLflow is "
+            "unreachable, check --tracking-uri / MLFLOW_TRACKING_URI and that the server is up",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"driftctl {args.command}: internal error (a bug: please report it with the "
+            "trace above)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _run(args) -> int:
+    from controller import batches, tracking
+    from controller.data import read_table
+
+    if args.command == "baseline":
+        from controller.baseline import build_baseline
+
+        mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
+        data = read_table(args.data)
+        preds = None
+        exclude = tuple(args.exclude)
+        if args.prediction_col:
+            if args.prediction_col not in data.columns:
+                raise DriftctlError(
+                    f"--prediction-col {args.prediction_col!r} is not in the data",
+                    "pass the name of the prediction column",
+                )
+            preds = data[args.prediction_col].to_numpy()
+            exclude += (args.prediction_col,)
+        model = tracking.load_model(mv) if preds is None else None
+        baseline = build_baseline(
+            data,
+            model=model,
+            target=args.target,
+            predictions=preds,
+            exclude=exclude,
+            sample_size=args.sample_size,
+        )
+        tags = {
+            tracking.KIND: "baseline",
+            tracking.MODEL: args.model,
+            tracking.VERSION: str(mv.version),
+        }
+        with tracking.atomic_run(
+            tracking.experiment_id(args.model), f"baseline v{mv.version}", tags
+        ) as run:
+            tracking.save_baseline(baseline, run.info.run_id)
+            tracking.link_baseline(mv, run.info.run_id)
+        print(
+            f"baseline of {args.model} version {mv.version}: {len(baseline.features)} "
+            f"features, {baseline.n_rows} rows, run {run.info.run_id}"
+        )
+        return EXIT_OK
+
+    if args.command == "log-batch":
+        run_id = batches.log_batch(
+            args.model,
+            read_table(args.data),
+            source=args.data,
+            id_col=args.id_col,
+            timestamp_col=args.timestamp_col,
+            prediction_col=args.prediction_col,
+            target=args.target,
+        )
+        print(f"logged batch of {args.model} as run {run_id}")
+        return EXIT_OK
+
+    if args.command == "log-labels":
+        run_id = batches.log_labels(
+            args.model, read_table(args.data), id_col=args.id_col, target=args.target
+        )
+        print(f"logged labels of {args.model} as run {run_id}")
+        return EXIT_OK
+
+    if args.command == "monitor":
+        from controller.monitor import monitor, summary_json
+        from controller.policy import Policy
+
+        if args.last is not None and args.last < 1:
+            raise DriftctlError(
+                f"--last must be at least 1, got {args.last}",
+                "pass the number of recent batches to monitor",
+            )
+        policy = Policy.from_toml(args.policy) if args.policy else Policy()
+        report = monitor(
+            args.model,
+            alias=args.alias,
+            version=args.version,
+            last=args.last,
+            since=args.since,
+            until=args.until,
+            policy=policy,
+        )
+        print(summary_json(report) if args.json else report.render())
+        return EXIT_OK if report.verdict == "ok" else EXIT_DRIFT
+
+    if args.command == "demo":
+        from controller.demo import run_demo
+
+        run_demo(weeks=args.weeks, rows=args.rows)
+        return EXIT_OK
+    raise AssertionError(args.command)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,117 @@
+"""Reading tables and checking that they can be monitored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from controller._errors import InputError
+from controller.profile import FeatureProfile, kind_of
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a parquet or CSV file (chosen by extension) into a non-empty DataFrame."""
+    path = Path(path)
+    suffixes = "".join(path.suffixes).lower()
+    if not path.is_file():
+        raise InputError(
+            f"data file {str(path)!r} does not exist or is not a file",
+            "pass the path of a parquet or CSV file",
+        )
+    try:
+        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+            frame = pd.read_parquet(path)
+        elif ".csv" in suffixes:
+            frame = pd.read_csv(path)
+        else:
+            raise InputError(
+                f"cannot tell the format of {str(path)!r} from its extension",
+                "name the file *.parquet or *.csv (optionally *.csv.gz)",
+            )
+    except InputError:
+        raise
+    except Exception as exc:  # readers raise many types; all mean the same to the user
+        raise InputError(
+            f"cannot read {str(path)!r}: {type(exc).__name__}: {exc}",
+            "check that the file is a complete, valid parquet or CSV file",
+        ) from exc
+    if frame.empty:
+        raise InputError(
+            f"{str(path)!r} holds no rows", "pass a file with at least one row of data"
+        )
+    return frame
+
+
+def check_names(frame: pd.DataFrame) -> None:
+    """Column names must be unique strings."""
+    bad = [c for c in frame.columns if not isinstance(c, str)]
+    if bad:
+        raise InputError(
+            f"column names must be strings; got {bad[:5]!r} "
+            f"({', '.join(sorted({type(c).__name__ for c in bad}))})",
+            "name the columns, e.g. frame.columns = [str(c) for c in frame.columns]",
+        )
+    dupes = sorted(frame.columns[frame.columns.duplicated()].unique())
+    if dupes:
+        raise InputError(f"duplicate column names {dupes}", "give every column a distinct name")
+
+
+def check_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) -> None:
+    """Reject inf values and empty columns, and in reference data constant columns."""
+    where = "the baseline data" if reference else "this batch"
+    for name in columns:
+        series = frame[name]
+        kind = kind_of(series)
+        if series.isna().all():
+            raise InputError(
+                f"column {name!r} is entirely missing in {where} ({len(series)} rows)",
+                "fix the upstream data, or drop the column if the model does not use it",
+            )
+        if kind == "numeric":
+            x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            n_inf = int(np.isinf(x).sum())
+            if n_inf:
+                raise InputError(
+                    f"column {name!r} holds {n_inf} infinite value(s) in {where}",
+                    "replace inf with NaN (counted as missing) or with a finite value",
+                )
+        if reference and series.nunique(dropna=True) == 1:
+            raise InputError(
+                f"column {name!r} is constant ({series.dropna().iloc[0]!r}) in {where}: "
+                "drift cannot be measured against a single value",
+                "drop the column from the baseline data (it carries no information)",
+            )
+
+
+def check_schema(
+    frame: pd.DataFrame, profiles: dict[str, FeatureProfile], declared: list[str]
+) -> None:
+    """A batch must hold the baseline's features, with the same types, and nothing else.
+
+    ``declared`` lists the non-feature columns named on the command line (id, time stamp,
+    prediction, target), which are allowed.
+    """
+    missing = [f for f in profiles if f not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing feature column(s) {missing}; the baseline has {list(profiles)}",
+            "add the columns to the batch (NaN where a value is unknown)",
+        )
+    extra = [c for c in frame.columns if c not in profiles and c not in declared]
+    if extra:
+        raise InputError(
+            f"unexpected column(s) {extra}, not features of the model's baseline",
+            "drop them, or name them with --id-col, --timestamp-col, --prediction-col or --target",
+        )
+    for name, profile in profiles.items():
+        series = frame[name]
+        kind = kind_of(series) if series.notna().any() else profile.kind
+        if kind != profile.kind:
+            example = series.dropna().iloc[:3].tolist()
+            raise InputError(
+                f"column {name!r} is {profile.kind} in the baseline but {kind} here "
+                f"(dtype {series.dtype}, values like {example})",
+                f"cast the column back to its baseline type ({profile.dtype})",
+            )

@@ -1,0 +1,61 @@
+"""Predictions from a model, whatever its flavor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from controller._errors import InputError
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted values; for binary classifiers also the probability of ``positive``."""
+
+    values: np.ndarray
+    score: np.ndarray | None = None
+    positive: str | None = None
+
+
+def task_of(model, y: pd.Series | None = None, predictions: np.ndarray | None = None) -> str:
+    """ "classification" or "regression", from the estimator, else from the target's values."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(model):
+        return "classification"
+    if is_regressor(model):
+        return "regression"
+    values = y if y is not None else predictions
+    if values is None:
+        return "regression"
+    x = np.asarray(values)
+    if x.dtype.kind in "fc" and not np.all(np.isnan(x) | (x == np.round(x))):
+        return "regression"
+    if x.dtype.kind in "iuf" and len(np.unique(x[~pd.isna(x)])) > 20:
+        return "regression"
+    return "classification"
+
+
+def predict(model, features: pd.DataFrame) -> Predictions:
+    """Predict with a scikit-learn estimator or an MLflow pyfunc model.
+
+    A failure of the model becomes an InputError that names the likely cause.
+    """
+    try:
+        values = np.asarray(model.predict(features))
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        score = positive = None
+        classes = getattr(model, "classes_", None)
+        if hasattr(model, "predict_proba") and classes is not None and len(classes) == 2:
+            score = np.asarray(model.predict_proba(features))[:, 1]
+            positive = str(classes[1])
+    except Exception as exc:  # any model error means the data does not fit the model
+        raise InputError(
+            f"the model failed to predict on this data: {type(exc).__name__}: {exc}",
+            "check the data against the model's training columns and categories, or "
+            "pass the model's predictions in the file with --prediction-col",
+        ) from exc
+    return Predictions(values, score, positive)

@@ -1,0 +1,83 @@
+"""The monitoring cycle: champion, baseline, window in; one MLflow run of findings out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import mlflow
+
+from controller import tracking
+from controller.batches import ID, LABEL, load_window
+from controller.naming import name_map
+from controller.policy import Policy
+from controller.report import Report, assess
+
+SUMMARY = "driftctl/summary.json"
+NAMES = "driftctl/metric_names.json"
+
+
+def monitor(
+    name: str,
+    *,
+    alias: str | None = None,
+    version: str | None = None,
+    last: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    policy: Policy | None = None,
+) -> Report:
+    """Run one cycle for the registered model ``name`` and log it; returns the report.
+
+    Everything is read and computed before the cycle's run is created, so bad input leaves
+    nothing behind in MLflow.
+    """
+    policy = policy or Policy()
+    mv = tracking.resolve_version(name, version=version, alias=alias)
+    baseline, baseline_run = tracking.load_baseline(mv)
+    window = load_window(name, baseline, last=last, since=since, until=until)
+    meta = tuple(c for c in window.frame.columns if c not in baseline.features)
+    report = assess(baseline, window.frame, policy, window.labels, meta_columns=(*meta, ID, LABEL))
+    report = replace(
+        report,
+        context={
+            "model": name,
+            "version": str(mv.version),
+            "alias": alias or ("" if version else "champion"),
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
+            "batches": ",".join(window.run_ids),
+            "baseline_run_id": baseline_run,
+        },
+    )
+    _log(report, name, int(window.end.timestamp() * 1000))
+    return report
+
+
+def _log(report: Report, name: str, window_end_ms: int) -> None:
+    ctx = report.context
+    experiment = tracking.experiment_id(name)
+    history = tracking.history_run(experiment, name)
+    tags = {
+        tracking.KIND: "monitor",
+        tracking.MODEL: name,
+        tracking.VERSION: ctx["version"],
+        tracking.TAG + "verdict": report.verdict,
+        tracking.TAG + "window_start": ctx["window_start"],
+        tracking.TAG + "window_end": ctx["window_end"],
+        tracking.TAG + "drifted_features": ",".join(report.drifted)[:4000],
+        "mlflow.parentRunId": history,
+    }
+    metrics = report.metrics()
+    with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
+        tracking.log_metrics(run.info.run_id, metrics)
+        mlflow.log_dict(report.to_dict(), SUMMARY)
+        mlflow.log_dict(name_map(f.feature for f in report.features), NAMES)
+        mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
+    # The history run turns successive cycles into one line per metric in the UI.
+    step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
+    tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
+
+
+def summary_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=1, default=str)

@@ -1,0 +1,162 @@
+"""The monitoring policy: defaults, and a TOML file that overrides them.
+
+Example (every key optional; these are the defaults)::
+
+    [drift]
+    fdr = 0.05                    # Benjamini-Hochberg level across features
+    false_alarm_rate = 0.01       # per feature: calibrated thresholds allow this many alarms
+    calibration_resamples = 500   # resamples of the baseline used to calibrate thresholds
+    sample_size = 10000           # production rows used by the exact tests (KS, Wasserstein)
+    seed = 0
+
+    [drift.numeric]               # also [drift.categorical] and [drift.boolean]
+    statistic = "psi"             # effect size that decides: psi, kl, jensen_shannon,
+                                  # hellinger, wasserstein, ks (numeric only for the last two)
+    test = "ks"                   # significance test: ks or chi2 (categorical: chi2)
+    min_effect = 0.1              # the threshold never goes below this
+    # threshold = 0.2             # a fixed threshold instead of the calibrated one
+
+    [features."loan amount"]      # per feature, same keys, plus ignore = true
+    min_effect = 0.2
+
+    [quality]
+    max_missing_rate_increase = 0.05
+    max_out_of_range_share = 0.05
+    max_unseen_share = 0.01
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from controller._errors import PolicyError
+
+NUMERIC_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger", "wasserstein", "ks")
+CATEGORICAL_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger")
+TESTS = {"numeric": ("ks", "chi2"), "categorical": ("chi2",), "boolean": ("chi2",)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one feature (or every feature of a type) is judged."""
+
+    statistic: str
+    test: str
+    min_effect: float
+    threshold: float | None = None
+    ignore: bool = False
+
+    def check(self, kind: str, where: str) -> Rule:
+        allowed = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
+        if self.statistic not in allowed:
+            raise _bad(where, "statistic", f"one of {list(allowed)}", self.statistic)
+        if self.test not in TESTS[kind]:
+            raise _bad(where, "test", f"one of {list(TESTS[kind])}", self.test)
+        if self.min_effect < 0:
+            raise _bad(where, "min_effect", "a number >= 0", self.min_effect)
+        if self.threshold is not None and self.threshold < 0:
+            raise _bad(where, "threshold", "a number >= 0", self.threshold)
+        return self
+
+
+@dataclass(frozen=True)
+class Quality:
+    max_missing_rate_increase: float = 0.05
+    max_out_of_range_share: float = 0.05
+    max_unseen_share: float = 0.01
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Validated monitoring policy. ``Policy()`` is the documented default."""
+
+    fdr: float = 0.05
+    false_alarm_rate: float = 0.01
+    calibration_resamples: int = 500
+    sample_size: int = 10_000
+    seed: int = 0
+    numeric: Rule = Rule("psi", "ks", 0.1)
+    categorical: Rule = Rule("jensen_shannon", "chi2", 0.1)
+    boolean: Rule = Rule("jensen_shannon", "chi2", 0.1)
+    features: dict[str, dict] = field(default_factory=dict)
+    quality: Quality = Quality()
+
+    def __post_init__(self):
+        for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not lo < value < hi:
+                raise _bad("drift", name, f"a number in the range ({lo}, {hi})", value)
+        for name, lo in (("calibration_resamples", 50), ("sample_size", 100)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+                raise _bad("drift", name, f"an int in the range [{lo}, inf)", value)
+        for kind in ("numeric", "categorical", "boolean"):
+            getattr(self, kind).check(kind, f"drift.{kind}")
+
+    def rule(self, feature: str, kind: str) -> Rule:
+        """The rule for one feature: its type's rule with the feature's overrides applied."""
+        overrides = self.features.get(feature, {})
+        return replace(getattr(self, kind), **overrides).check(kind, f"features.{feature!r}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Load a policy file; unknown keys and bad values raise PolicyError."""
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise PolicyError(
+                f"policy file {str(path)!r} does not exist",
+                "pass the path of a TOML policy file, or leave out --policy for the defaults",
+            ) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+            raise PolicyError(
+                f"policy file {str(path)!r} is not valid TOML: {exc}",
+                "fix the syntax; the README's policy reference shows every key",
+            ) from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Policy:
+        _known(data, {"drift", "features", "quality"}, "the top level")
+        drift = dict(data.get("drift", {}))
+        kwargs = {}
+        for kind in ("numeric", "categorical", "boolean"):
+            if kind in drift:
+                section = drift.pop(kind)
+                _known(section, _rule_keys(), f"[drift.{kind}]")
+                kwargs[kind] = replace(getattr(cls, kind), **section)
+        _known(drift, {f.name for f in fields(cls)} - {"features", "quality"}, "[drift]")
+        kwargs.update(drift)
+        features = data.get("features", {})
+        for name, section in features.items():
+            _known(section, _rule_keys() | {"ignore"}, f"[features.{name!r}]")
+        quality = data.get("quality", {})
+        _known(quality, {f.name for f in fields(Quality)}, "[quality]")
+        return cls(features=features, quality=Quality(**quality), **kwargs)
+
+
+def _rule_keys() -> set[str]:
+    return {"statistic", "test", "min_effect", "threshold"}
+
+
+def _known(section: dict, allowed: set[str], where: str) -> None:
+    if not isinstance(section, dict):
+        raise PolicyError(
+            f"{where} of the policy must be a table, got {section!r}",
+            "write it as a [section] with key = value lines",
+        )
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise PolicyError(
+            f"unknown key(s) {unknown} in {where} of the policy",
+            f"use only {sorted(allowed)}; the README's policy reference lists every key",
+        )
+
+
+def _bad(where: str, key: str, expected: str, got) -> PolicyError:
+    return PolicyError(
+        f"the {key!r} parameter of [{where}] must be {expected}. Got {got!r} instead",
+        f"set {key} in [{where}] of the policy file to {expected}",
+    )

@@ -1,0 +1,186 @@
+"""Per-feature profiles: fixed bins learned from the reference, counts that merge.
+
+A profile is learned once from the training data (``learn``): quantile bin edges for a
+numeric feature, the category list for a categorical or boolean one. Any later data is
+counted into the same bins (``count``), so a production window, a single batch or a shard on
+another machine all give counts that add up (``merge``) and compare bin by bin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from controller._errors import InputError
+
+Kind = Literal["numeric", "categorical", "boolean"]
+OTHER = "__other__"
+
+
+def kind_of(series: pd.Series) -> Kind:
+    """The feature type of a column, or an InputError for a type driftctl cannot monitor."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "numeric"
+    if (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+    ):
+        if pd.api.types.is_object_dtype(dtype) and _mixed_object(series):
+            raise InputError(
+                f"column {series.name!r} mixes numbers and strings "
+                f"(for example {series.dropna().iloc[:3].tolist()})",
+                "cast it to one type before handing it to driftctl: numbers for a numeric "
+                "feature, strings for a categorical one",
+            )
+        return "categorical"
+    raise InputError(
+        f"column {series.name!r} has dtype {dtype}, which driftctl cannot monitor",
+        "pass only numeric, categorical (string) and boolean features; drop the column, or "
+        "name it with --id-col / --timestamp-col if it is an identifier or a time stamp",
+    )
+
+
+def _mixed_object(series: pd.Series) -> bool:
+    values = series.dropna()
+    if values.empty:
+        return False
+    is_str = values.map(lambda v: isinstance(v, str))
+    return bool(is_str.any() and not is_str.all())
+
+
+def as_category_strings(series: pd.Series) -> pd.Series:
+    """Categorical and boolean values as strings (booleans as 'True'/'False'), NaN kept."""
+    return (
+        series.astype(object)
+        .where(series.notna())
+        .map(lambda v: v if v is None or isinstance(v, str) else str(v), na_action="ignore")
+    )
+
+
+@dataclass(frozen=True)
+class FeatureProfile:
+    """What the reference looked like for one feature.
+
+    ``counts`` has one entry per bin: for numeric features ``len(edges) + 1`` bins, the
+    i-th holding values in ``(edges[i-1], edges[i]]``; for categorical and boolean features
+    one bin per category plus a last bin for anything else (rare categories pooled at
+    learning time, unseen ones later). Missing values are counted apart in ``missing``.
+    """
+
+    name: str
+    kind: Kind
+    dtype: str
+    count: int
+    missing: int
+    counts: tuple[int, ...]
+    edges: tuple[float, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    std: float | None = None
+
+    @property
+    def missing_rate(self) -> float:
+        total = self.count + self.missing
+        return self.missing / total if total else 0.0
+
+    def count_values(self, series: pd.Series) -> np.ndarray:
+        """Counts of ``series`` in this profile's bins (missing values left out)."""
+        if self.kind == "numeric":
+            x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            x = x[~np.isnan(x)]
+            idx = np.searchsorted(np.asarray(self.edges), x, side="left")
+            return np.bincount(idx, minlength=len(self.edges) + 1)
+        values = as_category_strings(series).dropna()
+        index = pd.Index(self.categories)
+        idx = index.get_indexer(values.to_numpy())
+        idx[idx < 0] = len(self.categories)
+        return np.bincount(idx, minlength=len(self.categories) + 1)
+
+    def observe(self, series: pd.Series) -> FeatureProfile:
+        """Profile ``series`` in this profile's bins (same edges and categories)."""
+        counts = self.count_values(series)
+        stats = _numeric_summary(series) if self.kind == "numeric" else {}
+        return replace(
+            self,
+            count=int(counts.sum()),
+            missing=int(series.isna().sum()),
+            counts=tuple(int(c) for c in counts),
+            **stats,
+        )
+
+    def merge(self, other: FeatureProfile) -> FeatureProfile:
+        """Combine two profiles over the same bins, as if their data had been counted once."""
+        if (self.edges, self.categories) != (other.edges, other.categories):
+            raise ValueError(f"profiles of {self.name!r} use different bins and cannot merge")
+        n1, n2 = self.count, other.count
+        merged = {}
+        if self.kind == "numeric" and n1 and n2:
+            mean = (n1 * self.mean + n2 * other.mean) / (n1 + n2)
+            var = (
+                n1 * (self.std**2 + (self.mean - mean) ** 2)
+                + n2 * (other.std**2 + (other.mean - mean) ** 2)
+            ) / (n1 + n2)
+            merged = dict(
+                min=min(self.min, other.min),
+                max=max(self.max, other.max),
+                mean=mean,
+                std=float(np.sqrt(var)),
+            )
+        elif self.kind == "numeric":
+            src = self if n1 else other
+            merged = dict(min=src.min, max=src.max, mean=src.mean, std=src.std)
+        return replace(
+            self,
+            count=n1 + n2,
+            missing=self.missing + other.missing,
+            counts=tuple(a + b for a, b in zip(self.counts, other.counts, strict=True)),
+            **merged,
+        )
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureProfile:
+        data = dict(data)
+        for key in ("counts", "edges", "categories"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def _numeric_summary(series: pd.Series) -> dict:
+    x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return dict(min=None, max=None, mean=None, std=None)
+    return dict(min=float(x.min()), max=float(x.max()), mean=float(x.mean()), std=float(x.std()))
+
+
+def learn(series: pd.Series, *, n_bins: int = 10, max_categories: int = 1000) -> FeatureProfile:
+    """Learn bins from reference data and count it into them."""
+    name = str(series.name)
+    kind = kind_of(series)
+    if kind == "numeric":
+        x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        x = x[~np.isnan(x)]
+        # Quantile edges include the minimum and maximum, so the outer bins catch values the
+        # reference never reached.
+        quantiles = np.quantile(x, np.linspace(0, 1, n_bins + 1)) if x.size else []
+        edges = tuple(float(e) for e in np.unique(quantiles))
+        base = FeatureProfile(name, kind, str(series.dtype), 0, 0, (), edges=edges)
+    else:
+        values = as_category_strings(series).dropna()
+        top = values.value_counts(sort=True).index[:max_categories]
+        categories = tuple(sorted(str(c) for c in top))
+        base = FeatureProfile(name, kind, str(series.dtype), 0, 0, (), categories=categories)
+    return base.observe(series)

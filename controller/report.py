@@ -1,0 +1,224 @@
+"""One monitoring cycle's findings: computed from plain objects, viewed as a table or metrics."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from controller import performance
+from controller._errors import PolicyError
+from controller.baseline import PREDICTION, SCORE, Baseline
+from controller.drift import FeatureDrift, judge
+from controller.naming import metric_safe
+from controller.policy import Policy
+from controller.quality import QualityCheck, check_quality
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one cycle found about a production window."""
+
+    n_rows: int
+    features: tuple[FeatureDrift, ...]
+    prediction: FeatureDrift | None
+    quality: tuple[QualityCheck, ...]
+    performance: dict[str, float]
+    baseline_performance: dict[str, float]
+    n_labelled: int = 0
+    context: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [f.feature for f in self.features if f.drifted]
+
+    @property
+    def share_drifted(self) -> float:
+        return len(self.drifted) / len(self.features) if self.features else 0.0
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.drifted) or bool(self.prediction and self.prediction.drifted)
+
+    @property
+    def quality_alerts(self) -> list[QualityCheck]:
+        return [q for q in self.quality if q.alert]
+
+    @property
+    def verdict(self) -> str:
+        """ "drift", "quality" (data-quality alerts but no drift) or "ok"."""
+        return "drift" if self.drift else "quality" if self.quality_alerts else "ok"
+
+    @property
+    def expected_false_alarms(self) -> float:
+        """Expected number of features flagged when nothing drifted (an upper bound)."""
+        return float(sum(f.false_alarm_rate for f in self.features))
+
+    def table(self) -> pd.DataFrame:
+        """Long table: one row per (feature, statistic); the deciding one carries the verdict."""
+        rows = []
+        for f in [*self.features, *([self.prediction] if self.prediction else [])]:
+            for stat, value in f.statistics.items():
+                deciding = stat == f.statistic
+                rows.append(
+                    {
+                        "feature": f.feature if f is not self.prediction else "(prediction)",
+                        "statistic": stat,
+                        "value": value,
+                        "threshold": f.threshold if deciding else math.nan,
+                        "p_value": f.p_value if deciding else math.nan,
+                        "verdict": ("drift" if f.drifted else "ok") if deciding else "",
+                    }
+                )
+        return pd.DataFrame(
+            rows, columns=["feature", "statistic", "value", "threshold", "p_value", "verdict"]
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """Flat MLflow metrics under the documented names."""
+        out: dict[str, float] = {
+            "drift.share_drifted": self.share_drifted,
+            "drift.n_drifted": float(len(self.drifted)),
+            "drift.expected_false_alarms": self.expected_false_alarms,
+            "window.rows": float(self.n_rows),
+            "window.labelled_rows": float(self.n_labelled),
+        }
+        for f in self.features:
+            key = metric_safe(f.feature)
+            for stat, value in f.statistics.items():
+                out[f"drift.{stat}.{key}"] = value
+            out[f"drift.threshold.{key}"] = f.threshold
+            out[f"drift.p_value.{key}"] = f.p_value
+            out[f"drift.q_value.{key}"] = f.q_value
+            out[f"drift.verdict.{key}"] = float(f.drifted)
+        if self.prediction:
+            for stat, value in self.prediction.statistics.items():
+                out[f"prediction.{stat}"] = value
+            out["prediction.threshold"] = self.prediction.threshold
+            out["prediction.p_value"] = self.prediction.p_value
+            out["prediction.verdict"] = float(self.prediction.drifted)
+        for q in self.quality:
+            out[f"quality.{q.check}.{metric_safe(q.feature)}"] = q.value
+        for name, value in self.performance.items():
+            out[f"performance.{name}"] = value
+            if name in self.baseline_performance:
+                out[f"performance.{name}.change"] = value - self.baseline_performance[name]
+        # MLflow stores NaN, but the UI plots it poorly: leave undefined values out.
+        return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "context": self.context,
+            "n_rows": self.n_rows,
+            "n_labelled": self.n_labelled,
+            "share_drifted": self.share_drifted,
+            "drifted_features": self.drifted,
+            "expected_false_alarms": self.expected_false_alarms,
+            "features": [_clean(asdict(f)) for f in self.features],
+            "prediction": _clean(asdict(self.prediction)) if self.prediction else None,
+            "quality": [_clean(asdict(q)) for q in self.quality],
+            "quality_alerts": [f"{q.check}: {q.feature}" for q in self.quality_alerts],
+            "performance": self.performance,
+            "baseline_performance": self.baseline_performance,
+        }
+
+    def render(self) -> str:
+        """The table people read: one line per feature, then quality and performance."""
+        lines = [
+            f"{'feature':<28} {'statistic':<15} {'value':>9} {'threshold':>9} "
+            f"{'p (BH)':>8}  verdict"
+        ]
+        rows = [*self.features, *([self.prediction] if self.prediction else [])]
+        for f in rows:
+            name = "(prediction)" if f is self.prediction else f.feature
+            lines.append(
+                f"{name[:28]:<28} {f.statistic:<15} {f.value:>9.4f} {f.threshold:>9.4f} "
+                f"{f.q_value:>8.2g}  {'DRIFT' if f.drifted else 'ok'}"
+            )
+        for q in self.quality_alerts:
+            lines.append(
+                f"quality alert: {q.check} on {q.feature!r} = {q.value:.4g}"
+                + (f" (limit {q.threshold:g})" if q.threshold is not None else "")
+            )
+        for name, value in self.performance.items():
+            base = self.baseline_performance.get(name)
+            lines.append(
+                f"performance {name}: {value:.4f}"
+                + (f" (baseline {base:.4f})" if base is not None else "")
+            )
+        lines.append(
+            f"verdict: {self.verdict.upper()}: {len(self.drifted)} of {len(self.features)} "
+            f"features drifted over {self.n_rows} rows; expected false alarms "
+            f"{self.expected_false_alarms:.3f}"
+        )
+        return "\n".join(lines)
+
+
+def _clean(d: dict) -> dict:
+    """NaN to None so the JSON is valid."""
+    return {
+        k: (
+            None
+            if isinstance(v, float) and not math.isfinite(v)
+            else _clean(v)
+            if isinstance(v, dict)
+            else v
+        )
+        for k, v in d.items()
+    }
+
+
+def assess(
+    baseline: Baseline,
+    window: pd.DataFrame,
+    policy: Policy,
+    labels: pd.Series | None = None,
+    meta_columns: tuple[str, ...] = (),
+) -> Report:
+    """Compare a production window with the baseline: drift, quality, performance."""
+    unknown = sorted(set(policy.features) - set(baseline.features))
+    if unknown:
+        raise PolicyError(
+            f"the policy names feature(s) {unknown} that the baseline does not have",
+            f"use feature names from the baseline: {list(baseline.features)}",
+        )
+    quality = check_quality(
+        baseline.features, window, policy.quality, ignore=(*meta_columns, PREDICTION, SCORE)
+    )
+    broken = {q.feature for q in quality if q.check in ("missing_column", "type_mismatch")}
+    profiles = {n: p for n, p in baseline.features.items() if n not in broken}
+    features = judge(profiles, baseline.reference, window, policy)
+
+    prediction = None
+    if baseline.prediction is not None and PREDICTION in window.columns:
+        ref = baseline.reference[[PREDICTION]]
+        kind = baseline.prediction.kind
+        rules = {PREDICTION: policy.rule(PREDICTION, kind)}
+        found = judge({PREDICTION: baseline.prediction}, ref, window, policy, rules)
+        prediction = found[0] if found else None
+
+    perf: dict[str, float] = {}
+    n_labelled = 0
+    if labels is not None and baseline.task and PREDICTION in window.columns:
+        known = labels.notna().to_numpy()
+        n_labelled = int(known.sum())
+        score = window[SCORE].to_numpy()[known] if SCORE in window.columns else None
+        perf = performance.score(
+            baseline.task,
+            labels.to_numpy()[known],
+            window[PREDICTION].to_numpy()[known],
+            score,
+            baseline.positive_class,
+        )
+    return Report(
+        n_rows=len(window),
+        features=tuple(features),
+        prediction=prediction,
+        quality=tuple(quality),
+        performance=perf,
+        baseline_performance=dict(baseline.performance),
+        n_labelled=n_labelled,
+    )

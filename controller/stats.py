@@ -1,0 +1,155 @@
+"""Drift statistics as pure functions over numpy arrays.
+
+Binned statistics take bin counts of shape ``(..., k)``: the last axis holds the bins, every
+leading axis is a batch (features, resamples), so one call scores every feature at once.
+Exact statistics take 2-D samples ``(rows, features)`` with NaN for missing values.
+
+Conventions (documented in the README, checked against scipy in the tests):
+
+* PSI = sum (cur - ref) * ln(cur / ref) over bin shares, empty bins floored at 1e-4.
+* KL = D(cur || ref) in nats, same floor.
+* Jensen-Shannon is the distance (square root of the divergence), natural log, as
+  ``scipy.spatial.distance.jensenshannon``.
+* Hellinger distance = sqrt(1 - sum sqrt(p q)), in [0, 1].
+* Wasserstein-1 between the samples, divided by the reference standard deviation.
+* Chi-square on the 2 x k contingency table of counts, without continuity correction.
+* KS two-sample statistic; p-value from Smirnov's asymptotic distribution as
+  ``scipy.stats.ks_2samp(method="asymp")``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+from scipy.stats import kstwo
+
+FLOOR = 1e-4
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    """Counts to shares along the last axis; an all-zero row stays zero."""
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum(axis=-1, keepdims=True)
+    return np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+
+
+def _floored(counts: np.ndarray, floor: float) -> np.ndarray:
+    p = shares(counts)
+    return np.where(p == 0, floor, p)
+
+
+def psi(ref: np.ndarray, cur: np.ndarray, floor: float = FLOOR) -> np.ndarray:
+    """Population stability index between two binned distributions."""
+    p, q = _floored(ref, floor), _floored(cur, floor)
+    return np.sum((q - p) * np.log(q / p), axis=-1)
+
+
+def kl_divergence(ref: np.ndarray, cur: np.ndarray, floor: float = FLOOR) -> np.ndarray:
+    """Kullback-Leibler divergence D(cur || ref) in nats."""
+    p, q = _floored(ref, floor), _floored(cur, floor)
+    return np.sum(special.rel_entr(q, p), axis=-1)
+
+
+def jensen_shannon(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (natural log): 0 for equal, ln(2) ** 0.5 at most."""
+    p, q = shares(ref), shares(cur)
+    m = (p + q) / 2
+    js = (np.sum(special.rel_entr(p, m), axis=-1) + np.sum(special.rel_entr(q, m), axis=-1)) / 2
+    return np.sqrt(np.maximum(js, 0.0))
+
+
+def hellinger(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Hellinger distance in [0, 1]."""
+    p, q = shares(ref), shares(cur)
+    return np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(p * q), axis=-1), 0.0))
+
+
+def chi2_test(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chi-square test of homogeneity on the 2 x k table of counts: (statistic, p-value).
+
+    Bins empty in both rows do not count towards the degrees of freedom.
+    """
+    table = np.stack([np.asarray(ref, float), np.asarray(cur, float)], axis=-2)
+    rows = table.sum(axis=-1, keepdims=True)
+    cols = table.sum(axis=-2, keepdims=True)
+    total = rows.sum(axis=-2, keepdims=True)
+    expected = np.divide(rows * cols, total, out=np.zeros_like(table), where=total > 0)
+    terms = np.divide(
+        (table - expected) ** 2, expected, out=np.zeros_like(table), where=expected > 0
+    )
+    stat = terms.sum(axis=(-2, -1))
+    dof = np.maximum((cols[..., 0, :] > 0).sum(axis=-1) - 1, 0)
+    p = np.where(dof > 0, special.chdtrc(np.maximum(dof, 1), stat), 1.0)
+    return stat, p
+
+
+def ks_wasserstein(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """KS statistic and (raw) Wasserstein-1 distance for each column of two samples.
+
+    ``ref`` is ``(n_ref, f)``, ``cur`` is ``(n_cur, f)``; NaN marks a missing value and is
+    ignored. One sort of the stacked samples serves every column. Columns with no values on
+    either side give NaN.
+    """
+    ref = np.asarray(ref, dtype=float)
+    cur = np.asarray(cur, dtype=float)
+    stacked = np.concatenate([ref, cur], axis=0)
+    order = np.argsort(stacked, axis=0, kind="stable")  # NaN sort last
+    values = np.take_along_axis(stacked, order, axis=0)
+    from_ref = order < ref.shape[0]
+    valid = ~np.isnan(values)
+    n_ref = (~np.isnan(ref)).sum(axis=0)
+    n_cur = (~np.isnan(cur)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cdf_ref = np.cumsum(from_ref & valid, axis=0) / n_ref
+        cdf_cur = np.cumsum(~from_ref & valid, axis=0) / n_cur
+        gap = np.abs(cdf_ref - cdf_cur)
+        # Only the last of a run of equal values is a point where both CDFs are complete.
+        nxt = np.vstack([values[1:], np.full((1, values.shape[1]), np.nan)])
+        step = valid & (values != nxt)
+        ks = np.max(np.where(step, gap, 0.0), axis=0)
+        widths = np.nan_to_num(nxt - values, nan=0.0)
+        wasserstein = np.sum(np.where(valid, gap * widths, 0.0), axis=0)
+    empty = (n_ref == 0) | (n_cur == 0)
+    ks[empty] = np.nan
+    wasserstein[empty] = np.nan
+    return ks, wasserstein
+
+
+def ks_pvalue(statistic: np.ndarray, n_ref: np.ndarray, n_cur: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of the KS statistic from Smirnov's asymptotic distribution."""
+    n_ref = np.asarray(n_ref, dtype=float)
+    n_cur = np.asarray(n_cur, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        en = np.round(n_ref * n_cur / (n_ref + n_cur))
+        p = kstwo.sf(statistic, np.maximum(en, 1))
+    return np.where((n_ref > 0) & (n_cur > 0), p, np.nan)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN entries stay NaN."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    pv = p[ok]
+    order = np.argsort(pv)
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(m)
+    q[order] = np.minimum(adjusted, 1.0)
+    out[ok] = q
+    return out
+
+
+BINNED = {
+    "psi": psi,
+    "kl": kl_divergence,
+    "jensen_shannon": jensen_shannon,
+    "hellinger": hellinger,
+}
+"""Binned statistics by name; each maps (ref counts, cur counts) to a distance."""
+
+SAMPLED = ("ks", "wasserstein")
+"""Statistics computed on the exact reference sample and a bounded production sample."""

@@ -1,0 +1,265 @@
+"""Everything driftctl reads from or writes to MLflow tracking and the model registry.
+
+The rest of the package receives plain objects (frames, baselines, reports) from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, RunTag
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from controller._errors import DriftctlError, NotFoundError
+from controller.baseline import Baseline
+
+TAG = "driftctl."
+KIND = TAG + "kind"
+MODEL = TAG + "model"
+VERSION = TAG + "model_version"
+BASELINE = TAG + "baseline"  # on a run: artifact path of its baseline (set last)
+BASELINE_RUN = TAG + "baseline_run_id"  # on a model version: the run holding its baseline
+BASELINE_PATH = "driftctl/baseline"
+EXPERIMENT = "driftctl-{model}"
+_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def experiment_id(model: str) -> str:
+    """The controller's experiment for ``model``, created on first use."""
+    name = EXPERIMENT.format(model=model)
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return c.create_experiment(name, tags={MODEL: model})
+        except MlflowException:  # created meanwhile by a concurrent controller
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+def resolve_version(
+    name: str, version: str | None = None, alias: str | None = None
+) -> ModelVersion:
+    """The registered model version named by ``version`` or ``alias`` (default: champion)."""
+    c = client()
+    try:
+        registered = c.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        known = [m.name for m in c.search_registered_models(max_results=20)]
+        raise NotFoundError(
+            f"no registered model named {name!r} at {mlflow.get_tracking_uri()}"
+            + (f" (models there: {known})" if known else " (the registry is empty)"),
+            "check the name and --tracking-uri / MLFLOW_TRACKING_URI; register the model "
+            "with mlflow.register_model or log_model(..., registered_model_name=...)",
+        ) from None
+    if version is not None:
+        try:
+            return c.get_model_version(name, str(version))
+        except MlflowException as exc:
+            raise NotFoundError(
+                f"model {name!r} has no version {version!r}",
+                f"pass one of its versions: {_versions(c, name)}",
+            ) from exc
+    alias = alias or "champion"
+    if alias not in registered.aliases:
+        raise NotFoundError(
+            f"model {name!r} has no alias {alias!r}"
+            + (f" (aliases: {sorted(registered.aliases)})" if registered.aliases else ""),
+            f"set it with MlflowClient().set_registered_model_alias({name!r}, {alias!r}, "
+            f"VERSION) or pass --version (versions: {_versions(c, name)})",
+        )
+    return c.get_model_version(name, registered.aliases[alias])
+
+
+def _versions(c: MlflowClient, name: str) -> list[str]:
+    found = c.search_model_versions(f"name = '{name}'", max_results=100)
+    return sorted((v.version for v in found), key=int)
+
+
+def load_model(mv: ModelVersion):
+    """The model behind a version: a scikit-learn estimator when it is one, else pyfunc."""
+    uri = f"models:/{mv.name}/{mv.version}"
+    flavors = mlflow.models.get_model_info(uri).flavors
+    if "sklearn" in flavors:
+        return mlflow.sklearn.load_model(uri)
+    return mlflow.pyfunc.load_model(uri)
+
+
+@contextlib.contextmanager
+def atomic_run(experiment: str, run_name: str, tags: dict[str, str]):
+    """A run that survives only complete: on any error it is marked failed and deleted.
+
+    Readers select runs with status FINISHED, so a run killed half-way is never read.
+    """
+    run = mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags)
+    try:
+        yield run
+    except BaseException:
+        mlflow.end_run("FAILED")
+        with contextlib.suppress(MlflowException):
+            client().delete_run(run.info.run_id)
+        raise
+    mlflow.end_run()
+
+
+def log_metrics(
+    run_id: str, metrics: dict[str, float], step: int = 0, timestamp: int | None = None
+):
+    """Log many metrics in as few requests as MLflow allows."""
+    ts = timestamp or int(time.time() * 1000)
+    items = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+    c = client()
+    for i in range(0, len(items), _BATCH):
+        c.log_batch(run_id, metrics=items[i : i + _BATCH])
+
+
+def set_tags(run_id: str, tags: dict[str, str]) -> None:
+    items = [RunTag(k, str(v)) for k, v in tags.items()]
+    c = client()
+    for i in range(0, len(items), 100):
+        c.log_batch(run_id, tags=items[i : i + 100])
+
+
+# Baselines -------------------------------------------------------------------------------
+
+
+def save_baseline(baseline: Baseline, run_id: str) -> None:
+    """Log the baseline's files to ``run_id``; the marker tag goes last, so it is atomic."""
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline.save(tmp)
+        client().log_artifacts(run_id, tmp, BASELINE_PATH)
+    client().set_tag(run_id, BASELINE, BASELINE_PATH)
+
+
+def link_baseline(mv: ModelVersion, run_id: str) -> None:
+    """Tag the model version with the run that holds its baseline (shown in the UI)."""
+    client().set_model_version_tag(mv.name, mv.version, BASELINE_RUN, run_id)
+
+
+def load_baseline(mv: ModelVersion) -> tuple[Baseline, str]:
+    """The baseline of a model version and the run holding it."""
+    c = client()
+    for run_id in filter(None, (mv.tags.get(BASELINE_RUN), mv.run_id)):
+        try:
+            run = c.get_run(run_id)
+        except MlflowException:
+            continue
+        if run.info.lifecycle_stage == "active" and BASELINE in run.data.tags:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = c.download_artifacts(run_id, run.data.tags[BASELINE], tmp)
+                baseline = Baseline.load(local)
+            if mv.tags.get(BASELINE_RUN) != run_id:
+                link_baseline(mv, run_id)
+            return baseline, run_id
+    raise NotFoundError(
+        f"model {mv.name!r} version {mv.version} has no driftctl baseline",
+        f"log one: driftctl baseline --model {mv.name} --version {mv.version} "
+        "--data TRAINING_DATA [--target LABEL], or call controller.log_baseline(...) "
+        "in the training run",
+    )
+
+
+def log_baseline(
+    data: pd.DataFrame,
+    *,
+    model=None,
+    target: str | None = None,
+    predictions=None,
+    run_id: str | None = None,
+    **options,
+) -> Baseline:
+    """Record a training baseline in the active MLflow run (or ``run_id``).
+
+    Call it in the run that logs the model: ``monitor`` finds the baseline from any
+    registered version of that model. Versions already registered from the run are tagged
+    with ``driftctl.baseline_run_id`` at once. ``options`` go to ``build_baseline``.
+    """
+    from controller.baseline import build_baseline
+
+    if run_id is None:
+        active = mlflow.active_run()
+        if active is None:
+            raise DriftctlError(
+                "log_baseline needs an MLflow run to log into",
+                "call it inside `with mlflow.start_run():` (the training run), or pass run_id",
+            )
+        run_id = active.info.run_id
+    baseline = build_baseline(data, model=model, target=target, predictions=predictions, **options)
+    save_baseline(baseline, run_id)
+    for mv in client().search_model_versions(f"run_id = '{run_id}'"):
+        link_baseline(mv, run_id)
+    return baseline
+
+
+# Production data -------------------------------------------------------------------------
+
+
+def finished_runs(model: str, kind: str) -> list:
+    """Complete runs of one kind (batch, labels, monitor, ...) for ``model``, oldest first."""
+    exp = client().get_experiment_by_name(EXPERIMENT.format(model=model))
+    if exp is None:
+        return []
+    runs = []
+    token = None
+    while True:
+        page = client().search_runs(
+            [exp.experiment_id],
+            filter_string=(
+                f"tags.`{KIND}` = '{kind}' and tags.`{MODEL}` = '{model}' "
+                "and attributes.status = 'FINISHED'"
+            ),
+            max_results=1000,
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+
+def log_table(frame: pd.DataFrame, path: str) -> None:
+    """Log a frame as a parquet artifact of the active run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / Path(path).name
+        frame.to_parquet(local, index=False)
+        mlflow.log_artifact(str(local), str(Path(path).parent))
+
+
+def read_table_artifact(run_id: str, path: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        return pd.read_parquet(client().download_artifacts(run_id, path, tmp))
+
+
+def history_run(experiment: str, model: str) -> str:
+    """The long-lived run whose metric history follows every cycle of ``model``."""
+    runs = client().search_runs(
+        [experiment],
+        filter_string=f"tags.`{KIND}` = 'history' and tags.`{MODEL}` = '{model}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=1,
+    )
+    if runs:
+        return runs[0].info.run_id
+    run = client().create_run(
+        experiment, run_name="drift history", tags={KIND: "history", MODEL: model}
+    )
+    client().set_terminated(run.info.run_id)
+    return run.info.run_id
