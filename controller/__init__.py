@@ -1,29 +1,34 @@
 """driftctl: a retraining controller for MLflow-registered models.
 
 The public API; everything else lives in modules named after the step they implement
-(profile, stats, drift, quality, report, batches, monitor, tracking).
+(profile, stats, drift, quality, report, batches, monitor, tracking). Names are imported on
+first use, so the command line starts without loading MLflow for ``--help``.
 """
 
-from controller._errors import DriftctlError, InputError, NotFoundError, PolicyError
-from controller.baseline import Baseline, build_baseline
-from controller.batches import log_batch, log_labels
-from controller.monitor import monitor
-from controller.policy import Policy
-from controller.report import Report, assess
-from controller.tracking import log_baseline
+from __future__ import annotations
 
-__all__ = [
-    "Baseline",
-    "DriftctlError",
-    "InputError",
-    "NotFoundError",
-    "Policy",
-    "PolicyError",
-    "Report",
-    "assess",
-    "build_baseline",
-    "log_baseline",
-    "log_batch",
-    "log_labels",
-    "monitor",
-]
+import importlib
+
+_EXPORTS = {
+    "Baseline": "controller.baseline",
+    "build_baseline": "controller.baseline",
+    "DriftctlError": "controller._errors",
+    "InputError": "controller._errors",
+    "NotFoundError": "controller._errors",
+    "PolicyError": "controller._errors",
+    "Policy": "controller.policy",
+    "Report": "controller.report",
+    "assess": "controller.report",
+    "log_baseline": "controller.tracking",
+    "log_batch": "controller.batches",
+    "log_labels": "controller.batches",
+    "monitor": "controller.monitor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'controller' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

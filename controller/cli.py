@@ -11,18 +11,16 @@ import os
 import sys
 import traceback
 
-import mlflow
-from mlflow.exceptions import MlflowException
-
 from controller._errors import DriftctlError
 
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def _common() -> argparse.ArgumentParser:
+def _common(default=None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--tracking-uri",
+        default=default,
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default, "
         "the local sqlite store ./mlflow.db)",
     )
@@ -38,13 +36,14 @@ def _model(p: argparse.ArgumentParser, which: bool = True) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    common = _common()
+    # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
+    common = _common(argparse.SUPPRESS)
     top = argparse.ArgumentParser(
         prog="driftctl",
         description="Watch MLflow-registered models for drift and log what changed.",
         epilog="Exit status: 0 no drift, 1 drift or data-quality alert, 2 bad input, "
         "3 internal error.",
-        parents=[common],
+        parents=[_common()],
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -126,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Progress bars for every small artifact download drown the command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # after parsing, so that --help answers at once
+    from mlflow.exceptions import MlflowException
+
     if args.tracking_uri:
         mlflow.set_tracking_uri(args.tracking_uri)
     try:

@@ -88,9 +88,9 @@ def resolve_version(
     return c.get_model_version(name, registered.aliases[alias])
 
 
-def _versions(c: MlflowClient, name: str) -> list[str]:
+def _versions(c: MlflowClient, name: str) -> str:
     found = c.search_model_versions(f"name = '{name}'", max_results=100)
-    return sorted((v.version for v in found), key=int)
+    return ", ".join(str(v) for v in sorted(int(v.version) for v in found)) or "none"
 
 
 def load_model(mv: ModelVersion):

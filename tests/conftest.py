@@ -1,0 +1,172 @@
+"""Shared fixtures: a real MLflow (sqlite in a temp dir, or a real server), data, models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from mlflow.tracking import MlflowClient
+
+from controller import tracking
+
+FEATURES = ["x1", "x2", "segment", "flag"]
+# Naming requirements spares MLflow's inference of them, which takes ~10 s per model.
+PIP = [f"scikit-learn=={sklearn.__version__}"]
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    """An initialised MLflow sqlite database; copying it spares every test the migrations."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def _reset_mlflow():
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture
+def sqlite_uri(tmp_path, monkeypatch, template_db) -> str:
+    """A fresh sqlite tracking store in a temp dir, used by the API and the CLI alike."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(template_db, db)
+    uri = f"sqlite:///{db}"
+    monkeypatch.chdir(tmp_path)  # the default artifact root ./mlruns lands in tmp_path
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    _reset_mlflow()
+    mlflow.set_tracking_uri(None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory, template_db):
+    """A real ``mlflow server`` subprocess on 127.0.0.1, started once per test session."""
+    root = tmp_path_factory.mktemp("server")
+    db = root / "mlflow.db"
+    shutil.copy(template_db, db)
+    port = _free_port()
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{db}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def server_uri(mlflow_server, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(mlflow_server)
+    yield mlflow_server
+    _reset_mlflow()
+    mlflow.set_tracking_uri(None)
+
+
+def make_frame(n: int, seed: int = 0, *, shift: float = 0.0, flip_segment: bool = False):
+    """Labelled tabular data: two numeric features, a categorical one and a boolean."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, n)
+    x2 = rng.lognormal(0.0, 0.5, n)
+    p = [0.1, 0.2, 0.3, 0.4] if flip_segment else [0.4, 0.3, 0.2, 0.1]
+    segment = rng.choice(["a", "b", "c", "d"], size=n, p=p)
+    flag = rng.random(n) < 0.3
+    logit = 1.5 * x1 - 0.8 * (x2 - 1) + np.where(segment == "a", 0.7, -0.2) + 0.5 * flag
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"x1": x1, "x2": x2, "segment": segment, "flag": flag, "y": y})
+
+
+def fit_model(frame: pd.DataFrame):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    return Pipeline([
+        ("encode", ColumnTransformer(
+            [("seg", OneHotEncoder(handle_unknown="ignore"), ["segment"])],
+            remainder="passthrough")),
+        ("clf", LogisticRegression(max_iter=500)),
+    ]).fit(frame[FEATURES], frame["y"])
+
+
+def register(name: str, *, baseline: bool = True, seed: int = 0, alias: str = "champion") -> str:
+    """Train, log and register a model (with its baseline logged in the training run)."""
+    train = make_frame(3000, seed)
+    model = fit_model(train)
+    mlflow.set_experiment("training")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
+                                        pip_requirements=PIP)
+        if baseline:
+            tracking.log_baseline(make_frame(2000, seed + 1), model=model, target="y")
+    version = str(info.registered_model_version)
+    if alias:
+        MlflowClient().set_registered_model_alias(name, alias, version)
+    return version
+
+
+@pytest.fixture
+def champion(sqlite_uri):
+    """A registered model 'credit' with alias champion and a baseline."""
+    register("credit")
+    return "credit"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the installed ``driftctl`` console script in a subprocess."""
+    exe = shutil.which("driftctl", path=os.path.dirname(sys.executable)) or "driftctl"
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def runs_of(model: str, kind: str | None = None):
+    """Every non-deleted run in the model's controller experiment (any status)."""
+    exp = MlflowClient().get_experiment_by_name(tracking.EXPERIMENT.format(model=model))
+    if exp is None:
+        return []
+    runs = MlflowClient().search_runs([exp.experiment_id], max_results=1000)
+    return [r for r in runs if kind is None or r.data.tags.get(tracking.KIND) == kind]
