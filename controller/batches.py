@@ -97,7 +97,7 @@ def log_batch(
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(
                 out,
-                source=source or mlflow.get_artifact_uri(BATCH_PATH),
+                source=source or None,  # None: the calling code, as MLflow records it
                 name=f"{name}-batch",
                 targets=target,
                 predictions=PREDICTION,

@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Progress bars for every small artifact download drown the command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow prints run links to stdout, which must stay clean for --json.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     import mlflow  # after parsing, so that --help answers at once
     from mlflow.exceptions import MlflowException
 

@@ -107,7 +107,8 @@ def judge(
         if rule.threshold is not None:
             threshold, source = rule.threshold, "fixed"
         else:
-            calibrated = float(np.quantile(null[0], 1 - policy.false_alarm_rate))
+            # The order statistic just above the quantile keeps the alarm rate at or below it.
+            calibrated = float(np.quantile(null[0], 1 - policy.false_alarm_rate, method="higher"))
             threshold = max(rule.min_effect, calibrated)
             source = "calibrated" if calibrated > rule.min_effect else "min_effect"
         notes = []

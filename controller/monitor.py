@@ -50,11 +50,11 @@ def monitor(
             "baseline_run_id": baseline_run,
         },
     )
-    _log(report, name, int(window.end.timestamp() * 1000))
-    return report
+    run_id = _log(report, name, int(window.end.timestamp() * 1000))
+    return replace(report, context={**report.context, "run_id": run_id})
 
 
-def _log(report: Report, name: str, window_end_ms: int) -> None:
+def _log(report: Report, name: str, window_end_ms: int) -> str:
     ctx = report.context
     experiment = tracking.experiment_id(name)
     history = tracking.history_run(experiment, name)
@@ -77,6 +77,7 @@ def _log(report: Report, name: str, window_end_ms: int) -> None:
     # The history run turns successive cycles into one line per metric in the UI.
     step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
+    return run.info.run_id
 
 
 def summary_json(report: Report) -> str:

@@ -154,6 +154,8 @@ class Report:
             f"features drifted over {self.n_rows} rows; expected false alarms "
             f"{self.expected_false_alarms:.3f}"
         )
+        if "run_id" in self.context:
+            lines.append(f"logged to MLflow run {self.context['run_id']}")
         return "\n".join(lines)
 
 

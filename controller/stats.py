@@ -7,7 +7,7 @@ Exact statistics take 2-D samples ``(rows, features)`` with NaN for missing valu
 Conventions (documented in the README, checked against scipy in the tests):
 
 * PSI = sum (cur - ref) * ln(cur / ref) over bin shares, empty bins floored at 1e-4.
-* KL = D(cur || ref) in nats, same floor.
+* KL = D(cur || ref) in nats, same floor, floored shares renormalised.
 * Jensen-Shannon is the distance (square root of the divergence), natural log, as
   ``scipy.spatial.distance.jensenshannon``.
 * Hellinger distance = sqrt(1 - sum sqrt(p q)), in [0, 1].
@@ -45,8 +45,12 @@ def psi(ref: np.ndarray, cur: np.ndarray, floor: float = FLOOR) -> np.ndarray:
 
 
 def kl_divergence(ref: np.ndarray, cur: np.ndarray, floor: float = FLOOR) -> np.ndarray:
-    """Kullback-Leibler divergence D(cur || ref) in nats."""
-    p, q = _floored(ref, floor), _floored(cur, floor)
+    """Kullback-Leibler divergence D(cur || ref) in nats.
+
+    Floored shares are renormalised (as ``scipy.stats.entropy`` does), so the result is a
+    true divergence: never negative.
+    """
+    p, q = shares(_floored(ref, floor)), shares(_floored(cur, floor))
     return np.sum(special.rel_entr(q, p), axis=-1)
 
 
@@ -60,8 +64,9 @@ def jensen_shannon(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
 
 def hellinger(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Hellinger distance in [0, 1]."""
+    # The sum of squared differences stays exact near zero, where 1 - sum sqrt(pq) does not.
     p, q = shares(ref), shares(cur)
-    return np.sqrt(np.maximum(1.0 - np.sum(np.sqrt(p * q), axis=-1), 0.0))
+    return np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2, axis=-1) / 2)
 
 
 def chi2_test(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -74,7 +74,7 @@ def mlflow_server(tmp_path_factory, template_db):
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 240
     while True:
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as r:

@@ -1,0 +1,71 @@
+"""The same cycle against a real ``mlflow server`` on 127.0.0.1, through the console script."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow.utils.rest_utils as rest_utils
+import pytest
+from conftest import make_frame, register, run_cli, runs_of
+from mlflow.tracking import MlflowClient
+
+from controller import tracking
+from controller.monitor import monitor
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
+
+def test_cycle_against_a_tracking_server(server_uri, tmp_path):
+    register("srv-credit")
+    calm = tmp_path / "calm.csv"
+    make_frame(800, 31).drop(columns="y").to_csv(calm, index=False)
+    rc, out, err = run_cli("log-batch", "--model", "srv-credit", "--data", str(calm),
+                           "--tracking-uri", server_uri)
+    assert rc == 0, err
+    rc, out, err = run_cli("--tracking-uri", server_uri, "monitor", "--model", "srv-credit",
+                           "--json")
+    assert rc == 0, err
+    assert json.loads(out)["verdict"] == "ok"
+
+    shifted = tmp_path / "shifted.parquet"
+    make_frame(800, 32, shift=1.2).drop(columns="y").to_parquet(shifted)
+    assert run_cli("log-batch", "--model", "srv-credit", "--data", str(shifted))[0] == 0
+    rc, out, err = run_cli("monitor", "--model", "srv-credit", "--json")
+    assert rc == 1, err
+    summary = json.loads(out)
+    assert "x1" in summary["drifted_features"]
+
+    batches = runs_of("srv-credit", "batch")
+    assert len(batches) == 2
+    inputs = MlflowClient().get_run(batches[0].info.run_id).inputs.dataset_inputs
+    assert [t.value for i in inputs for t in i.tags if t.key == "mlflow.data.context"] == [
+        "production"]
+    rc, _, err = run_cli("monitor", "--model", "missing-model")
+    assert rc == 2 and "no registered model named 'missing-model'" in err
+
+
+def test_a_cycle_costs_a_handful_of_requests(server_uri, monkeypatch):
+    """Logging is batched: the request count does not grow with the number of metrics."""
+    register("srv-count", seed=3)
+    from controller.batches import log_batch
+
+    log_batch("srv-count", make_frame(500, 4).drop(columns="y"))
+    calls = []
+    real = rest_utils.http_request
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("endpoint") or args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rest_utils, "http_request", counting)
+    report = monitor("srv-count")
+    monkeypatch.undo()
+    n_metrics = len(report.metrics())
+    assert n_metrics > 50
+    log_batches = [c for c in calls if c.endswith("runs/log-batch")]
+    assert len(log_batches) <= 3, calls  # cycle metrics, history metrics
+    # Reading registry, baseline and batch, then one run: a few dozen at most, not per metric.
+    assert len(calls) < 40, calls
+    (run,) = runs_of("srv-count", "monitor")
+    assert len(run.data.metrics) == n_metrics
+    assert run.data.tags[tracking.MODEL] == "srv-count"
