@@ -230,6 +230,11 @@ def _run(args) -> int:
                 f"--last must be at least 1, got {args.last}",
                 "pass the number of recent batches to monitor",
             )
+        if args.last is not None and args.until:
+            raise DriftctlError(
+                "--last cannot be combined with --until",
+                "choose the window by count (--last N) or by time (--since T --until T)",
+            )
         policy = Policy.from_toml(args.policy) if args.policy else Policy()
         report = monitor(
             args.model,
