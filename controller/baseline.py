@@ -22,7 +22,7 @@ import pandas as pd
 
 from controller import performance
 from controller._errors import InputError
-from controller.data import check_names, check_values
+from controller.data import check_names, require_values
 from controller.model import Predictions, predict, task_of
 from controller.profile import FeatureProfile, learn
 
@@ -112,7 +112,7 @@ def build_baseline(
             f"column names {clash} are reserved by driftctl" if clash else "no feature columns",
             "rename those columns" if clash else "pass a table with at least one feature",
         )
-    check_values(data, features, reference=True)
+    require_values(data, features, reference=True)
     if target is not None and data[target].isna().any():
         raise InputError(
             f"target column {target!r} has {int(data[target].isna().sum())} missing value(s)",
@@ -145,10 +145,18 @@ def build_baseline(
             scores = performance.score(
                 task, y.to_numpy(), predictions.values, predictions.score, predictions.positive
             )
+    profiles = {f: learn(data[f], n_bins=n_bins, max_categories=max_categories) for f in features}
+    for p in profiles.values():
+        numeric = p.kind == "numeric"
+        if (p.min == p.max) if numeric else sum(c > 0 for c in p.counts) == 1:
+            value = p.min if numeric else p.categories[int(np.argmax(p.counts[:-1]))]
+            raise InputError(
+                f"column {p.name!r} is constant ({value!r}) in the baseline data: "
+                "drift cannot be measured against a single value",
+                "drop the column from the baseline data (it carries no information)",
+            )
     return Baseline(
-        features={
-            f: learn(data[f], n_bins=n_bins, max_categories=max_categories) for f in features
-        },
+        features=profiles,
         reference=reference,
         n_rows=len(data),
         task=task,

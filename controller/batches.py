@@ -19,7 +19,7 @@ import pandas as pd
 from controller import tracking
 from controller._errors import InputError, NotFoundError
 from controller.baseline import PREDICTION, SCORE, Baseline
-from controller.data import check_names, check_schema, check_values
+from controller.data import check_names, require_schema, require_values
 from controller.model import predict
 from controller.performance import as_labels
 
@@ -40,10 +40,16 @@ def log_batch(
     target: str | None = None,
     alias: str = "champion",
 ) -> str:
-    """Validate a batch against the champion's baseline and log it; returns the run id."""
+    """Validate a batch against the champion's baseline and log it; returns the run id.
+
+    Predictions come from ``prediction_col``, else from a column named ``prediction`` that
+    is not a feature, else from the champion.
+    """
     mv = tracking.resolve_version(name, alias=alias)
     baseline, _ = tracking.load_baseline(mv)
     check_names(frame)
+    if prediction_col is None and "prediction" in frame and "prediction" not in baseline.features:
+        prediction_col = "prediction"
     declared = [c for c in (id_col, timestamp_col, prediction_col, target) if c]
     for col in declared:
         if col not in frame.columns:
@@ -53,8 +59,8 @@ def log_batch(
                 "check the spelling of --id-col, --timestamp-col, --prediction-col, --target",
             )
     features = list(baseline.features)
-    check_schema(frame, baseline.features, declared)
-    check_values(frame, features, reference=False)
+    require_schema(frame, baseline.features, declared)
+    require_values(frame, features, reference=False)
     if id_col and frame[id_col].duplicated().any():
         raise InputError(
             f"id column {id_col!r} has duplicate values "

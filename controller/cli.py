@@ -80,7 +80,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="batch file (parquet or CSV)")
     p.add_argument("--id-col", help="row id column, used to join late labels")
     p.add_argument("--timestamp-col", help="event time column (default: time of logging)")
-    p.add_argument("--prediction-col", help="column with the predictions served")
+    p.add_argument(
+        "--prediction-col",
+        help="column with the predictions served (default: a column named 'prediction' if "
+        "there is one, else the champion predicts)",
+    )
     p.add_argument("--target", help="label column, if labels are already known")
 
     p = sub.add_parser(

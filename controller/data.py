@@ -9,6 +9,7 @@ import pandas as pd
 
 from controller._errors import InputError
 from controller.profile import FeatureProfile, kind_of
+from controller.quality import check_schema
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -58,8 +59,8 @@ def check_names(frame: pd.DataFrame) -> None:
         raise InputError(f"duplicate column names {dupes}", "give every column a distinct name")
 
 
-def check_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) -> None:
-    """Reject inf values and empty columns, and in reference data constant columns."""
+def require_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) -> None:
+    """Reject empty columns and inf values."""
     where = "the baseline data" if reference else "this batch"
     for name in columns:
         series = frame[name]
@@ -77,15 +78,9 @@ def check_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) ->
                     f"column {name!r} holds {n_inf} infinite value(s) in {where}",
                     "replace inf with NaN (counted as missing) or with a finite value",
                 )
-        if reference and series.nunique(dropna=True) == 1:
-            raise InputError(
-                f"column {name!r} is constant ({series.dropna().iloc[0]!r}) in {where}: "
-                "drift cannot be measured against a single value",
-                "drop the column from the baseline data (it carries no information)",
-            )
 
 
-def check_schema(
+def require_schema(
     frame: pd.DataFrame, profiles: dict[str, FeatureProfile], declared: list[str]
 ) -> None:
     """A batch must hold the baseline's features, with the same types, and nothing else.
@@ -93,25 +88,29 @@ def check_schema(
     ``declared`` lists the non-feature columns named on the command line (id, time stamp,
     prediction, target), which are allowed.
     """
-    missing = [f for f in profiles if f not in frame.columns]
-    if missing:
+    found: dict[str, list[str]] = {}
+    for finding in check_schema(profiles, frame, ignore=tuple(declared)):
+        found.setdefault(finding.check, []).append(finding.feature)
+    if "missing_column" in found:
         raise InputError(
-            f"missing feature column(s) {missing}; the baseline has {list(profiles)}",
+            f"missing feature column(s) {found['missing_column']}; the baseline has "
+            f"{list(profiles)}",
             "add the columns to the batch (NaN where a value is unknown)",
         )
-    extra = [c for c in frame.columns if c not in profiles and c not in declared]
-    if extra:
+    if "extra_column" in found:
         raise InputError(
-            f"unexpected column(s) {extra}, not features of the model's baseline",
+            f"unexpected column(s) {found['extra_column']}, not features of the model's baseline",
             "drop them, or name them with --id-col, --timestamp-col, --prediction-col or --target",
         )
-    for name, profile in profiles.items():
-        series = frame[name]
-        kind = kind_of(series) if series.notna().any() else profile.kind
-        if kind != profile.kind:
-            example = series.dropna().iloc[:3].tolist()
-            raise InputError(
-                f"column {name!r} is {profile.kind} in the baseline but {kind} here "
-                f"(dtype {series.dtype}, values like {example})",
-                f"cast the column back to its baseline type ({profile.dtype})",
-            )
+    if "type_mismatch" in found:
+        name = found["type_mismatch"][0]
+        series, profile = frame[name], profiles[name]
+        try:
+            kind = kind_of(series)
+        except InputError as exc:
+            kind = exc.problem
+        raise InputError(
+            f"column {name!r} is {profile.kind} in the baseline but {kind} here "
+            f"(dtype {series.dtype}, values like {series.dropna().iloc[:3].tolist()})",
+            f"cast the column back to its baseline type ({profile.dtype})",
+        )

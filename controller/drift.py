@@ -51,19 +51,23 @@ def judge(
     window: pd.DataFrame,
     policy: Policy,
     rules: dict[str, Rule] | None = None,
+    observed: dict[str, FeatureProfile] | None = None,
 ) -> list[FeatureDrift]:
     """Verdicts for every profiled column present in ``window``, as one family of tests.
 
     ``reference`` is the baseline's reference sample; ``rules`` defaults to the policy's
-    rule for each feature. Features whose rule says ``ignore`` are left out.
+    rule for each feature; ``observed`` holds the window's profiles when the caller has
+    counted them already. Features whose rule says ``ignore`` are left out.
     """
     rules = rules or {n: policy.rule(n, p.kind) for n, p in profiles.items()}
     names = [n for n in profiles if n in window.columns and not rules[n].ignore]
     if not names:
         return []
     rng = np.random.default_rng(policy.seed)
+    if observed is None:
+        observed = {n: profiles[n].observe(window[n]) for n in names}
     ref_counts = [np.asarray(profiles[n].counts) for n in names]
-    cur_counts = [profiles[n].count_values(window[n]) for n in names]
+    cur_counts = [np.asarray(observed[n].counts) for n in names]
     width = max(len(c) for c in ref_counts)
     ref_m = np.zeros((len(names), width))
     cur_m = np.zeros((len(names), width))

@@ -17,7 +17,7 @@ import pandas as pd
 from controller._errors import InputError
 
 Kind = Literal["numeric", "categorical", "boolean"]
-OTHER = "__other__"
+_CATEGORICAL_VALUES = ("string", "empty", "boolean", "categorical")
 
 
 def kind_of(series: pd.Series) -> Kind:
@@ -32,9 +32,10 @@ def kind_of(series: pd.Series) -> Kind:
         or pd.api.types.is_string_dtype(dtype)
         or pd.api.types.is_object_dtype(dtype)
     ):
-        if pd.api.types.is_object_dtype(dtype) and _mixed_object(series):
+        inferred = pd.api.types.infer_dtype(series, skipna=True)
+        if pd.api.types.is_object_dtype(dtype) and inferred not in _CATEGORICAL_VALUES:
             raise InputError(
-                f"column {series.name!r} mixes numbers and strings "
+                f"column {series.name!r} has dtype object holding {inferred} values "
                 f"(for example {series.dropna().iloc[:3].tolist()})",
                 "cast it to one type before handing it to driftctl: numbers for a numeric "
                 "feature, strings for a categorical one",
@@ -47,21 +48,14 @@ def kind_of(series: pd.Series) -> Kind:
     )
 
 
-def _mixed_object(series: pd.Series) -> bool:
-    values = series.dropna()
-    if values.empty:
-        return False
-    is_str = values.map(lambda v: isinstance(v, str))
-    return bool(is_str.any() and not is_str.all())
+def category_counts(series: pd.Series) -> tuple[list[str], np.ndarray]:
+    """Distinct non-missing values as strings (booleans as 'True'/'False') and their counts.
 
-
-def as_category_strings(series: pd.Series) -> pd.Series:
-    """Categorical and boolean values as strings (booleans as 'True'/'False'), NaN kept."""
-    return (
-        series.astype(object)
-        .where(series.notna())
-        .map(lambda v: v if v is None or isinstance(v, str) else str(v), na_action="ignore")
-    )
+    Only the distinct values are converted, so a million-row column costs one factorize.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    return [v if isinstance(v, str) else str(v) for v in uniques], counts
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,8 @@ class FeatureProfile:
     """What the reference looked like for one feature.
 
     ``counts`` has one entry per bin: for numeric features ``len(edges) + 1`` bins, the
-    i-th holding values in ``(edges[i-1], edges[i]]``; for categorical and boolean features
+    i-th holding values in ``(edges[i-1], edges[i]]`` (the first and last bins are open and
+    empty in the reference); for categorical and boolean features
     one bin per category plus a last bin for anything else (rare categories pooled at
     learning time, unseen ones later). Missing values are counted apart in ``missing``.
     """
@@ -96,14 +91,22 @@ class FeatureProfile:
         """Counts of ``series`` in this profile's bins (missing values left out)."""
         if self.kind == "numeric":
             x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-            x = x[~np.isnan(x)]
-            idx = np.searchsorted(np.asarray(self.edges), x, side="left")
+            idx = np.searchsorted(np.asarray(self.edges), x[~np.isnan(x)], side="left")
             return np.bincount(idx, minlength=len(self.edges) + 1)
-        values = as_category_strings(series).dropna()
-        index = pd.Index(self.categories)
-        idx = index.get_indexer(values.to_numpy())
+        labels, counts = category_counts(series)
+        idx = pd.Index(self.categories).get_indexer(labels)
         idx[idx < 0] = len(self.categories)
-        return np.bincount(idx, minlength=len(self.categories) + 1)
+        n_bins = len(self.categories) + 1
+        return np.bincount(idx, weights=counts, minlength=n_bins).astype(np.int64)
+
+    @property
+    def outside_share(self) -> float:
+        """Share of values in the open outer bins: numeric values beyond the reference's
+        range, categories it never saw (or pooled as rare)."""
+        if not self.count:
+            return 0.0
+        outer = self.counts[-1] + (self.counts[0] if self.kind == "numeric" else 0)
+        return outer / self.count
 
     def observe(self, series: pd.Series) -> FeatureProfile:
         """Profile ``series`` in this profile's bins (same edges and categories)."""
@@ -147,11 +150,13 @@ class FeatureProfile:
         )
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {**out, "missing_rate": self.missing_rate}
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureProfile:
         data = dict(data)
+        data.pop("missing_rate", None)  # derived, written for people reading the file
         for key in ("counts", "edges", "categories"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
@@ -173,14 +178,21 @@ def learn(series: pd.Series, *, n_bins: int = 10, max_categories: int = 1000) ->
     if kind == "numeric":
         x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
         x = x[~np.isnan(x)]
-        # Quantile edges include the minimum and maximum, so the outer bins catch values the
-        # reference never reached.
-        quantiles = np.quantile(x, np.linspace(0, 1, n_bins + 1)) if x.size else []
-        edges = tuple(float(e) for e in np.unique(quantiles))
+        quantiles = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1))) if x.size else []
+        # The first edge sits just below the minimum and the last is the maximum, so the
+        # two open outer bins hold exactly the values the reference never reached.
+        inner = quantiles[1:] if len(quantiles) > 1 else quantiles
+        edges = (
+            tuple(float(e) for e in (np.nextafter(quantiles[0], -np.inf), *inner))
+            if len(quantiles)
+            else ()
+        )
         base = FeatureProfile(name, kind, str(series.dtype), 0, 0, (), edges=edges)
     else:
-        values = as_category_strings(series).dropna()
-        top = values.value_counts(sort=True).index[:max_categories]
-        categories = tuple(sorted(str(c) for c in top))
-        base = FeatureProfile(name, kind, str(series.dtype), 0, 0, (), categories=categories)
+        labels, counts = category_counts(series)
+        totals = pd.Series(counts, index=labels, dtype=np.int64).groupby(level=0).sum()
+        top = totals.sort_values(ascending=False, kind="stable").index[:max_categories]
+        base = FeatureProfile(
+            name, kind, str(series.dtype), 0, 0, (), categories=tuple(sorted(map(str, top)))
+        )
     return base.observe(series)

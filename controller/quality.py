@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
 from controller.policy import Quality
-from controller.profile import FeatureProfile, as_category_strings, kind_of
+from controller.profile import FeatureProfile, kind_of
 
 
 @dataclass(frozen=True)
@@ -23,16 +22,15 @@ class QualityCheck:
     alert: bool
 
 
-def check_quality(
-    profiles: dict[str, FeatureProfile],
-    window: pd.DataFrame,
-    limits: Quality,
-    ignore: tuple[str, ...] = (),
+def check_schema(
+    profiles: dict[str, FeatureProfile], window: pd.DataFrame, ignore: tuple[str, ...] = ()
 ) -> list[QualityCheck]:
-    """Schema, missing values, out-of-range and unseen values; ``ignore`` names non-features."""
-    out: list[QualityCheck] = []
-    for name in sorted(set(window.columns) - set(profiles) - set(ignore), key=str):
-        out.append(QualityCheck(str(name), "extra_column", 1.0, None, True))
+    """Missing and extra columns, and columns whose type changed; ``ignore`` names
+    columns that are not features (ids, time stamps, predictions)."""
+    out = [
+        QualityCheck(str(name), "extra_column", 1.0, None, True)
+        for name in sorted(set(window.columns) - set(profiles) - set(ignore), key=str)
+    ]
     for name, profile in profiles.items():
         if name not in window.columns:
             out.append(QualityCheck(name, "missing_column", 1.0, None, True))
@@ -44,21 +42,31 @@ def check_quality(
             kind = "unsupported"
         if kind != profile.kind:
             out.append(QualityCheck(name, "type_mismatch", 1.0, None, True))
-            continue
-        change = float(series.isna().mean() - profile.missing_rate) if len(series) else 0.0
+    return out
+
+
+def check_values(
+    profiles: dict[str, FeatureProfile], observed: dict[str, FeatureProfile], limits: Quality
+) -> list[QualityCheck]:
+    """Missing-rate change, and values outside the reference (range or categories).
+
+    ``observed`` holds the window's profiles, counted in the baseline's bins.
+    """
+    out = []
+    for name, seen in observed.items():
+        ref = profiles[name]
+        change = seen.missing_rate - ref.missing_rate
         out.append(_limit(name, "missing_rate_change", change, limits.max_missing_rate_increase))
-        values = series.dropna()
-        if profile.kind == "numeric":
-            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            share = float(np.mean((x < profile.min) | (x > profile.max))) if x.size else 0.0
-            out.append(_limit(name, "out_of_range_share", share, limits.max_out_of_range_share))
+        if ref.kind == "numeric":
+            out.append(
+                _limit(
+                    name, "out_of_range_share", seen.outside_share, limits.max_out_of_range_share
+                )
+            )
         else:
-            seen = as_category_strings(values).isin(set(profile.categories))
-            # Categories pooled as "other" at learning time are not known individually.
-            share = float(1 - seen.mean()) if len(values) else 0.0
-            out.append(_limit(name, "unseen_share", share, limits.max_unseen_share))
+            out.append(_limit(name, "unseen_share", seen.outside_share, limits.max_unseen_share))
     return out
 
 
 def _limit(feature: str, check: str, value: float, threshold: float) -> QualityCheck:
-    return QualityCheck(feature, check, value, threshold, bool(value > threshold))
+    return QualityCheck(feature, check, float(value), threshold, bool(value > threshold))

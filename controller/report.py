@@ -14,7 +14,7 @@ from controller.baseline import PREDICTION, SCORE, Baseline
 from controller.drift import FeatureDrift, judge
 from controller.naming import metric_safe
 from controller.policy import Policy
-from controller.quality import QualityCheck, check_quality
+from controller.quality import QualityCheck, check_schema, check_values
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,13 @@ def assess(
             f"the policy names feature(s) {unknown} that the baseline does not have",
             f"use feature names from the baseline: {list(baseline.features)}",
         )
-    quality = check_quality(
-        baseline.features, window, policy.quality, ignore=(*meta_columns, PREDICTION, SCORE)
-    )
-    broken = {q.feature for q in quality if q.check in ("missing_column", "type_mismatch")}
+    schema = check_schema(baseline.features, window, ignore=(*meta_columns, PREDICTION, SCORE))
+    broken = {q.feature for q in schema}
     profiles = {n: p for n, p in baseline.features.items() if n not in broken}
-    features = judge(profiles, baseline.reference, window, policy)
+    # One pass over the window's columns serves the drift statistics and the quality checks.
+    observed = {n: p.observe(window[n]) for n, p in profiles.items()}
+    quality = schema + check_values(profiles, observed, policy.quality)
+    features = judge(profiles, baseline.reference, window, policy, observed=observed)
 
     prediction = None
     if baseline.prediction is not None and PREDICTION in window.columns:

@@ -165,7 +165,7 @@ def test_bad_policy(champion, tmp_path, batch, capsys):
         (pd.DataFrame({"a": [1.0, 1.0, 1.0], "b": [1.0, 2.0, 3.0]}), "'a' is constant"),
         (pd.DataFrame({"a": [np.nan] * 3, "b": [1.0, 2.0, 3.0]}), "'a' is entirely missing"),
         (pd.DataFrame({"a": [1.0, np.inf, 2.0], "b": [1.0, 2.0, 3.0]}), "infinite"),
-        (pd.DataFrame({"a": [1, "x", 2.0], "b": [1.0, 2.0, 3.0]}), "mixes numbers and strings"),
+        (pd.DataFrame({"a": [1, "x", 2.0], "b": [1.0, 2.0, 3.0]}), "holding mixed-integer values"),
         (pd.DataFrame({"a": pd.to_datetime(["2026-01-01"] * 2 + ["2026-01-02"]),
                        "b": [1.0, 2.0, 3.0]}), "cannot monitor"),
     ],

@@ -194,3 +194,46 @@ def test_feature_names_mlflow_rejects_are_mapped_without_collisions(sqlite_uri, 
     names = json.loads(Path(MlflowClient().download_artifacts(
         run.info.run_id, "driftctl/metric_names.json", str(tmp_path))).read_text())
     assert names == {w: k for w, k in zip(weird, keys, strict=True) if w != k}
+
+
+def test_served_predictions_are_taken_from_the_file(champion, tmp_path, capsys):
+    frame = make_frame(600, 41).drop(columns="y").assign(prediction=1)
+    path = tmp_path / "served.csv"
+    frame.to_csv(path, index=False)
+    assert main(["log-batch", "--model", "credit", "--data", str(path)]) == 0
+    capsys.readouterr()
+    rc, summary = _monitor_json(capsys)
+    # The champion would predict both classes; the served predictions are all 1.
+    assert rc == 1 and summary["prediction"]["drifted"]
+    assert summary["drifted_features"] == []
+
+
+def test_regression_with_inline_labels(sqlite_uri, tmp_path):
+    import mlflow
+    from sklearn.linear_model import Ridge
+
+    from controller.batches import log_batch
+    from controller.monitor import monitor
+
+    rng = np.random.default_rng(1)
+
+    def frame(n, noise):
+        x = rng.normal(size=(n, 3))
+        return pd.DataFrame(x, columns=["a", "b", "c"]).assign(
+            price=x @ [2.0, -1.0, 0.5] + rng.normal(0, noise, n))
+
+    train = frame(2000, 0.1)
+    model = Ridge().fit(train[["a", "b", "c"]], train["price"])
+    mlflow.set_experiment("training")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="price",
+                                        pip_requirements=PIP)
+        baseline = tracking.log_baseline(train, model=model, target="price")
+    MlflowClient().set_registered_model_alias("price", "champion", info.registered_model_version)
+    assert baseline.task == "regression" and baseline.performance["rmse"] < 0.2
+    log_batch("price", frame(500, 1.0), target="price")
+    report = monitor("price")
+    assert report.n_labelled == 500
+    assert report.performance["rmse"] > 0.7  # the noise grew; the inputs did not change
+    assert report.drifted == [] and report.prediction is not None
+    assert report.prediction.kind == "numeric" and not report.prediction.drifted

@@ -48,9 +48,10 @@ def test_categorical_counts_merge_and_pool_unseen(a, b):
 def test_numeric_bins_are_reference_quantiles_with_open_ends():
     x = pd.Series(np.arange(1, 101, dtype=float), name="x")
     p = learn(x, n_bins=4)
-    assert p.edges == (1.0, 25.75, 50.5, 75.25, 100.0)
-    assert p.counts == (1, 24, 25, 25, 25, 0)
+    assert p.edges == (np.nextafter(1.0, 0), 25.75, 50.5, 75.25, 100.0)
+    assert p.counts == (0, 25, 25, 25, 25, 0)
     assert p.observe(pd.Series([-5.0, 500.0, np.nan], name="x")).counts == (1, 0, 0, 0, 0, 1)
+    assert p.observe(pd.Series([-5.0, 1.0, 100.0, 500.0], name="x")).outside_share == 0.5
 
 
 @settings(max_examples=200, deadline=None)
