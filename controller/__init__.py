@@ -1,7 +1,7 @@
 """driftctl: a retraining controller for MLflow-registered models.
 
 The public API; everything else lives in modules named after the step they implement
-(profile, stats, drift, quality, report, batches, monitor, tracking). Names are imported on
+(profile, stats, drift, quality, report, batches, cycle, tracking). Names are imported on
 first use, so the command line starts without loading MLflow for ``--help``.
 """
 
@@ -22,7 +22,7 @@ _EXPORTS = {
     "log_baseline": "controller.tracking",
     "log_batch": "controller.batches",
     "log_labels": "controller.batches",
-    "monitor": "controller.monitor",
+    "monitor": "controller.cycle",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -13,7 +13,7 @@ On disk a baseline is a folder (an MLflow artifact directory) with two files:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,7 +78,8 @@ class Baseline:
             features={f.name: f for f in features},
             reference=pd.read_parquet(folder / "reference.parquet"),
             prediction=FeatureProfile.from_dict(prediction) if prediction else None,
-            **{k: v for k, v in meta.items()},
+            # Keys a later driftctl may add are left for it to read.
+            **{k: v for k, v in meta.items() if k in {f.name for f in fields(cls)}},
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from controller import tracking
 from controller._errors import InputError, NotFoundError
 from controller.baseline import PREDICTION, SCORE, Baseline
-from controller.data import check_names, require_schema, require_values
+from controller.data import check_names, read_table, require_schema, require_values
 from controller.model import predict
 from controller.performance import as_labels
 
@@ -31,9 +32,8 @@ START, END = tracking.TAG + "start", tracking.TAG + "end"
 
 def log_batch(
     name: str,
-    frame: pd.DataFrame,
+    data: pd.DataFrame | str | Path,
     *,
-    source: str = "",
     id_col: str | None = None,
     timestamp_col: str | None = None,
     prediction_col: str | None = None,
@@ -42,11 +42,13 @@ def log_batch(
 ) -> str:
     """Validate a batch against the champion's baseline and log it; returns the run id.
 
-    Predictions come from ``prediction_col``, else from a column named ``prediction`` that
-    is not a feature, else from the champion.
+    ``data`` is a frame or the path of a parquet or CSV file. Predictions come from
+    ``prediction_col``, else from a column named ``prediction`` that is not a feature, else
+    from the champion.
     """
     mv = tracking.resolve_version(name, alias=alias)
     baseline, _ = tracking.load_baseline(mv)
+    frame = _read(data, baseline, id_col)
     check_names(frame)
     if prediction_col is None and "prediction" in frame and "prediction" not in baseline.features:
         prediction_col = "prediction"
@@ -68,10 +70,20 @@ def log_batch(
             "give every row a unique id, so that late labels join to exactly one row",
         )
     times = _timestamps(frame, timestamp_col) if timestamp_col else None
+    if target:
+        _check_labels(frame[target], baseline, f"target column {target!r}")
 
     out = frame[features + [c for c in (id_col, timestamp_col, target) if c]].copy()
     if prediction_col:
-        out[PREDICTION] = frame[prediction_col].to_numpy()
+        served = frame[prediction_col]
+        if served.isna().any():
+            raise InputError(
+                f"prediction column {prediction_col!r} has {int(served.isna().sum())} "
+                "missing value(s)",
+                "log the prediction served for every row, or leave the column out to let "
+                "the champion predict",
+            )
+        out[PREDICTION] = served.to_numpy()
     else:
         preds = predict(tracking.load_model(mv), frame[features])
         out[PREDICTION] = preds.values
@@ -103,7 +115,8 @@ def log_batch(
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(
                 out,
-                source=source or None,  # None: the calling code, as MLflow records it
+                # A file is recorded as the source; a frame as the calling code.
+                source=None if isinstance(data, pd.DataFrame) else str(data),
                 name=f"{name}-batch",
                 targets=target,
                 predictions=PREDICTION,
@@ -112,9 +125,10 @@ def log_batch(
     return run.info.run_id
 
 
-def log_labels(name: str, frame: pd.DataFrame, *, id_col: str, target: str) -> str:
+def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, target: str) -> str:
     """Log labels that arrived after their batches; they join batches by id."""
-    tracking.resolve_version(name)  # fail early on an unknown model
+    baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
+    frame = _read(data, baseline, id_col)
     check_names(frame)
     for col, flag in ((id_col, "--id-col"), (target, "--target")):
         if col not in frame.columns:
@@ -125,6 +139,7 @@ def log_labels(name: str, frame: pd.DataFrame, *, id_col: str, target: str) -> s
                 f"with {flag}",
             )
     labels = frame[[id_col, target]].dropna()
+    _check_labels(labels[target], baseline, f"label column {target!r}")
     if labels.empty:
         raise InputError(
             "the labels file has no row with both an id and a label",
@@ -136,7 +151,7 @@ def log_labels(name: str, frame: pd.DataFrame, *, id_col: str, target: str) -> s
             f"{labels[id_col][labels[id_col].duplicated()].iloc[:3].tolist()}",
             "keep one label per id",
         )
-    out = pd.DataFrame({ID: labels[id_col].to_numpy(), LABEL: labels[target].to_numpy()})
+    out = pd.DataFrame({ID: as_labels(labels[id_col]), LABEL: labels[target].to_numpy()})
     tags = {
         tracking.KIND: "labels",
         tracking.MODEL: name,
@@ -149,7 +164,31 @@ def log_labels(name: str, frame: pd.DataFrame, *, id_col: str, target: str) -> s
     return run.info.run_id
 
 
+def _read(data, baseline: Baseline, id_col: str | None) -> pd.DataFrame:
+    """A frame as given, or read from a file, with categorical features and ids as text
+    (so that a CSV's "02139" stays a zip code and does not become the number 2139)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    text = [n for n, p in baseline.features.items() if p.kind == "categorical"]
+    return read_table(data, text_columns=[*text, *([id_col] if id_col else [])])
+
+
+def _check_labels(labels: pd.Series, baseline: Baseline, what: str) -> None:
+    if baseline.task == "regression" and not pd.api.types.is_numeric_dtype(labels):
+        raise InputError(
+            f"{what} is not numeric (values like {labels.dropna().iloc[:3].tolist()}), but "
+            "the model is a regressor",
+            "pass the numeric target values",
+        )
+
+
 def _timestamps(frame: pd.DataFrame, col: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(frame[col]):
+        raise InputError(
+            f"time-stamp column {col!r} holds numbers, whose unit driftctl cannot know",
+            "write ISO 8601 strings, or convert epoch seconds with "
+            "pd.to_datetime(values, unit='s', utc=True)",
+        )
     try:
         times = pd.to_datetime(frame[col], utc=True)
     except (ValueError, TypeError) as exc:
@@ -248,8 +287,11 @@ def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:
     if not late:
         return inline
     table = pd.concat(late, ignore_index=True).drop_duplicates(ID, keep="last")
-    keys = frame[ID].astype(str)
-    joined = keys.map(dict(zip(table[ID].astype(str), table[LABEL], strict=True)))
+    # Ids compare as text, with whole floats as ints: a CSV column of ids with a gap in it
+    # is read as floats (1.0), its batch as ints (1).
+    joined = pd.Series(as_labels(frame[ID]), index=frame.index).map(
+        dict(zip(as_labels(table[ID]), table[LABEL], strict=True))
+    )
     if inline is not None:
         joined = inline.where(inline.notna(), joined)
     return None if joined.isna().all() else joined

@@ -1,7 +1,7 @@
 """The ``driftctl`` command line.
 
-Exit status: 0 no drift, 1 drift or a data-quality alert (``monitor``), 2 bad input or a
-missing model, alias, baseline or batch, 3 an unexpected internal error.
+Exit status: 0 no drift, 1 drift, 4 a data-quality alert without drift (``monitor``), 2 bad
+input or a missing model, alias, baseline or batch, 3 an unexpected internal error.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import traceback
 
 from controller._errors import DriftctlError
 
-EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL, EXIT_QUALITY = 0, 1, 2, 3, 4
 
 
 def _common(default=None) -> argparse.ArgumentParser:
@@ -41,8 +41,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="driftctl",
         description="Watch MLflow-registered models for drift and log what changed.",
-        epilog="Exit status: 0 no drift, 1 drift or data-quality alert, 2 bad input, "
-        "3 internal error.",
+        epilog="Exit status: 0 no drift, 1 drift, 4 data-quality alert without drift, "
+        "2 bad input, 3 internal error.",
         parents=[_common()],
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -208,8 +208,7 @@ def _run(args) -> int:
     if args.command == "log-batch":
         run_id = batches.log_batch(
             args.model,
-            read_table(args.data),
-            source=args.data,
+            args.data,
             id_col=args.id_col,
             timestamp_col=args.timestamp_col,
             prediction_col=args.prediction_col,
@@ -219,14 +218,12 @@ def _run(args) -> int:
         return EXIT_OK
 
     if args.command == "log-labels":
-        run_id = batches.log_labels(
-            args.model, read_table(args.data), id_col=args.id_col, target=args.target
-        )
+        run_id = batches.log_labels(args.model, args.data, id_col=args.id_col, target=args.target)
         print(f"logged labels of {args.model} as run {run_id}")
         return EXIT_OK
 
     if args.command == "monitor":
-        from controller.monitor import monitor, summary_json
+        from controller.cycle import monitor, summary_json
         from controller.policy import Policy
 
         if args.last is not None and args.last < 1:
@@ -250,7 +247,7 @@ def _run(args) -> int:
             policy=policy,
         )
         print(summary_json(report) if args.json else report.render())
-        return EXIT_OK if report.verdict == "ok" else EXIT_DRIFT
+        return {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}[report.verdict]
 
     if args.command == "demo":
         from controller.demo import run_demo

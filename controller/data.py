@@ -8,12 +8,15 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
-from controller.profile import FeatureProfile, kind_of
+from controller.profile import FeatureProfile, kind_of, numeric_values
 from controller.quality import check_schema
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a parquet or CSV file (chosen by extension) into a non-empty DataFrame."""
+def read_table(path: str | Path, text_columns: list[str] = ()) -> pd.DataFrame:
+    """Read a parquet or CSV file (chosen by extension) into a non-empty DataFrame.
+
+    ``text_columns`` of a CSV file are read as strings, whatever they look like.
+    """
     path = Path(path)
     suffixes = "".join(path.suffixes).lower()
     if not path.is_file():
@@ -25,7 +28,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if ".parquet" in suffixes or suffixes.endswith(".pq"):
             frame = pd.read_parquet(path)
         elif ".csv" in suffixes:
-            frame = pd.read_csv(path)
+            header = pd.read_csv(path, nrows=0).columns
+            frame = pd.read_csv(path, dtype={c: str for c in text_columns if c in header})
         else:
             raise InputError(
                 f"cannot tell the format of {str(path)!r} from its extension",
@@ -71,7 +75,7 @@ def require_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) 
                 "fix the upstream data, or drop the column if the model does not use it",
             )
         if kind == "numeric":
-            x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            x = numeric_values(series)
             n_inf = int(np.isinf(x).sum())
             if n_inf:
                 raise InputError(

@@ -15,6 +15,7 @@ The expected false-alarm rate of each verdict is estimated on a fresh set of res
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 
 from controller import stats
 from controller.policy import Policy, Rule
-from controller.profile import FeatureProfile
+from controller.profile import FeatureProfile, numeric_values
 
 
 @dataclass(frozen=True)
@@ -68,15 +69,18 @@ def judge(
         observed = {n: profiles[n].observe(window[n]) for n in names}
     ref_counts = [np.asarray(profiles[n].counts) for n in names]
     cur_counts = [np.asarray(observed[n].counts) for n in names]
-    width = max(len(c) for c in ref_counts)
-    ref_m = np.zeros((len(names), width))
-    cur_m = np.zeros((len(names), width))
-    for i, (r, c) in enumerate(zip(ref_counts, cur_counts, strict=True)):
-        ref_m[i, : len(r)] = r
-        cur_m[i, : len(c)] = c
-    table = {name: fn(ref_m, cur_m) for name, fn in stats.BINNED.items()}
-    chi2_stat, chi2_p = stats.chi2_test(ref_m, cur_m)
-    table["chi2"] = chi2_stat
+    # Features with the same number of bins are scored together, one call per statistic;
+    # padding to a common width would change the floored statistics.
+    table = {name: np.full(len(names), np.nan) for name in (*stats.BINNED, "chi2")}
+    chi2_p = np.full(len(names), np.nan)
+    widths = np.array([len(c) for c in ref_counts])
+    for width in np.unique(widths):
+        rows = np.flatnonzero(widths == width)
+        ref_m = np.array([ref_counts[i] for i in rows], dtype=float)
+        cur_m = np.array([cur_counts[i] for i in rows], dtype=float)
+        for name, fn in stats.BINNED.items():
+            table[name][rows] = fn(ref_m, cur_m)
+        table["chi2"][rows], chi2_p[rows] = stats.chi2_test(ref_m, cur_m)
 
     numeric = [i for i, n in enumerate(names) if profiles[n].kind == "numeric"]
     ks = np.full(len(names), np.nan)
@@ -125,9 +129,9 @@ def judge(
                 feature=name,
                 kind=profile.kind,
                 n_current=n_cur,
-                statistics={s: _num(table[s][i]) for s in applicable},
+                statistics={s: _num(table[s][i]) if n_cur else math.nan for s in applicable},
                 statistic=rule.statistic,
-                value=_num(value),
+                value=_num(value) if n_cur else math.nan,
                 threshold=float(threshold),
                 threshold_source=source,
                 test=rule.test,
@@ -157,9 +161,7 @@ def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFra
 
 
 def _numeric_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    return np.column_stack(
-        [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float) for c in cols]
-    )
+    return np.column_stack([numeric_values(frame[c]) for c in cols])
 
 
 def _null(
@@ -185,7 +187,7 @@ def _null(
     else:
         # Exact statistics: bootstrap the reference sample; fewer resamples bound the cost.
         b = min(b, 100)
-        x = pd.to_numeric(reference[profile.name], errors="coerce").to_numpy(dtype=float)
+        x = numeric_values(reference[profile.name])
         x = x[~np.isnan(x)]
         ref = rng.choice(x, size=(x.size, 2 * b))
         cur = rng.choice(x, size=(min(n_cur, policy.sample_size), 2 * b))

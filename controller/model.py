@@ -21,12 +21,13 @@ class Predictions:
 
 def task_of(model, y: pd.Series | None = None, predictions: np.ndarray | None = None) -> str:
     """ "classification" or "regression", from the estimator, else from the target's values."""
-    from sklearn.base import is_classifier, is_regressor
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
 
-    if is_classifier(model):
-        return "classification"
-    if is_regressor(model):
-        return "regression"
+    if isinstance(model, BaseEstimator):
+        if is_classifier(model):
+            return "classification"
+        if is_regressor(model):
+            return "regression"
     values = y if y is not None else predictions
     if values is None:
         return "regression"

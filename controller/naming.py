@@ -6,6 +6,7 @@ import hashlib
 import re
 
 _INVALID = re.compile(r"[^A-Za-z0-9_\-. ]")
+_HASHED = re.compile(r"-[0-9a-f]{8}$")  # what a mapped name ends with
 
 
 def metric_safe(feature: str) -> str:
@@ -17,10 +18,10 @@ def metric_safe(feature: str) -> str:
     treats names as paths.
     """
     cleaned = _INVALID.sub("_", feature).strip()
-    if cleaned == feature and feature and ".." not in feature and len(feature) <= 150:
+    if cleaned == feature and feature and len(feature) <= 150 and not _HASHED.search(feature):
         return feature
     digest = hashlib.sha1(feature.encode()).hexdigest()[:8]
-    return f"{cleaned.replace('..', '_.')[:150]}-{digest}"
+    return f"{cleaned[:150]}-{digest}"
 
 
 def name_map(features) -> dict[str, str]:

@@ -27,6 +27,7 @@ Example (every key optional; these are the defaults)::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -49,15 +50,17 @@ class Rule:
     ignore: bool = False
 
     def check(self, kind: str, where: str) -> Rule:
+        for key in ("min_effect", "threshold"):
+            value = getattr(self, key)
+            if not (value is None and key == "threshold") and not _number(value):
+                raise _bad(where, key, "a number >= 0", value)
+        if not isinstance(self.ignore, bool):
+            raise _bad(where, "ignore", "true or false", self.ignore)
         allowed = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
         if self.statistic not in allowed:
             raise _bad(where, "statistic", f"one of {list(allowed)}", self.statistic)
         if self.test not in TESTS[kind]:
             raise _bad(where, "test", f"one of {list(TESTS[kind])}", self.test)
-        if self.min_effect < 0:
-            raise _bad(where, "min_effect", "a number >= 0", self.min_effect)
-        if self.threshold is not None and self.threshold < 0:
-            raise _bad(where, "threshold", "a number >= 0", self.threshold)
         return self
 
 
@@ -86,12 +89,18 @@ class Policy:
     def __post_init__(self):
         for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not lo < value < hi:
+            if not _number(value) or not lo < value < hi:
                 raise _bad("drift", name, f"a number in the range ({lo}, {hi})", value)
-        for name, lo in (("calibration_resamples", 50), ("sample_size", 100)):
+        # The calibrated quantile needs a few resamples beyond it to be more than the maximum.
+        least = max(50, math.ceil(5 / self.false_alarm_rate))
+        for name, lo in (("calibration_resamples", least), ("sample_size", 100), ("seed", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise _bad("drift", name, f"an int in the range [{lo}, inf)", value)
+        for f in fields(Quality):
+            value = getattr(self.quality, f.name)
+            if not _number(value) or value < 0:
+                raise _bad("quality", f.name, "a number >= 0", value)
         for kind in ("numeric", "categorical", "boolean"):
             getattr(self, kind).check(kind, f"drift.{kind}")
 
@@ -135,6 +144,10 @@ class Policy:
         quality = data.get("quality", {})
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
         return cls(features=features, quality=Quality(**quality), **kwargs)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def _rule_keys() -> set[str]:

@@ -8,6 +8,7 @@ another machine all give counts that add up (``merge``) and compare bin by bin.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
@@ -40,12 +41,18 @@ def kind_of(series: pd.Series) -> Kind:
                 "cast it to one type before handing it to driftctl: numbers for a numeric "
                 "feature, strings for a categorical one",
             )
-        return "categorical"
+        # Booleans with missing values arrive as objects (from CSV, for instance).
+        return "boolean" if inferred == "boolean" else "categorical"
     raise InputError(
         f"column {series.name!r} has dtype {dtype}, which driftctl cannot monitor",
         "pass only numeric, categorical (string) and boolean features; drop the column, or "
         "name it with --id-col / --timestamp-col if it is an identifier or a time stamp",
     )
+
+
+def numeric_values(series: pd.Series) -> np.ndarray:
+    """A column as float64, with anything non-numeric as NaN."""
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
 
 
 def category_counts(series: pd.Series) -> tuple[list[str], np.ndarray]:
@@ -65,8 +72,10 @@ class FeatureProfile:
     ``counts`` has one entry per bin: for numeric features ``len(edges) + 1`` bins, the
     i-th holding values in ``(edges[i-1], edges[i]]`` (the first and last bins are open and
     empty in the reference); for categorical and boolean features
-    one bin per category plus a last bin for anything else (rare categories pooled at
-    learning time, unseen ones later). Missing values are counted apart in ``missing``.
+    one bin per category plus a last bin for values the reference never had. A categorical
+    feature with more than ``max_categories`` distinct values is counted instead in
+    ``buckets`` bins by a stable hash of its value (``categories`` is then None), which keeps
+    every value's share unbiased. Missing values are counted apart in ``missing``.
     """
 
     name: str
@@ -77,6 +86,7 @@ class FeatureProfile:
     counts: tuple[int, ...]
     edges: tuple[float, ...] | None = None
     categories: tuple[str, ...] | None = None
+    buckets: int | None = None
     min: float | None = None
     max: float | None = None
     mean: float | None = None
@@ -90,19 +100,25 @@ class FeatureProfile:
     def count_values(self, series: pd.Series) -> np.ndarray:
         """Counts of ``series`` in this profile's bins (missing values left out)."""
         if self.kind == "numeric":
-            x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            x = numeric_values(series)
             idx = np.searchsorted(np.asarray(self.edges), x[~np.isnan(x)], side="left")
             return np.bincount(idx, minlength=len(self.edges) + 1)
         labels, counts = category_counts(series)
-        idx = pd.Index(self.categories).get_indexer(labels)
-        idx[idx < 0] = len(self.categories)
-        n_bins = len(self.categories) + 1
+        if self.buckets:
+            idx = np.array([zlib.crc32(v.encode()) % self.buckets for v in labels], dtype=int)
+            n_bins = self.buckets
+        else:
+            idx = pd.Index(self.categories).get_indexer(labels)
+            idx[idx < 0] = len(self.categories)
+            n_bins = len(self.categories) + 1
         return np.bincount(idx, weights=counts, minlength=n_bins).astype(np.int64)
 
     @property
     def outside_share(self) -> float:
         """Share of values in the open outer bins: numeric values beyond the reference's
-        range, categories it never saw (or pooled as rare)."""
+        range, categories it never saw; NaN for hashed categories, which cannot tell."""
+        if self.buckets:
+            return float("nan")
         if not self.count:
             return 0.0
         outer = self.counts[-1] + (self.counts[0] if self.kind == "numeric" else 0)
@@ -164,7 +180,7 @@ class FeatureProfile:
 
 
 def _numeric_summary(series: pd.Series) -> dict:
-    x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    x = numeric_values(series)
     x = x[~np.isnan(x)]
     if x.size == 0:
         return dict(min=None, max=None, mean=None, std=None)
@@ -176,7 +192,7 @@ def learn(series: pd.Series, *, n_bins: int = 10, max_categories: int = 1000) ->
     name = str(series.name)
     kind = kind_of(series)
     if kind == "numeric":
-        x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        x = numeric_values(series)
         x = x[~np.isnan(x)]
         quantiles = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1))) if x.size else []
         # The first edge sits just below the minimum and the last is the maximum, so the
@@ -189,10 +205,16 @@ def learn(series: pd.Series, *, n_bins: int = 10, max_categories: int = 1000) ->
         )
         base = FeatureProfile(name, kind, str(series.dtype), 0, 0, (), edges=edges)
     else:
-        labels, counts = category_counts(series)
-        totals = pd.Series(counts, index=labels, dtype=np.int64).groupby(level=0).sum()
-        top = totals.sort_values(ascending=False, kind="stable").index[:max_categories]
+        labels = sorted(set(category_counts(series)[0]))
+        many = len(labels) > max_categories
         base = FeatureProfile(
-            name, kind, str(series.dtype), 0, 0, (), categories=tuple(sorted(map(str, top)))
+            name,
+            kind,
+            str(series.dtype),
+            0,
+            0,
+            (),
+            categories=None if many else tuple(labels),
+            buckets=max_categories if many else None,
         )
     return base.observe(series)

@@ -56,26 +56,6 @@ class Report:
         """Expected number of features flagged when nothing drifted (an upper bound)."""
         return float(sum(f.false_alarm_rate for f in self.features))
 
-    def table(self) -> pd.DataFrame:
-        """Long table: one row per (feature, statistic); the deciding one carries the verdict."""
-        rows = []
-        for f in [*self.features, *([self.prediction] if self.prediction else [])]:
-            for stat, value in f.statistics.items():
-                deciding = stat == f.statistic
-                rows.append(
-                    {
-                        "feature": f.feature if f is not self.prediction else "(prediction)",
-                        "statistic": stat,
-                        "value": value,
-                        "threshold": f.threshold if deciding else math.nan,
-                        "p_value": f.p_value if deciding else math.nan,
-                        "verdict": ("drift" if f.drifted else "ok") if deciding else "",
-                    }
-                )
-        return pd.DataFrame(
-            rows, columns=["feature", "statistic", "value", "threshold", "p_value", "verdict"]
-        )
-
     def metrics(self) -> dict[str, float]:
         """Flat MLflow metrics under the documented names."""
         out: dict[str, float] = {
@@ -127,15 +107,16 @@ class Report:
 
     def render(self) -> str:
         """The table people read: one line per feature, then quality and performance."""
-        lines = [
-            f"{'feature':<28} {'statistic':<15} {'value':>9} {'threshold':>9} "
-            f"{'p (BH)':>8}  verdict"
-        ]
         rows = [*self.features, *([self.prediction] if self.prediction else [])]
-        for f in rows:
-            name = "(prediction)" if f is self.prediction else f.feature
+        names = ["(prediction)" if f is self.prediction else f.feature for f in rows]
+        w = max([7, *map(len, names)])
+        lines = [
+            f"{'feature':<{w}} {'statistic':<15} {'value':>9} {'threshold':>9} {'p (BH)':>8}  "
+            "verdict"
+        ]
+        for name, f in zip(names, rows, strict=True):
             lines.append(
-                f"{name[:28]:<28} {f.statistic:<15} {f.value:>9.4f} {f.threshold:>9.4f} "
+                f"{name:<{w}} {f.statistic:<15} {f.value:>9.4f} {f.threshold:>9.4f} "
                 f"{f.q_value:>8.2g}  {'DRIFT' if f.drifted else 'ok'}"
             )
         for q in self.quality_alerts:
@@ -178,7 +159,7 @@ def assess(
     window: pd.DataFrame,
     policy: Policy,
     labels: pd.Series | None = None,
-    meta_columns: tuple[str, ...] = (),
+    meta_columns: tuple[str, ...] = (PREDICTION, SCORE),
 ) -> Report:
     """Compare a production window with the baseline: drift, quality, performance."""
     unknown = sorted(set(policy.features) - set(baseline.features))
@@ -187,7 +168,7 @@ def assess(
             f"the policy names feature(s) {unknown} that the baseline does not have",
             f"use feature names from the baseline: {list(baseline.features)}",
         )
-    schema = check_schema(baseline.features, window, ignore=(*meta_columns, PREDICTION, SCORE))
+    schema = check_schema(baseline.features, window, ignore=meta_columns)
     broken = {q.feature for q in schema}
     profiles = {n: p for n, p in baseline.features.items() if n not in broken}
     # One pass over the window's columns serves the drift statistics and the quality checks.
@@ -209,6 +190,8 @@ def assess(
         known = labels.notna().to_numpy()
         n_labelled = int(known.sum())
         score = window[SCORE].to_numpy()[known] if SCORE in window.columns else None
+        if score is not None and np.isnan(score).any():
+            score = None  # batches with and without scores: threshold-free metrics only
         perf = performance.score(
             baseline.task,
             labels.to_numpy()[known],

@@ -155,6 +155,3 @@ BINNED = {
     "hellinger": hellinger,
 }
 """Binned statistics by name; each maps (ref counts, cur counts) to a distance."""
-
-SAMPLED = ("ks", "wasserstein")
-"""Statistics computed on the exact reference sample and a bounded production sample."""

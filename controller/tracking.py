@@ -12,7 +12,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -108,7 +108,9 @@ def atomic_run(experiment: str, run_name: str, tags: dict[str, str]):
 
     Readers select runs with status FINISHED, so a run killed half-way is never read.
     """
-    run = mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags)
+    # Inside a caller's run (a training script, a notebook), ours nests under it.
+    nested = mlflow.active_run() is not None
+    run = mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags, nested=nested)
     try:
         yield run
     except BaseException:
@@ -128,13 +130,6 @@ def log_metrics(
     c = client()
     for i in range(0, len(items), _BATCH):
         c.log_batch(run_id, metrics=items[i : i + _BATCH])
-
-
-def set_tags(run_id: str, tags: dict[str, str]) -> None:
-    items = [RunTag(k, str(v)) for k, v in tags.items()]
-    c = client()
-    for i in range(0, len(items), 100):
-        c.log_batch(run_id, tags=items[i : i + 100])
 
 
 # Baselines -------------------------------------------------------------------------------

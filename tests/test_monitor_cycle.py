@@ -171,7 +171,7 @@ def test_feature_names_mlflow_rejects_are_mapped_without_collisions(sqlite_uri, 
     from sklearn.linear_model import LinearRegression
 
     from controller.batches import log_batch
-    from controller.monitor import monitor
+    from controller.cycle import monitor
     from controller.naming import metric_safe
 
     rng = np.random.default_rng(0)
@@ -213,7 +213,7 @@ def test_regression_with_inline_labels(sqlite_uri, tmp_path):
     from sklearn.linear_model import Ridge
 
     from controller.batches import log_batch
-    from controller.monitor import monitor
+    from controller.cycle import monitor
 
     rng = np.random.default_rng(1)
 

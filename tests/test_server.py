@@ -10,7 +10,7 @@ from conftest import make_frame, register, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.monitor import monitor
+from controller.cycle import monitor
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

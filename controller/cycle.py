@@ -8,7 +8,7 @@ from dataclasses import replace
 import mlflow
 
 from controller import tracking
-from controller.batches import ID, LABEL, load_window
+from controller.batches import load_window
 from controller.naming import name_map
 from controller.policy import Policy
 from controller.report import Report, assess
@@ -36,8 +36,9 @@ def monitor(
     mv = tracking.resolve_version(name, version=version, alias=alias)
     baseline, baseline_run = tracking.load_baseline(mv)
     window = load_window(name, baseline, last=last, since=since, until=until)
+    # Batches hold only the features and the columns named when they were logged.
     meta = tuple(c for c in window.frame.columns if c not in baseline.features)
-    report = assess(baseline, window.frame, policy, window.labels, meta_columns=(*meta, ID, LABEL))
+    report = assess(baseline, window.frame, policy, window.labels, meta_columns=meta)
     report = replace(
         report,
         context={
