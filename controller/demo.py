@@ -11,7 +11,7 @@ from mlflow.models import infer_signature
 
 from controller import tracking
 from controller.batches import log_batch, log_labels
-from controller.monitor import monitor
+from controller.cycle import monitor
 from controller.scenario import FEATURES, TARGET, credit_data
 
 MODEL = "credit-demo"
