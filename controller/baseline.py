@@ -7,7 +7,11 @@ On disk a baseline is a folder (an MLflow artifact directory) with two files:
   target), ``features`` (one FeatureProfile per feature, in column order) and
   ``prediction`` (the profile of the model's predictions, or null);
 * ``reference.parquet``: a bounded random sample of the rows (features, target, and the
-  model's predictions in ``__prediction__`` / ``__score__``) for the exact tests.
+  model's predictions in ``__prediction__`` / ``__score__``) for the exact tests;
+* ``attribution.parquet`` (when the model could be explained): SHAP values of the first
+  rows of the reference sample, one column per feature; ``baseline.json``'s
+  ``attribution`` says which explainer made them and holds, with a target, the mean
+  attribution of each feature to the model's loss (``loss``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class Baseline:
     performance: dict[str, float] = field(default_factory=dict)
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    attribution: dict = field(default_factory=dict)
+    attribution_values: pd.DataFrame | None = field(default=None, repr=False)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -58,9 +64,12 @@ class Baseline:
             "performance": self.performance,
             "features": [p.to_dict() for p in self.features.values()],
             "prediction": self.prediction.to_dict() if self.prediction else None,
+            "attribution": self.attribution,
         }
         (folder / "baseline.json").write_text(json.dumps(meta, indent=1))
         self.reference.to_parquet(folder / "reference.parquet", index=False)
+        if self.attribution_values is not None:
+            self.attribution_values.to_parquet(folder / "attribution.parquet", index=False)
 
     @classmethod
     def load(cls, folder: str | Path) -> Baseline:
@@ -74,7 +83,9 @@ class Baseline:
             )
         features = [FeatureProfile.from_dict(f) for f in meta.pop("features")]
         prediction = meta.pop("prediction")
+        shap_file = folder / "attribution.parquet"
         return cls(
+            attribution_values=pd.read_parquet(shap_file) if shap_file.exists() else None,
             features={f.name: f for f in features},
             reference=pd.read_parquet(folder / "reference.parquet"),
             prediction=FeatureProfile.from_dict(prediction) if prediction else None,
@@ -93,6 +104,8 @@ def build_baseline(
     sample_size: int = 10_000,
     n_bins: int = 10,
     max_categories: int = 1000,
+    attribution_rows: int = 300,
+    background_rows: int = 100,
     seed: int = 0,
 ) -> Baseline:
     """Profile ``data`` (every column but ``target`` and ``exclude`` is a feature).
@@ -156,7 +169,22 @@ def build_baseline(
                 "drift cannot be measured against a single value",
                 "drop the column from the baseline data (it carries no information)",
             )
+    shap_values, shap_info = None, {}
+    if model is not None:
+        from controller.attribution import baseline_attributions
+
+        shap_values, shap_info = baseline_attributions(
+            model,
+            reference,
+            features,
+            target,
+            rows=attribution_rows,
+            background=background_rows,
+            seed=seed,
+        )
     return Baseline(
+        attribution=shap_info,
+        attribution_values=shap_values,
         features=profiles,
         reference=reference,
         n_rows=len(data),

@@ -26,7 +26,7 @@ from controller.performance import as_labels
 
 BATCH_PATH = "driftctl/batch.parquet"
 LABELS_PATH = "driftctl/labels.parquet"
-ID, LABEL = "__id__", "__label__"
+ID, LABEL, VERSION = "__id__", "__label__", "__version__"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
 
 
@@ -121,7 +121,7 @@ def log_batch(
                 targets=target,
                 predictions=PREDICTION,
             )
-        mlflow.log_input(dataset, context="production")
+            mlflow.log_input(dataset, context="production")
     return run.info.run_id
 
 
@@ -222,10 +222,11 @@ def load_window(
     since: str | None = None,
     until: str | None = None,
 ) -> Window:
-    """Batches of the window: the ``last`` N, or those overlapping [since, until)."""
+    """Batches of the window: the ``last`` N by event time, or those overlapping
+    [since, until). The column ``__version__`` says which model version scored each row."""
     runs = tracking.finished_runs(name, "batch")
-    lo = _parse_time(since, "--since") if since else None
-    hi = _parse_time(until, "--until") if until else None
+    lo = _parse_time(since, "--since") if since is not None else None
+    hi = _parse_time(until, "--until") if until is not None else None
     runs.sort(key=lambda r: r.data.tags[END])
     if lo is not None or hi is not None:
         runs = [
@@ -237,10 +238,22 @@ def load_window(
     else:
         runs = runs[-(last or 1) :]
     if not runs:
-        span = f"between {since or 'the start'} and {until or 'now'}" if lo or hi else "at all"
+        if lo is None and hi is None:
+            raise NotFoundError(
+                f"no production batches for model {name!r} at all",
+                f"log some with: driftctl log-batch --model {name} --data FILE",
+            )
+        everything = tracking.finished_runs(name, "batch")
         raise NotFoundError(
-            f"no production batches for model {name!r} {span}",
-            f"log some with: driftctl log-batch --model {name} --data FILE",
+            f"no production batches for model {name!r} between {since or 'the start'} and "
+            f"{until or 'now'}",
+            "widen the window; the batches logged cover "
+            + (
+                f"{min(r.data.tags[START] for r in everything)} to "
+                f"{max(r.data.tags[END] for r in everything)}"
+                if everything
+                else "nothing yet"
+            ),
         )
     frames = []
     for run in runs:
@@ -257,7 +270,7 @@ def load_window(
         target = run.data.tags.get(tracking.TAG + "target")
         if target and target in part.columns:
             part = part.assign(**{LABEL: part[target]})
-        frames.append(part)
+        frames.append(part.assign(**{VERSION: run.data.tags[tracking.VERSION]}))
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise NotFoundError(
@@ -298,6 +311,8 @@ def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:
 
 
 def _parse_time(text: str, flag: str) -> pd.Timestamp:
+    if not text.strip():
+        raise InputError(f"{flag} is empty", f"give {flag} a date, e.g. {flag} 2026-01-31")
     try:
         return (
             pd.Timestamp(text).tz_localize("UTC")

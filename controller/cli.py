@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow prints run links to stdout, which must stay clean for --json.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # A scheduled job should fail within seconds, not minutes, when the server is down.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     import mlflow  # after parsing, so that --help answers at once
     from mlflow.exceptions import MlflowException
 

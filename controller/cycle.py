@@ -8,13 +8,18 @@ from dataclasses import replace
 import mlflow
 
 from controller import tracking
-from controller.batches import load_window
+from controller.attribution import chart
+from controller.baseline import PREDICTION, SCORE
+from controller.batches import VERSION, load_window
+from controller.model import predict
 from controller.naming import name_map
+from controller.performance import as_labels
 from controller.policy import Policy
 from controller.report import Report, assess
 
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
+CHART = "driftctl/attribution_shift.png"
 
 
 def monitor(
@@ -36,9 +41,11 @@ def monitor(
     mv = tracking.resolve_version(name, version=version, alias=alias)
     baseline, baseline_run = tracking.load_baseline(mv)
     window = load_window(name, baseline, last=last, since=since, until=until)
+    model = tracking.load_model(mv)
+    frame = _scored_by(window.frame, model, mv.version, baseline)
     # Batches hold only the features and the columns named when they were logged.
-    meta = tuple(c for c in window.frame.columns if c not in baseline.features)
-    report = assess(baseline, window.frame, policy, window.labels, meta_columns=meta)
+    meta = tuple(c for c in frame.columns if c not in baseline.features)
+    report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
     report = replace(
         report,
         context={
@@ -55,6 +62,23 @@ def monitor(
     return replace(report, context={**report.context, "run_id": run_id})
 
 
+def _scored_by(frame, model, version, baseline):
+    """The window with predictions of ``version``: rows another version scored (before a
+    promotion, or when monitoring a challenger) are scored again."""
+    other = (frame[VERSION] != str(version)).to_numpy()
+    if not other.any():
+        return frame
+    preds = predict(model, frame.loc[other, list(baseline.features)])
+    frame = frame.copy()
+    values = preds.values
+    if baseline.task == "classification":
+        values = as_labels(values)
+    frame.loc[other, PREDICTION] = values
+    if preds.score is not None and SCORE in frame:
+        frame.loc[other, SCORE] = preds.score
+    return frame
+
+
 def _log(report: Report, name: str, window_end_ms: int) -> str:
     ctx = report.context
     experiment = tracking.experiment_id(name)
@@ -67,6 +91,9 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         tracking.TAG + "window_start": ctx["window_start"],
         tracking.TAG + "window_end": ctx["window_end"],
         tracking.TAG + "drifted_features": ",".join(report.drifted)[:4000],
+        tracking.TAG + "attribution_alert": str(
+            bool(report.attribution and report.attribution.alert)
+        ).lower(),
         "mlflow.parentRunId": history,
     }
     metrics = report.metrics()
@@ -75,6 +102,8 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         mlflow.log_dict(report.to_dict(), SUMMARY)
         mlflow.log_dict(name_map(f.feature for f in report.features), NAMES)
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
+        if report.attribution:
+            mlflow.log_figure(chart(report.attribution), CHART)
     # The history run turns successive cycles into one line per metric in the UI.
     step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)

@@ -23,6 +23,15 @@ Example (every key optional; these are the defaults)::
     max_missing_rate_increase = 0.05
     max_out_of_range_share = 0.05
     max_unseen_share = 0.01
+
+    [attribution]
+    sample_size = 300             # window rows explained per cycle
+    loss_sample_size = 100        # labelled rows whose loss is explained
+    background_size = 100         # baseline rows the explainers integrate over
+    bootstrap = 500               # resamples for each share change's confidence interval
+    confidence = 0.95
+    min_share_change = 0.05       # a feature's share must move at least this much
+    min_ndcg = 0.9                # alert when the ranking's nDCG falls below (Clarify)
 """
 
 from __future__ import annotations
@@ -72,6 +81,19 @@ class Quality:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """How SHAP attribution shifts are computed and judged."""
+
+    sample_size: int = 300  # window rows explained per cycle, whatever the window's size
+    loss_sample_size: int = 100  # labelled rows whose loss is explained
+    background_size: int = 100  # baseline rows the explainers integrate over
+    bootstrap: int = 500  # resamples for the confidence interval of each share change
+    confidence: float = 0.95
+    min_share_change: float = 0.05  # smallest change of a feature's share worth an alert
+    min_ndcg: float = 0.9  # SageMaker Clarify's threshold
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated monitoring policy. ``Policy()`` is the documented default."""
 
@@ -85,6 +107,7 @@ class Policy:
     boolean: Rule = Rule("jensen_shannon", "chi2", 0.1)
     features: dict[str, dict] = field(default_factory=dict)
     quality: Quality = Quality()
+    attribution: Attribution = Attribution()
 
     def __post_init__(self):
         for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
@@ -101,6 +124,14 @@ class Policy:
             value = getattr(self.quality, f.name)
             if not _number(value) or value < 0:
                 raise _bad("quality", f.name, "a number >= 0", value)
+        for f in fields(Attribution):
+            value = getattr(self.attribution, f.name)
+            if f.type == "int" and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 10
+            ):
+                raise _bad("attribution", f.name, "an int in the range [10, inf)", value)
+            if f.type == "float" and (not _number(value) or value > 1):
+                raise _bad("attribution", f.name, "a number in the range [0, 1]", value)
         for kind in ("numeric", "categorical", "boolean"):
             getattr(self, kind).check(kind, f"drift.{kind}")
 
@@ -128,7 +159,7 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict) -> Policy:
-        _known(data, {"drift", "features", "quality"}, "the top level")
+        _known(data, {"drift", "features", "quality", "attribution"}, "the top level")
         drift = dict(data.get("drift", {}))
         kwargs = {}
         for kind in ("numeric", "categorical", "boolean"):
@@ -136,14 +167,22 @@ class Policy:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
-        _known(drift, {f.name for f in fields(cls)} - {"features", "quality"}, "[drift]")
+        sections = {"features", "quality", "attribution"}
+        _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
         for name, section in features.items():
             _known(section, _rule_keys() | {"ignore"}, f"[features.{name!r}]")
         quality = data.get("quality", {})
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
-        return cls(features=features, quality=Quality(**quality), **kwargs)
+        attribution = data.get("attribution", {})
+        _known(attribution, {f.name for f in fields(Attribution)}, "[attribution]")
+        return cls(
+            features=features,
+            quality=Quality(**quality),
+            attribution=Attribution(**attribution),
+            **kwargs,
+        )
 
 
 def _number(value) -> bool:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from controller import performance
 from controller._errors import PolicyError
+from controller.attribution import AttributionShift, Explainer, compare, unexplained
 from controller.baseline import PREDICTION, SCORE, Baseline
 from controller.drift import FeatureDrift, judge
 from controller.naming import metric_safe
@@ -28,6 +29,8 @@ class Report:
     performance: dict[str, float]
     baseline_performance: dict[str, float]
     n_labelled: int = 0
+    attribution: AttributionShift | None = None
+    notes: tuple[str, ...] = ()
     context: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -81,6 +84,26 @@ class Report:
             out["prediction.verdict"] = float(self.prediction.drifted)
         for q in self.quality:
             out[f"quality.{q.check}.{metric_safe(q.feature)}"] = q.value
+        if self.attribution:
+            a = self.attribution
+            out.update(
+                {
+                    "attribution.total_shift": a.total_shift,
+                    "attribution.spearman": a.spearman,
+                    "attribution.ndcg": a.ndcg,
+                    "attribution.n_shifted": float(len(a.shifted)),
+                }
+            )
+            for f in a.features:
+                key = metric_safe(f.feature)
+                out[f"attribution.baseline_mean_abs.{key}"] = f.baseline_mean_abs
+                out[f"attribution.mean_abs.{key}"] = f.mean_abs
+                out[f"attribution.share_change.{key}"] = f.share_change
+                out[f"attribution.share_change_low.{key}"] = f.ci_low
+                out[f"attribution.share_change_high.{key}"] = f.ci_high
+                out[f"attribution.verdict.{key}"] = float(f.shifted)
+                if f.loss_change is not None:
+                    out[f"attribution.loss_change.{key}"] = f.loss_change
         for name, value in self.performance.items():
             out[f"performance.{name}"] = value
             if name in self.baseline_performance:
@@ -103,6 +126,8 @@ class Report:
             "quality_alerts": [f"{q.check}: {q.feature}" for q in self.quality_alerts],
             "performance": self.performance,
             "baseline_performance": self.baseline_performance,
+            "attribution": _clean_attribution(self.attribution),
+            "notes": list(self.notes),
         }
 
     def render(self) -> str:
@@ -124,6 +149,23 @@ class Report:
                 f"quality alert: {q.check} on {q.feature!r} = {q.value:.4g}"
                 + (f" (limit {q.threshold:g})" if q.threshold is not None else "")
             )
+        if self.attribution:
+            a = self.attribution
+            lines.append(
+                f"attribution ({a.explainer}, {a.n_rows} rows): nDCG {a.ndcg:.3f}, total shift "
+                f"{a.total_shift:.3f}, Spearman {a.spearman:.2f}; shifted: "
+                f"{', '.join(a.shifted) or 'none'}"
+            )
+            movers = sorted(
+                (f for f in a.features if f.loss_change is not None),
+                key=lambda f: -f.loss_change,
+            )[:3]
+            if movers:
+                lines.append(
+                    "loss attribution rose most for: "
+                    + ", ".join(f"{f.feature} ({f.loss_change:+.3f})" for f in movers)
+                )
+        lines.extend(self.notes)
         for name, value in self.performance.items():
             base = self.baseline_performance.get(name)
             lines.append(
@@ -138,6 +180,13 @@ class Report:
         if "run_id" in self.context:
             lines.append(f"logged to MLflow run {self.context['run_id']}")
         return "\n".join(lines)
+
+
+def _clean_attribution(a: AttributionShift | None) -> dict | None:
+    if a is None:
+        return None
+    out = _clean({k: v for k, v in asdict(a).items() if k != "features"})
+    return {**out, "shifted": a.shifted, "features": [_clean(asdict(f)) for f in a.features]}
 
 
 def _clean(d: dict) -> dict:
@@ -160,8 +209,10 @@ def assess(
     policy: Policy,
     labels: pd.Series | None = None,
     meta_columns: tuple[str, ...] = (PREDICTION, SCORE),
+    model=None,
 ) -> Report:
-    """Compare a production window with the baseline: drift, quality, performance."""
+    """Compare a production window with the baseline: drift, quality, performance, and,
+    given the model, the shift of its SHAP attributions."""
     unknown = sorted(set(policy.features) - set(baseline.features))
     if unknown:
         raise PolicyError(
@@ -199,6 +250,14 @@ def assess(
             score,
             baseline.positive_class,
         )
+    attribution, notes = None, []
+    if model is not None and not broken:
+        try:
+            attribution = attribution_shift(baseline, window, labels, model, policy)
+        except Exception as exc:  # the cycle logs everything else, saying why
+            notes.append(unexplained(exc))
+    elif baseline.attribution.get("note"):
+        notes.append(baseline.attribution["note"])
     return Report(
         n_rows=len(window),
         features=tuple(features),
@@ -207,4 +266,52 @@ def assess(
         performance=perf,
         baseline_performance=dict(baseline.performance),
         n_labelled=n_labelled,
+        attribution=attribution,
+        notes=tuple(notes),
+    )
+
+
+def attribution_shift(
+    baseline: Baseline,
+    window: pd.DataFrame,
+    labels: pd.Series | None,
+    model,
+    policy: Policy,
+) -> AttributionShift:
+    """How the model's attributions moved, on a bounded sample of the window."""
+    limits = policy.attribution
+    names = list(baseline.features)
+    reference = baseline.reference
+    explainer = Explainer(model, reference[names].iloc[: limits.background_size], seed=policy.seed)
+    rng = np.random.default_rng(policy.seed)
+    rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
+    current = explainer.explain(window.iloc[rows][names]).values
+    if baseline.attribution_values is not None:
+        base = baseline.attribution_values[names].to_numpy()
+    else:  # a baseline logged before attributions existed: explain its sample now
+        base = explainer.explain(reference[names].iloc[: limits.sample_size]).values
+    base_loss = current_loss = None
+    if labels is not None and baseline.target and baseline.target in reference:
+        known = np.flatnonzero(labels.notna().to_numpy())
+        if known.size:
+            pick = np.sort(
+                rng.choice(known, min(limits.loss_sample_size, known.size), replace=False)
+            )
+            current_loss = explainer.explain_loss(
+                window.iloc[pick][names], labels.iloc[pick]
+            ).values
+            if "loss" in baseline.attribution:
+                base_loss = np.array([[baseline.attribution["loss"][n] for n in names]])
+            else:
+                sample = reference.iloc[: limits.loss_sample_size]
+                base_loss = explainer.explain_loss(sample[names], sample[baseline.target]).values
+    return compare(
+        base,
+        current,
+        tuple(names),
+        explainer=explainer.kind,
+        limits=limits,
+        rng=rng,
+        baseline_loss=base_loss,
+        current_loss=current_loss,
     )

@@ -43,7 +43,8 @@ def test_baseline_is_linked_to_the_version_and_documented_format(champion):
     assert run_id == mv.run_id  # logged in the training run
     files = {f.path for f in client.list_artifacts(run_id, tracking.BASELINE_PATH)}
     assert files == {f"{tracking.BASELINE_PATH}/baseline.json",
-                     f"{tracking.BASELINE_PATH}/reference.parquet"}
+                     f"{tracking.BASELINE_PATH}/reference.parquet",
+                     f"{tracking.BASELINE_PATH}/attribution.parquet"}
     baseline, _ = tracking.load_baseline(mv)
     assert list(baseline.features) == ["x1", "x2", "segment", "flag"]
     x1 = baseline.features["x1"]
@@ -56,6 +57,9 @@ def test_baseline_is_linked_to_the_version_and_documented_format(champion):
     assert 0.6 < baseline.performance["roc_auc"] <= 1
     assert baseline.prediction is not None and baseline.prediction.kind == "categorical"
     assert len(baseline.reference) == 2000
+    assert baseline.attribution["explainer"] == "linear"
+    assert set(baseline.attribution["loss"]) == set(baseline.features)
+    assert list(baseline.attribution_values.columns) == list(baseline.features)
 
 
 def test_cycle_ok_then_drift_with_late_labels(champion, tmp_path, capsys):

@@ -1,0 +1,446 @@
+"""SHAP attributions of a model, in terms of the features the user logs.
+
+``Explainer`` picks shap's explainer for the model: the tree explainer for tree ensembles
+(scikit-learn forests, gradient boosting, HistGradientBoosting; XGBoost and LightGBM), the
+linear explainer for linear models, and a model-agnostic permutation explainer with a
+background sample for anything else. A scikit-learn ``Pipeline`` is explained at its final
+estimator, on the preprocessed columns; the attributions of the columns derived from one
+input feature (one-hot columns, scaled values, missing indicators) are summed back to it.
+
+The loss can be explained too (which features raise it, once labels are known): with the
+tree explainer's ``model_output="log_loss"`` where shap supports it (classifiers of
+scikit-learn forests and gradient boosting, XGBoost, LightGBM), otherwise with the
+permutation explainer applied to each row's own loss (log loss for classifiers, squared
+error for regressors), which estimates the same interventional Shapley values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from controller._errors import DriftctlError
+
+TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
+LINEAR_MODULES = ("sklearn.linear_model", "sklearn.svm._classes")
+
+
+class NotExplainable(DriftctlError):
+    """The model cannot be explained; monitoring goes on without attributions."""
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """Per-row attributions (rows x input features) and what they explain."""
+
+    values: np.ndarray
+    expected: np.ndarray  # per row: a loss's base value depends on the row's label
+    output: np.ndarray  # per row: values.sum(axis=1) + expected
+    features: tuple[str, ...]
+    explainer: str
+
+    def mean_abs(self) -> np.ndarray:
+        return np.abs(self.values).mean(axis=0)
+
+
+def _kind(estimator) -> str:
+    module = type(estimator).__module__
+    if module.startswith(TREE_MODULES) and hasattr(estimator, "fit"):
+        if type(estimator).__name__.startswith(("Voting", "Stacking", "Bagging", "AdaBoost")):
+            return "permutation"
+        return "tree"
+    if module.startswith(LINEAR_MODULES) and hasattr(estimator, "coef_"):
+        return "linear"
+    return "permutation"
+
+
+class Explainer:
+    """Explains a fitted model on data with the baseline's feature columns.
+
+    ``background`` (a sample of the baseline's reference rows) is the reference
+    distribution of the linear and permutation explainers and of loss attribution.
+    """
+
+    def __init__(self, model, background: pd.DataFrame, *, seed: int = 0):
+        from sklearn.pipeline import Pipeline
+
+        self.model = model
+        self.features = tuple(background.columns)
+        self.seed = seed
+        if isinstance(model, Pipeline) and len(model.steps) > 1:
+            self.pre, self.estimator = model[:-1], model[-1]
+        else:
+            self.pre, self.estimator = None, model
+        self.classifier = hasattr(self.estimator, "predict_proba") and hasattr(
+            self.estimator, "classes_"
+        )
+        if self.classifier and len(self.estimator.classes_) != 2:
+            raise NotExplainable(
+                f"{type(self.estimator).__name__} has {len(self.estimator.classes_)} classes; "
+                "attributions cover binary classifiers and regressors",
+                "monitoring continues without attributions for this model",
+            )
+        self.kind = _kind(self.estimator)
+        self.background = self._transform(background)
+        self.mapping = self._mapping()
+        self._shap = self._make()
+
+    # Preprocessing and the map from derived columns back to input features ---------------
+
+    def _transform(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame[list(self.features)] if self.pre is None else self.pre.transform(frame)
+        if hasattr(x, "toarray"):
+            x = x.toarray()
+        try:
+            return np.asarray(x, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise NotExplainable(
+                f"the model's input has non-numeric columns ({exc})",
+                "wrap the model in a scikit-learn Pipeline whose first steps encode the "
+                "categorical features, so that driftctl can explain its final estimator",
+            ) from exc
+
+    def _mapping(self) -> np.ndarray:
+        """Matrix (derived columns x input features) whose rows sum to one."""
+        n_out = self.background.shape[1]
+        if self.pre is None:
+            return np.eye(len(self.features))
+        try:
+            names = [str(n) for n in self.pre.get_feature_names_out()]
+        except Exception as exc:  # any transformer without names defeats the mapping
+            raise NotExplainable(
+                f"cannot tell which input feature each preprocessed column comes from: {exc}",
+                "use transformers that implement get_feature_names_out",
+            ) from exc
+        if len(names) != n_out:
+            raise NotExplainable(
+                "the preprocessing's feature names do not match its output",
+                "use transformers that implement get_feature_names_out",
+            )
+        groups = _column_groups(self.pre, self.features)
+        m = np.zeros((n_out, len(self.features)))
+        index = {f: i for i, f in enumerate(self.features)}
+        for row, name in enumerate(names):
+            prefix, _, bare = name.rpartition("__")
+            candidates = groups.get(prefix, self.features)
+            source = _source(bare, candidates)
+            for feature in source:
+                m[row, index[feature]] = 1.0 / len(source)
+        return m
+
+    # Explaining the output ----------------------------------------------------------------
+
+    def _output(self, x: np.ndarray) -> np.ndarray:
+        """What the permutation explainer explains: P(positive class), or the prediction."""
+        if self.classifier:
+            return self.estimator.predict_proba(x)[:, 1]
+        return self.estimator.predict(x)
+
+    def _make(self):
+        import shap
+
+        if self.kind == "tree":
+            try:
+                return shap.TreeExplainer(self.estimator)
+            except Exception:  # shap does not know every tree model; fall back
+                self.kind = "permutation"
+        if self.kind == "linear":
+            return shap.LinearExplainer(self.estimator, self.background)
+        masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
+        return shap.explainers.Permutation(self._output, masker, seed=self.seed)
+
+    def explain(self, frame: pd.DataFrame) -> Attributions:
+        """Attributions of the model's output for each row of ``frame``."""
+        x = self._transform(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.kind == "permutation":
+                result = self._shap(x, max_evals=_evals(x.shape[1]), silent=True)
+                values, expected = result.values, float(np.mean(result.base_values))
+            else:
+                values = self._shap.shap_values(x)
+                expected = self._shap.expected_value
+        values, expected = _positive_class(values, expected)
+        base = np.full(len(x), expected)
+        output = values.sum(axis=1) + base
+        return Attributions(values @ self.mapping, base, output, self.features, self.kind)
+
+    def explain_loss(self, frame: pd.DataFrame, labels) -> Attributions:
+        """Attributions of each row's loss: log loss for classifiers, squared error else."""
+        import shap
+
+        x = self._transform(frame)
+        y = np.asarray(labels)
+        if self.classifier:
+            y = (pd.Series(y).astype(str).to_numpy() == str(self.estimator.classes_[1])).astype(int)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.kind == "tree" and self.classifier:
+                try:
+                    tree = shap.TreeExplainer(
+                        self.estimator,
+                        data=self.background,
+                        model_output="log_loss",
+                        feature_perturbation="interventional",
+                    )
+                    values, _ = _positive_class(tree.shap_values(x, y), 0.0)
+                    return self._loss_result(values, x, y, "tree")
+                except NotImplementedError:
+                    pass  # e.g. HistGradientBoosting: use the permutation estimate below
+            masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
+            rows = []
+            for i in range(len(x)):
+                loss = _row_loss(self, y[i])
+                result = shap.explainers.Permutation(loss, masker, seed=self.seed + i)(
+                    x[i : i + 1], max_evals=_evals(x.shape[1]), silent=True
+                )
+                rows.append(result.values[0])
+        return self._loss_result(np.array(rows).reshape(len(x), -1), x, y, "permutation")
+
+    def _loss_result(self, values, x, y, kind) -> Attributions:
+        loss = np.array([_row_loss(self, y[i])(x[i : i + 1])[0] for i in range(len(x))])
+        base = loss - values.sum(axis=1)
+        return Attributions(values @ self.mapping, base, loss, self.features, kind)
+
+
+def _evals(n_columns: int) -> int:
+    """Three antithetic permutations per row: 3 * (2 * columns + 1) model calls."""
+    return 3 * (2 * n_columns + 1)
+
+
+def _row_loss(explainer: Explainer, y_i):
+    est = explainer.estimator
+
+    def loss(z: np.ndarray) -> np.ndarray:
+        if explainer.classifier:
+            p = np.clip(est.predict_proba(z)[:, 1], 1e-15, 1 - 1e-15)
+            return -np.log(p if y_i == 1 else 1 - p)
+        return (est.predict(z) - float(y_i)) ** 2
+
+    return loss
+
+
+def _positive_class(values, expected) -> tuple[np.ndarray, float]:
+    """Binary classifiers' attributions for the positive class only."""
+    values = np.asarray(values)
+    if isinstance(values, list) or values.ndim == 3:
+        values = values[..., 1] if values.shape[-1] == 2 else values
+    expected = np.atleast_1d(np.asarray(expected, dtype=float))
+    return values, float(expected[-1])
+
+
+def _column_groups(pre, features) -> dict[str, tuple[str, ...]]:
+    """Input columns of each ColumnTransformer branch, keyed by its output prefix."""
+    from sklearn.compose import ColumnTransformer
+
+    steps = [s for _, s in pre.steps] if hasattr(pre, "steps") else [pre]
+    groups: dict[str, tuple[str, ...]] = {}
+    for step in steps:
+        if isinstance(step, ColumnTransformer):
+            for name, _, cols in step.transformers_:
+                if isinstance(cols, str):
+                    cols = [cols]
+                cols = [features[c] if isinstance(c, (int, np.integer)) else c for c in cols]
+                groups[name] = tuple(c for c in cols if c in features)
+    return groups
+
+
+def _source(name: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """The input feature(s) a derived column comes from, by its name."""
+    if len(candidates) == 1:
+        return candidates
+    if name in candidates:
+        return (name,)
+    # One-hot columns are named "<feature>_<category>"; indicators "...<feature>".
+    found = [c for c in candidates if name.startswith(f"{c}_") or name.endswith(c)]
+    if found:
+        return (max(found, key=len),)
+    return tuple(candidates)
+
+
+# Shift metrics ----------------------------------------------------------------------------
+
+
+def shares(mean_abs: np.ndarray) -> np.ndarray:
+    total = mean_abs.sum()
+    return mean_abs / total if total > 0 else np.zeros_like(mean_abs)
+
+
+def ndcg(baseline: np.ndarray, current: np.ndarray) -> float:
+    """SageMaker Clarify's nDCG of the current ranking, weighted by baseline attributions.
+
+    DCG = sum_i a(F'_i) / log2(i + 1) with F' the features ranked by current attribution and
+    a the baseline attribution; iDCG the same over the baseline ranking F.
+    """
+    discount = 1 / np.log2(np.arange(2, baseline.size + 2))
+    ideal = np.sort(baseline)[::-1] @ discount
+    order = np.argsort(-current, kind="stable")
+    return float(baseline[order] @ discount / ideal) if ideal > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class FeatureShift:
+    """How one feature's share of the model's attention moved."""
+
+    feature: str
+    baseline_mean_abs: float
+    mean_abs: float
+    baseline_share: float
+    share: float
+    share_change: float
+    ci_low: float
+    ci_high: float
+    shifted: bool
+    loss_change: float | None = None
+
+
+@dataclass(frozen=True)
+class AttributionShift:
+    """Attribution shift of one window against the baseline."""
+
+    features: tuple[FeatureShift, ...]
+    total_shift: float  # half the L1 distance between the share vectors
+    spearman: float
+    ndcg: float
+    ndcg_alert: bool
+    explainer: str
+    n_rows: int
+    n_loss_rows: int = 0
+
+    @property
+    def shifted(self) -> list[str]:
+        return [f.feature for f in self.features if f.shifted]
+
+    @property
+    def alert(self) -> bool:
+        return self.ndcg_alert or bool(self.shifted)
+
+
+def compare(
+    baseline: np.ndarray,
+    current: np.ndarray,
+    features: tuple[str, ...],
+    *,
+    explainer: str,
+    limits,
+    rng: np.random.Generator,
+    baseline_loss: np.ndarray | None = None,
+    current_loss: np.ndarray | None = None,
+) -> AttributionShift:
+    """Compare per-row attributions (rows x features) of the baseline and of a window.
+
+    A feature's share of the total mean |SHAP| shifted when the change is at least
+    ``limits.min_share_change`` and its bootstrap confidence interval excludes zero.
+    """
+    from scipy.stats import spearmanr
+
+    a, b = np.abs(baseline), np.abs(current)
+    base_mean, cur_mean = a.mean(axis=0), b.mean(axis=0)
+    base_share, cur_share = shares(base_mean), shares(cur_mean)
+    change = cur_share - base_share
+    n_boot = limits.bootstrap
+    boot_a = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
+    boot_b = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1)
+    boot = _row_shares(boot_b) - _row_shares(boot_a)
+    tail = (1 - limits.confidence) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
+    loss_change = (
+        current_loss.mean(axis=0) - baseline_loss.mean(axis=0)
+        if baseline_loss is not None and current_loss is not None
+        else None
+    )
+    rows = tuple(
+        FeatureShift(
+            feature=f,
+            baseline_mean_abs=float(base_mean[i]),
+            mean_abs=float(cur_mean[i]),
+            baseline_share=float(base_share[i]),
+            share=float(cur_share[i]),
+            share_change=float(change[i]),
+            ci_low=float(low[i]),
+            ci_high=float(high[i]),
+            shifted=bool(abs(change[i]) >= limits.min_share_change and (low[i] > 0 or high[i] < 0)),
+            loss_change=None if loss_change is None else float(loss_change[i]),
+        )
+        for i, f in enumerate(features)
+    )
+    rho = spearmanr(base_mean, cur_mean).statistic if len(features) > 1 else 1.0
+    score = ndcg(base_mean, cur_mean)
+    return AttributionShift(
+        features=rows,
+        total_shift=float(np.abs(change).sum() / 2),
+        spearman=float(rho) if np.isfinite(rho) else 1.0,
+        ndcg=score,
+        ndcg_alert=score < limits.min_ndcg,
+        explainer=explainer,
+        n_rows=len(current),
+        n_loss_rows=0 if current_loss is None else len(current_loss),
+    )
+
+
+def _row_shares(means: np.ndarray) -> np.ndarray:
+    total = means.sum(axis=1, keepdims=True)
+    return np.divide(means, total, out=np.zeros_like(means), where=total > 0)
+
+
+def chart(shift: AttributionShift):
+    """Bar chart of baseline against production shares per feature (a matplotlib Figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    rows = sorted(shift.features, key=lambda f: f.baseline_share)
+    y = np.arange(len(rows))
+    fig = Figure(figsize=(7, 0.45 * len(rows) + 1.5))
+    ax = fig.add_subplot()
+    ax.barh(y + 0.2, [f.baseline_share for f in rows], 0.4, label="baseline", color="#9aa5b1")
+    ax.barh(
+        y - 0.2,
+        [f.share for f in rows],
+        0.4,
+        label="production",
+        color=["#d64545" if f.shifted else "#3e7cb1" for f in rows],
+    )
+    ax.set_yticks(y, [f.feature + (" (shifted)" if f.shifted else "") for f in rows])
+    ax.set_xlabel("share of mean |SHAP|")
+    ax.set_title(f"Attribution shift: nDCG {shift.ndcg:.3f}, total shift {shift.total_shift:.3f}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def baseline_attributions(
+    model,
+    reference: pd.DataFrame,
+    features: list[str],
+    target: str | None,
+    *,
+    rows: int,
+    background: int,
+    seed: int,
+) -> tuple[pd.DataFrame | None, dict]:
+    """SHAP values of the first ``rows`` reference rows, and what made them.
+
+    A model that cannot be explained gives no values and a ``note`` saying why.
+    """
+    try:
+        explainer = Explainer(model, reference[features].iloc[:background], seed=seed)
+        values = explainer.explain(reference[features].iloc[:rows])
+        info = {"explainer": values.explainer, "rows": len(values.values)}
+        if target is not None:
+            sample = reference.iloc[: min(rows, 100)]
+            loss = explainer.explain_loss(sample[features], sample[target])
+            info["loss"] = dict(zip(features, map(float, loss.values.mean(axis=0)), strict=True))
+            info["loss_explainer"] = loss.explainer
+    except Exception as exc:  # monitoring goes on without attributions, saying why
+        return None, {"note": unexplained(exc)}
+    return pd.DataFrame(values.values, columns=features), info
+
+
+def unexplained(exc: Exception) -> str:
+    reason = exc.problem if isinstance(exc, DriftctlError) else f"{type(exc).__name__}: {exc}"
+    return f"attributions unavailable: {reason}"
