@@ -7,11 +7,12 @@ background sample for anything else. A scikit-learn ``Pipeline`` is explained at
 estimator, on the preprocessed columns; the attributions of the columns derived from one
 input feature (one-hot columns, scaled values, missing indicators) are summed back to it.
 
-The loss can be explained too (which features raise it, once labels are known): with the
-tree explainer's ``model_output="log_loss"`` where shap supports it (classifiers of
-scikit-learn forests and gradient boosting, XGBoost, LightGBM), otherwise with the
-permutation explainer applied to each row's own loss (log loss for classifiers, squared
-error for regressors), which estimates the same interventional Shapley values.
+The loss can be explained too (which features raise it, once labels are known): each
+row's own loss (log loss for classifiers, squared error for regressors) is explained with
+the permutation explainer over the same background, which gives interventional Shapley
+values for any model. shap's tree explainer offers ``model_output="log_loss"`` as well, but
+only for XGBoost and LightGBM objectives; for scikit-learn's forests and gradient boosting it
+either refuses or returns values that do not add up to the loss, so driftctl does not use it.
 """
 
 from __future__ import annotations
@@ -136,8 +137,13 @@ class Explainer:
     def _output(self, x: np.ndarray) -> np.ndarray:
         """What the permutation explainer explains: P(positive class), or the prediction."""
         if self.classifier:
-            return self.estimator.predict_proba(x)[:, 1]
-        return self.estimator.predict(x)
+            return self.estimator.predict_proba(self._named(x))[:, 1]
+        return self.estimator.predict(self._named(x))
+
+    def _named(self, x: np.ndarray):
+        """Columns named as the estimator saw them in training, where it saw names."""
+        names = getattr(self.estimator, "feature_names_in_", None)
+        return x if names is None else pd.DataFrame(x, columns=names)
 
     def _make(self):
         import shap
@@ -178,18 +184,6 @@ class Explainer:
             y = (pd.Series(y).astype(str).to_numpy() == str(self.estimator.classes_[1])).astype(int)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if self.kind == "tree" and self.classifier:
-                try:
-                    tree = shap.TreeExplainer(
-                        self.estimator,
-                        data=self.background,
-                        model_output="log_loss",
-                        feature_perturbation="interventional",
-                    )
-                    values, _ = _positive_class(tree.shap_values(x, y), 0.0)
-                    return self._loss_result(values, x, y, "tree")
-                except NotImplementedError:
-                    pass  # e.g. HistGradientBoosting: use the permutation estimate below
             masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
             rows = []
             for i in range(len(x)):
@@ -215,6 +209,7 @@ def _row_loss(explainer: Explainer, y_i):
     est = explainer.estimator
 
     def loss(z: np.ndarray) -> np.ndarray:
+        z = explainer._named(z)
         if explainer.classifier:
             p = np.clip(est.predict_proba(z)[:, 1], 1e-15, 1 - 1e-15)
             return -np.log(p if y_i == 1 else 1 - p)
