@@ -425,7 +425,14 @@ def baseline_attributions(
     try:
         explainer = Explainer(model, reference[features].iloc[:background], seed=seed)
         values = explainer.explain(reference[features].iloc[:rows])
-        info = {"explainer": values.explainer, "rows": len(values.values)}
+        mean_abs = values.mean_abs()
+        info = {
+            "explainer": values.explainer,
+            "rows": len(values.values),
+            "mean_abs": dict(zip(features, map(float, mean_abs), strict=True)),
+            "share": dict(zip(features, map(float, shares(mean_abs)), strict=True)),
+            "rank": [features[i] for i in np.argsort(-mean_abs, kind="stable")],
+        }
         if target is not None:
             sample = reference.iloc[: min(rows, 100)]
             loss = explainer.explain_loss(sample[features], sample[target])

@@ -58,6 +58,8 @@ def test_baseline_is_linked_to_the_version_and_documented_format(champion):
     assert baseline.prediction is not None and baseline.prediction.kind == "categorical"
     assert len(baseline.reference) == 2000
     assert baseline.attribution["explainer"] == "linear"
+    assert baseline.attribution["rank"][0] == "x1"  # the strongest coefficient
+    assert sum(baseline.attribution["share"].values()) == pytest.approx(1.0)
     assert set(baseline.attribution["loss"]) == set(baseline.features)
     assert list(baseline.attribution_values.columns) == list(baseline.features)
 
