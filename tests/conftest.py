@@ -33,9 +33,16 @@ def template_db(tmp_path_factory) -> Path:
     return path
 
 
-def _reset_mlflow():
+def _tracking_at(uri: str, monkeypatch, tmp_path):
+    """Point the API and CLI subprocesses at ``uri`` for one test, working in tmp_path."""
+    monkeypatch.chdir(tmp_path)  # a sqlite store's default artifact root ./mlruns lands here
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(uri)
+    yield uri
     while mlflow.active_run():
         mlflow.end_run()
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture
@@ -43,14 +50,7 @@ def sqlite_uri(tmp_path, monkeypatch, template_db) -> str:
     """A fresh sqlite tracking store in a temp dir, used by the API and the CLI alike."""
     db = tmp_path / "mlflow.db"
     shutil.copy(template_db, db)
-    uri = f"sqlite:///{db}"
-    monkeypatch.chdir(tmp_path)  # the default artifact root ./mlruns lands in tmp_path
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    _reset_mlflow()
-    mlflow.set_tracking_uri(None)
+    yield from _tracking_at(f"sqlite:///{db}", monkeypatch, tmp_path)
 
 
 def _free_port() -> int:
@@ -97,13 +97,8 @@ def mlflow_server(tmp_path_factory, template_db):
 
 @pytest.fixture
 def server_uri(mlflow_server, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(mlflow_server)
-    yield mlflow_server
-    _reset_mlflow()
-    mlflow.set_tracking_uri(None)
+    """The session's real tracking server, for one test."""
+    yield from _tracking_at(mlflow_server, monkeypatch, tmp_path)
 
 
 def make_frame(n: int, seed: int = 0, *, shift: float = 0.0, flip_segment: bool = False):

@@ -99,6 +99,14 @@ def test_policy_defaults_and_file(tmp_path):
         ("[drift]\nsample_size = 3\n", "'sample_size' parameter of [drift] must be an int"),
         ("[features.age]\nmin_effect = -1\n", "'min_effect'"),
         ("[alerts]\nx = 1\n", "unknown key(s) ['alerts']"),
+        ("[drift.numeric]\nmin_effect = 'high'\n", "'min_effect' parameter"),
+        ("[features.age]\nthreshold = 'x'\n", "'threshold' parameter"),
+        ("[features.age]\nignore = 'no'\n", "'ignore' parameter"),
+        ("[drift]\nseed = 'a'\n", "'seed' parameter"),
+        ("[quality]\nmax_unseen_share = 'x'\n", "'max_unseen_share' parameter"),
+        ("[drift]\nfalse_alarm_rate = 0.0001\n", "'calibration_resamples' parameter"),
+        ("[attribution]\nconfidence = 2\n", "'confidence' parameter of [attribution]"),
+        ("[attribution]\nsample_size = 1\n", "'sample_size' parameter of [attribution]"),
     ],
 )
 def test_policy_errors_name_the_key(tmp_path, text, needle):
