@@ -1,0 +1,171 @@
+"""Is the challenger better than the champion on the same rows? A gate with a real test.
+
+The gate speaks MLflow's ``MetricThreshold`` vocabulary (``greater_is_better``,
+``min_absolute_change``, ``min_relative_change``) and adds what MLflow lacks: a confidence
+interval of the paired difference (challenger minus champion, signed so that positive is
+better). ROC AUC uses DeLong's method; every other metric a paired bootstrap over rows.
+The challenger passes a metric only when the lower bound of that interval clears the
+required change; a guardrail metric only needs to stay within its tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+from sklearn import metrics
+
+# Metrics by task, with greater_is_better. All but ROC AUC are means or ratios of sums of
+# per-row terms, so a bootstrap resample is one fancy-indexing pass.
+METRICS = {
+    "classification": {"roc_auc": True, "log_loss": False, "accuracy": True, "f1": True},
+    "regression": {"rmse": False, "mae": False},
+}
+
+
+def metric(name: str, y, pred, score, rows: np.ndarray | None = None) -> np.ndarray | float:
+    """``name`` on all rows, or on each row set of ``rows`` (resamples x n) at once."""
+    if name == "roc_auc":
+        return float(metrics.roc_auc_score(y, score))
+    if name == "log_loss":
+        s = np.clip(np.asarray(score, float), 1e-15, 1 - 1e-15)
+        terms = -np.where(np.asarray(y) == 1, np.log(s), np.log(1 - s))
+    elif name == "accuracy":
+        terms = (np.asarray(y) == np.asarray(pred)).astype(float)
+    elif name in ("rmse", "mae"):
+        err = np.asarray(y, float) - np.asarray(pred, float)
+        terms = err**2 if name == "rmse" else np.abs(err)
+    elif name == "f1":
+        hit, said = np.asarray(y) == 1, np.asarray(pred) == 1
+        tp, wrong = (hit & said).astype(float), (hit != said).astype(float)
+        tp, wrong = (tp, wrong) if rows is None else (tp[rows], wrong[rows])
+        tp, wrong = tp.sum(axis=-1), wrong.sum(axis=-1)
+        return np.divide(2 * tp, 2 * tp + wrong, out=np.zeros_like(tp), where=2 * tp + wrong > 0)
+    else:
+        raise ValueError(f"unknown metric {name!r}")
+    mean = (terms if rows is None else terms[rows]).mean(axis=-1)
+    return np.sqrt(mean) if name == "rmse" else mean
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """When a metric counts as improved (MLflow's ``MetricThreshold`` names)."""
+
+    metric: str
+    greater_is_better: bool
+    min_absolute_change: float = 0.0
+    min_relative_change: float = 0.0
+
+    def required(self, champion: float) -> float:
+        """The improvement (positive = better) the challenger must show."""
+        return max(self.min_absolute_change, self.min_relative_change * abs(champion))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric on the same rows: champion, challenger and the signed improvement."""
+
+    metric: str
+    champion: float
+    challenger: float
+    improvement: float  # challenger - champion, positive when the challenger is better
+    ci_low: float
+    ci_high: float
+    method: str  # "delong" or "bootstrap"
+
+
+def delong(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """AUC of scores ``a`` and ``b`` on labels ``y``, and the variance of AUC(b) - AUC(a).
+
+    DeLong, DeLong & Clarke-Pearson (1988), with the placement values of each score.
+    """
+    y = np.asarray(y).astype(bool)
+    pos, neg = y.sum(), (~y).sum()
+    aucs, v10, v01 = [], [], []
+    for s in (np.asarray(a, float), np.asarray(b, float)):
+        x, z = s[y], s[~y]
+        # Placements: share of negatives below each positive (ties count half), and back.
+        below = np.searchsorted(np.sort(z), x, "left") + np.searchsorted(np.sort(z), x, "right")
+        p10 = below / (2 * neg)
+        above = np.searchsorted(np.sort(x), z, "left") + np.searchsorted(np.sort(x), z, "right")
+        p01 = 1 - above / (2 * pos)
+        aucs.append(p10.mean())
+        v10.append(p10)
+        v01.append(p01)
+    s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / pos + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / neg
+    return float(aucs[0]), float(aucs[1]), float(max(var, 0.0))
+
+
+def compare(
+    task: str,
+    y: np.ndarray,
+    champion: tuple[np.ndarray, np.ndarray | None],
+    challenger: tuple[np.ndarray, np.ndarray | None],
+    *,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[Comparison]:
+    """Every metric of ``task`` for both models on the same rows, with intervals.
+
+    ``champion`` and ``challenger`` are (predictions, positive-class scores or None); for
+    classification, labels and predictions are 0/1.
+    """
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(y), size=(n_boot, len(y)))
+    z = norm.ppf(0.5 + confidence / 2)
+    out = []
+    for name, greater in METRICS[task].items():
+        if name in ("roc_auc", "log_loss") and (champion[1] is None or challenger[1] is None):
+            continue
+        sign = 1.0 if greater else -1.0
+        base = float(metric(name, y, *champion))
+        new = float(metric(name, y, *challenger))
+        if name == "roc_auc":
+            half = z * np.sqrt(delong(y, champion[1], challenger[1])[2])
+            low, high, method = new - base - half, new - base + half, "delong"
+        else:
+            diffs = sign * (metric(name, y, *challenger, rows) - metric(name, y, *champion, rows))
+            tail = (1 - confidence) / 2 * 100
+            low, high = np.percentile(diffs, [tail, 100 - tail])
+            method = "bootstrap"
+        out.append(
+            Comparison(name, base, new, sign * (new - base), float(low), float(high), method)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    passed: bool
+    reasons: tuple[str, ...]
+
+
+def gate(
+    comparisons: list[Comparison], primary: Threshold, guardrails: dict[str, float]
+) -> Decision:
+    """Pass when the primary metric's lower bound clears the required improvement and no
+    guardrail metric got worse by more than its tolerance (in the metric's own units)."""
+    by_name = {c.metric: c for c in comparisons}
+    reasons = []
+    main = by_name.get(primary.metric)
+    if main is None:
+        return Decision(False, (f"{primary.metric} could not be computed on these rows",))
+    need = primary.required(main.champion)
+    if main.ci_low <= need:
+        reasons.append(
+            f"{primary.metric}: improvement {main.improvement:+.4f}, lower bound "
+            f"{main.ci_low:+.4f} does not clear the required {need:+.4f}"
+        )
+    for name, tolerance in guardrails.items():
+        c = by_name.get(name)
+        if c is not None and c.improvement < -tolerance:
+            reasons.append(
+                f"guardrail {name} got worse by {-c.improvement:.4f} (tolerance {tolerance})"
+            )
+    return Decision(not reasons, tuple(reasons))
