@@ -118,7 +118,8 @@ def parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run a small end-to-end scenario",
         description="Train and register a credit model, log weekly batches "
-        "with a drift after week 3, and monitor each week.",
+        "with a drift after week 3, and monitor each week. Each run starts over: it deletes "
+        "the 'credit-demo' model and the runs an earlier demo left in 'driftctl-credit-demo'.",
     )
     p.add_argument("--weeks", type=int, default=6, help="weeks of production (default: 6)")
     p.add_argument("--rows", type=int, default=2000, help="rows per week (default: 2000)")
