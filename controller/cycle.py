@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime
 
 import mlflow
 
@@ -11,6 +12,7 @@ from controller import tracking
 from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
 from controller.batches import VERSION, load_window
+from controller.decide import Cycle, decide, reasons
 from controller.model import predict
 from controller.naming import name_map
 from controller.performance import as_labels
@@ -20,6 +22,8 @@ from controller.report import Report, assess
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
 CHART = "driftctl/attribution_shift.png"
+RETRAIN = tracking.TAG + "retrain"  # "true" when this cycle triggered a retrain
+RETRAIN_CALLED = tracking.TAG + "retrain_called"  # "true" when its results called for one
 
 
 def monitor(
@@ -46,6 +50,18 @@ def monitor(
     # Batches hold only the features and the columns named when they were logged.
     meta = tuple(c for c in frame.columns if c not in baseline.features)
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
+    earlier = [
+        Cycle(
+            time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
+            called=r.data.tags.get(RETRAIN_CALLED) == "true",
+            triggered=r.data.tags.get(RETRAIN) == "true",
+        )
+        for r in reversed(tracking.finished_runs(name, "monitor"))
+    ]
+    found = reasons(report, baseline.attribution.get("share"), policy.retrain)
+    # Time is the windows' event time, so a replay of past batches decides as it did live.
+    now = window.end.to_pydatetime()
+    report = replace(report, retrain=decide(found, earlier, now, policy.retrain))
     report = replace(
         report,
         context={
@@ -95,6 +111,10 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
             bool(report.attribution and report.attribution.alert)
         ).lower(),
         "mlflow.parentRunId": history,
+        RETRAIN: str(report.retrain.triggered).lower(),
+        RETRAIN_CALLED: str(report.retrain.called).lower(),
+        tracking.TAG + "retrain_reasons": "; ".join(report.retrain.reasons)[:4000],
+        tracking.TAG + "retrain_held_back": report.retrain.held_back,
     }
     metrics = report.metrics()
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:

@@ -110,6 +110,7 @@ def run_demo(weeks: int = 6, rows: int = 2000) -> None:
         _say(
             f"week {week}: {report.verdict.upper():<7} drifted features: {drifted}"
             + (f"; accuracy {perf:.3f}" if perf is not None else "")
+            + ("; retrain triggered" if report.retrain.triggered else "")
         )
     _say(
         f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}"

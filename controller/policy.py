@@ -32,6 +32,12 @@ Example (every key optional; these are the defaults)::
     confidence = 0.95
     min_share_change = 0.05       # a feature's share must move at least this much
     min_ndcg = 0.9                # alert when the ranking's nDCG falls below (Clarify)
+
+    [retrain]
+    min_importance = 0.05         # drift counts in features with this attribution share
+    max_performance_drop = 0.05   # relative worsening of ROC AUC (classification) or RMSE
+    consecutive_cycles = 1        # cycles in a row that must call for retraining
+    cooldown_hours = 24           # after a trigger, later ones wait this long
 """
 
 from __future__ import annotations
@@ -94,6 +100,16 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class Retrain:
+    """When monitoring results call for a new challenger."""
+
+    min_importance: float = 0.05  # a drifted feature matters from this attribution share
+    max_performance_drop: float = 0.05  # relative worsening of the primary metric
+    consecutive_cycles: int = 1  # cycles in a row whose results call for retraining
+    cooldown_hours: float = 24.0  # after a retrain was triggered, wait this long
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated monitoring policy. ``Policy()`` is the documented default."""
 
@@ -108,6 +124,7 @@ class Policy:
     features: dict[str, dict] = field(default_factory=dict)
     quality: Quality = Quality()
     attribution: Attribution = Attribution()
+    retrain: Retrain = Retrain()
 
     def __post_init__(self):
         for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
@@ -132,6 +149,12 @@ class Policy:
                 raise _bad("attribution", f.name, "an int in the range [10, inf)", value)
             if f.type == "float" and (not _number(value) or value > 1):
                 raise _bad("attribution", f.name, "a number in the range [0, 1]", value)
+        for name in ("min_importance", "max_performance_drop", "cooldown_hours"):
+            if not _number(getattr(self.retrain, name)):
+                raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
+        k = self.retrain.consecutive_cycles
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise _bad("retrain", "consecutive_cycles", "an int in the range [1, inf)", k)
         for kind in ("numeric", "categorical", "boolean"):
             getattr(self, kind).check(kind, f"drift.{kind}")
 
@@ -159,7 +182,7 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict) -> Policy:
-        _known(data, {"drift", "features", "quality", "attribution"}, "the top level")
+        _known(data, {"drift", "features", "quality", "attribution", "retrain"}, "the top level")
         drift = dict(data.get("drift", {}))
         kwargs = {}
         for kind in ("numeric", "categorical", "boolean"):
@@ -167,7 +190,7 @@ class Policy:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
-        sections = {"features", "quality", "attribution"}
+        sections = {"features", "quality", "attribution", "retrain"}
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
@@ -177,10 +200,13 @@ class Policy:
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
         attribution = data.get("attribution", {})
         _known(attribution, {f.name for f in fields(Attribution)}, "[attribution]")
+        retrain = data.get("retrain", {})
+        _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
         return cls(
             features=features,
             quality=Quality(**quality),
             attribution=Attribution(**attribution),
+            retrain=Retrain(**retrain),
             **kwargs,
         )
 

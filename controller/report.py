@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from controller.drift import FeatureDrift, judge
 from controller.naming import metric_safe
 from controller.policy import Policy
 from controller.quality import QualityCheck, check_schema, check_values
+
+if TYPE_CHECKING:
+    from controller.decide import RetrainDecision
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Report:
     n_labelled: int = 0
     attribution: AttributionShift | None = None
     notes: tuple[str, ...] = ()
+    retrain: RetrainDecision | None = None
     context: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -104,6 +109,9 @@ class Report:
                 out[f"attribution.verdict.{key}"] = float(f.shifted)
                 if f.loss_change is not None:
                     out[f"attribution.loss_change.{key}"] = f.loss_change
+        if self.retrain:
+            out["retrain.called"] = float(self.retrain.called)
+            out["retrain.triggered"] = float(self.retrain.triggered)
         for name, value in self.performance.items():
             out[f"performance.{name}"] = value
             if name in self.baseline_performance:
@@ -128,6 +136,7 @@ class Report:
             "baseline_performance": self.baseline_performance,
             "attribution": _clean_attribution(self.attribution),
             "notes": list(self.notes),
+            "retrain": asdict(self.retrain) if self.retrain else None,
         }
 
     def render(self) -> str:
@@ -166,6 +175,11 @@ class Report:
                     + ", ".join(f"{f.feature} ({f.loss_change:+.3f})" for f in movers)
                 )
         lines.extend(self.notes)
+        if self.retrain and self.retrain.called:
+            state = (
+                "TRIGGERED" if self.retrain.triggered else f"held back: {self.retrain.held_back}"
+            )
+            lines.append(f"retrain {state}; because: {'; '.join(self.retrain.reasons)}")
         for name, value in self.performance.items():
             base = self.baseline_performance.get(name)
             lines.append(

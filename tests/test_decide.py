@@ -1,0 +1,99 @@
+"""When monitoring calls for retraining: reasons, streaks and the cooldown."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import make_frame, runs_of
+
+from controller import Policy, monitor
+from controller.batches import log_batch
+from controller.decide import Cycle, RetrainDecision, decide, reasons
+from controller.policy import Retrain
+from controller.report import Report
+
+NOW = datetime(2026, 3, 9, 12, tzinfo=UTC)
+
+
+def _report(drifted=(), prediction=False, perf=None, base=None):
+    from controller.drift import FeatureDrift
+
+    def fd(name, drifted):
+        return FeatureDrift(
+            name, "numeric", 100, {}, "psi", 0.0, 0.1, "min_effect", "ks", 0.5, 0.5, 0.0, drifted
+        )
+
+    return Report(
+        n_rows=100,
+        features=tuple(fd(n, n in drifted) for n in ("a", "b", "c")),
+        prediction=fd("__prediction__", prediction),
+        quality=(),
+        performance=perf or {},
+        baseline_performance=base or {},
+    )
+
+
+def test_only_drift_that_matters_is_a_reason():
+    rules = Retrain()
+    shares = {"a": 0.6, "b": 0.01, "c": 0.39}
+    assert reasons(_report(drifted=("b",)), shares, rules) == []
+    assert reasons(_report(drifted=("a", "b")), shares, rules) == [
+        "drift in a (attribution share 0.60)"
+    ]
+    assert reasons(_report(drifted=("b",)), None, rules) == ["drift in b"]
+    assert reasons(_report(prediction=True), shares, rules) == ["drift in the model's predictions"]
+
+
+def test_a_performance_drop_beyond_the_tolerance_is_a_reason():
+    rules = Retrain(max_performance_drop=0.05)
+    small = _report(perf={"roc_auc": 0.88}, base={"roc_auc": 0.90})
+    assert reasons(small, None, rules) == []
+    big = _report(perf={"roc_auc": 0.80, "accuracy": 0.5}, base={"roc_auc": 0.90, "accuracy": 0.9})
+    (reason,) = reasons(big, None, rules)
+    assert reason.startswith("roc_auc worse by 11.1%")
+    worse_rmse = _report(perf={"rmse": 1.2}, base={"rmse": 1.0})
+    assert reasons(worse_rmse, None, rules)[0].startswith("rmse worse by 20.0%")
+
+
+def test_streak_and_cooldown():
+    rules = Retrain(consecutive_cycles=2, cooldown_hours=24)
+    assert decide([], [], NOW, rules) == RetrainDecision(False, ())
+    first = decide(["drift in a"], [Cycle(NOW - timedelta(hours=1), False, False)], NOW, rules)
+    assert not first.triggered and first.held_back == "1 of 2 cycles in a row so far"
+    second = decide(["drift in a"], [Cycle(NOW - timedelta(hours=1), True, False)], NOW, rules)
+    assert second.triggered
+    earlier = [Cycle(NOW - timedelta(hours=1), True, True)]
+    cooling = decide(["drift in a"], earlier, NOW, rules)
+    assert not cooling.triggered and cooling.held_back.startswith("cooling down until")
+    assert decide(
+        ["drift in a"], [replace(earlier[0], time=NOW - timedelta(hours=25))], NOW, rules
+    ).triggered
+
+
+def test_monitor_records_the_decision_and_its_reasons(champion, capsys):
+    log_batch("credit", make_frame(1500, 21, shift=1.2).drop(columns="y"))
+    first = monitor("credit")
+    assert first.retrain.triggered and "drift in x1" in first.retrain.reasons[0]
+    again = monitor("credit")
+    assert not again.retrain.triggered and again.retrain.held_back.startswith("cooling down")
+    runs = sorted(runs_of("credit", "monitor"), key=lambda r: r.info.start_time)
+    assert [r.data.tags["driftctl.retrain"] for r in runs] == ["true", "false"]
+    assert runs[1].data.tags["driftctl.retrain_held_back"].startswith("cooling down")
+    assert runs[0].data.metrics["retrain.triggered"] == 1.0
+    assert "retrain TRIGGERED" in first.render()
+    relaxed = monitor("credit", policy=Policy.from_dict({"retrain": {"cooldown_hours": 0}}))
+    assert relaxed.retrain.triggered
+
+
+@pytest.mark.parametrize(
+    "text", ["[retrain]\nconsecutive_cycles = 0\n", "[retrain]\ncooldown_hours = 'soon'\n"]
+)
+def test_retrain_policy_is_checked(tmp_path, text):
+    from controller import PolicyError
+
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match="parameter of \\[retrain\\]"):
+        Policy.from_toml(path)
