@@ -45,11 +45,23 @@ def monitor(
     mv = tracking.resolve_version(name, version=version, alias=alias)
     baseline, baseline_run = tracking.load_baseline(mv)
     window = load_window(name, baseline, last=last, since=since, until=until)
-    model = tracking.load_model(mv)
-    frame = _scored_by(window.frame, model, mv.version, baseline)
+    try:
+        model = tracking.load_model(mv)
+    except Exception as exc:  # drift and quality need no model: go on, saying why
+        model, unloaded = (
+            None,
+            (
+                f"the model could not be loaded, so predictions are as "
+                f"served and there are no attributions: {exc}",
+            ),
+        )
+    else:
+        unloaded = ()
+    frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
     # Batches hold only the features and the columns named when they were logged.
     meta = tuple(c for c in frame.columns if c not in baseline.features)
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
+    report = replace(report, notes=report.notes + unloaded)
     earlier = [
         Cycle(
             time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),

@@ -97,3 +97,17 @@ def test_retrain_policy_is_checked(tmp_path, text):
     path.write_text(text)
     with pytest.raises(PolicyError, match="parameter of \\[retrain\\]"):
         Policy.from_toml(path)
+
+
+def test_a_model_that_no_longer_loads_still_gets_its_data_monitored(champion):
+    import shutil
+    from urllib.parse import urlparse
+
+    from mlflow.tracking import MlflowClient
+
+    log_batch("credit", make_frame(800, 22, shift=1.2).drop(columns="y"))
+    uri = MlflowClient().get_model_version_download_uri("credit", "1")
+    shutil.rmtree(urlparse(uri).path)  # the artifacts are gone, the registry entry is not
+    report = monitor("credit")
+    assert "x1" in report.drifted and report.attribution is None
+    assert any(n.startswith("the model could not be loaded") for n in report.notes)
