@@ -132,7 +132,9 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
         tracking.log_metrics(run.info.run_id, metrics)
         mlflow.log_dict(report.to_dict(), SUMMARY)
-        mlflow.log_dict(name_map(f.feature for f in report.features), NAMES)
+        # Every name a metric key was made from: judged features and quality-only columns.
+        named = {f.feature for f in report.features} | {q.feature for q in report.quality}
+        mlflow.log_dict(name_map(sorted(named)), NAMES)
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
         if report.attribution:
             mlflow.log_figure(chart(report.attribution), CHART)
