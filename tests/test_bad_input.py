@@ -195,3 +195,19 @@ def test_a_failure_while_logging_deletes_the_run(sqlite_uri):
         raise RuntimeError("disk full")
     assert MlflowClient().search_runs([exp]) == []
     _no_leftovers("m", 0)
+
+
+def test_an_unreachable_tracking_server_is_one_clear_error(tmp_path, monkeypatch):
+    import socket
+
+    from conftest import run_cli
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run_cli("monitor", "--model", "credit", "--tracking-uri",
+                           f"http://127.0.0.1:{port}")
+    assert rc == 2 and out == ""
+    assert "Connection refused" in err and "server is up" in err
+    assert err.count("error:") == 1
