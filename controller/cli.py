@@ -114,6 +114,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser(
+        "retrain",
+        parents=[common],
+        help="refit a challenger and compare it with the champion",
+        description="Refit a clone of the champion on the policy's training window, "
+        "compare both on the same held-out recent rows, and log the challenger with its "
+        "baseline. Exit status 0 when the challenger passes the gate, 1 when it does not.",
+    )
+    _model(p, which=False)
+    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
+    p.add_argument("--trigger-run", default="", help="monitor run that triggered this")
+
+    p = sub.add_parser(
         "demo",
         parents=[common],
         help="run a small end-to-end scenario",
@@ -251,6 +263,15 @@ def _run(args) -> int:
         )
         print(summary_json(report) if args.json else report.render())
         return {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}[report.verdict]
+
+    if args.command == "retrain":
+        from controller.policy import Policy
+        from controller.retrain import retrain
+
+        policy = Policy.from_toml(args.policy) if args.policy else Policy()
+        result = retrain(args.model, policy=policy, trigger_run=args.trigger_run)
+        print(result.render())
+        return EXIT_OK if result.decision.passed else EXIT_DRIFT
 
     if args.command == "demo":
         from controller.demo import run_demo

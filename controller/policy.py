@@ -38,6 +38,14 @@ Example (every key optional; these are the defaults)::
     max_performance_drop = 0.05   # relative worsening of ROC AUC (classification) or RMSE
     consecutive_cycles = 1        # cycles in a row that must call for retraining
     cooldown_hours = 24           # after a trigger, later ones wait this long
+    window = "sliding"            # challenger's training data: sliding or expanding
+    window_batches = 4            # batches in a sliding window
+    holdout_share = 0.3           # most recent labelled rows, held out for the comparison
+    metric = "auto"               # gate metric; auto: roc_auc or rmse
+    min_absolute_change = 0.0     # as in mlflow.models.MetricThreshold
+    min_relative_change = 0.0
+    guardrail_tolerance = 0.02    # how much worse any other metric may get
+    confidence = 0.95
 """
 
 from __future__ import annotations
@@ -107,6 +115,15 @@ class Retrain:
     max_performance_drop: float = 0.05  # relative worsening of the primary metric
     consecutive_cycles: int = 1  # cycles in a row whose results call for retraining
     cooldown_hours: float = 24.0  # after a retrain was triggered, wait this long
+    window: str = "sliding"  # training data: "sliding" (recent labelled batches) or
+    # "expanding" (the baseline's reference rows plus every labelled batch)
+    window_batches: int = 4  # batches in a sliding window
+    holdout_share: float = 0.3  # the most recent labelled rows, kept for the comparison
+    metric: str = "auto"  # the gate's metric; auto: roc_auc (classification), rmse
+    min_absolute_change: float = 0.0  # as in mlflow.models.MetricThreshold
+    min_relative_change: float = 0.0
+    guardrail_tolerance: float = 0.02  # how much worse any other metric may get
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -152,9 +169,22 @@ class Policy:
         for name in ("min_importance", "max_performance_drop", "cooldown_hours"):
             if not _number(getattr(self.retrain, name)):
                 raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
-        k = self.retrain.consecutive_cycles
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise _bad("retrain", "consecutive_cycles", "an int in the range [1, inf)", k)
+        for name in ("consecutive_cycles", "window_batches"):
+            k = getattr(self.retrain, name)
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise _bad("retrain", name, "an int in the range [1, inf)", k)
+        for name in ("min_absolute_change", "min_relative_change", "guardrail_tolerance"):
+            if not _number(getattr(self.retrain, name)):
+                raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
+        for name in ("holdout_share", "confidence"):
+            value = getattr(self.retrain, name)
+            if not _number(value) or not 0 < value < 1:
+                raise _bad("retrain", name, "a number in the range (0, 1)", value)
+        if self.retrain.window not in ("sliding", "expanding"):
+            raise _bad("retrain", "window", "'sliding' or 'expanding'", self.retrain.window)
+        metrics = ("auto", "roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae")
+        if self.retrain.metric not in metrics:
+            raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)
         for kind in ("numeric", "categorical", "boolean"):
             getattr(self, kind).check(kind, f"drift.{kind}")
 
