@@ -34,20 +34,31 @@ def main() -> None:
     args = parser.parse_args()
 
     with open("/proc/cpuinfo") as info:
-        cpu = next((line.split(":", 1)[1].strip() for line in info
-                    if line.startswith("model name")), platform.processor())
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+            platform.processor(),
+        )
     print(f"machine  {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     train = credit_data(5000, seed=0)
-    model = Pipeline([
-        ("encode", ColumnTransformer([("zip", OneHotEncoder(handle_unknown="ignore"),
-                                       ["zipcode"])], remainder="passthrough")),
-        ("forest", RandomForestClassifier(100, max_depth=10, random_state=0, n_jobs=1)),
-    ]).fit(train[FEATURES], train[TARGET])
+    model = Pipeline(
+        [
+            (
+                "encode",
+                ColumnTransformer(
+                    [("zip", OneHotEncoder(handle_unknown="ignore"), ["zipcode"])],
+                    remainder="passthrough",
+                ),
+            ),
+            ("forest", RandomForestClassifier(100, max_depth=10, random_state=0, n_jobs=1)),
+        ]
+    ).fit(train[FEATURES], train[TARGET])
     baseline = build_baseline(credit_data(5000, seed=1), model=model, target=TARGET)
     policy = Policy()
-    print(f"model    random forest (100 trees) in a pipeline; explainer "
-          f"{baseline.attribution['explainer']}; {policy.attribution.sample_size} rows "
-          "explained per cycle")
+    print(
+        f"model    random forest (100 trees) in a pipeline; explainer "
+        f"{baseline.attribution['explainer']}; {policy.attribution.sample_size} rows "
+        "explained per cycle"
+    )
     shift = None
     for n in args.sizes:
         window = credit_data(n, seed=2, income_shift=0.8)[FEATURES]
@@ -56,13 +67,17 @@ def main() -> None:
             start = time.perf_counter()
             shift = attribution_shift(baseline, window, None, model, policy)
             times.append(time.perf_counter() - start)
-        print(f"window {n:>9,} rows: attribution {min(times):6.2f} s (best of {args.repeat}; "
-              f"median {np.median(times):.2f} s), rows explained {shift.n_rows}")
+        print(
+            f"window {n:>9,} rows: attribution {min(times):6.2f} s (best of {args.repeat}; "
+            f"median {np.median(times):.2f} s), rows explained {shift.n_rows}"
+        )
     again = attribution_shift(baseline, window, None, model, policy)
     print(f"deterministic for a fixed seed: {again == shift}")
     top = max(shift.features, key=lambda f: abs(f.share_change))
-    print(f"largest share change: {top.feature} {top.share_change:+.3f} "
-          f"[{top.ci_low:+.3f}, {top.ci_high:+.3f}]; nDCG {shift.ndcg:.3f}")
+    print(
+        f"largest share change: {top.feature} {top.share_change:+.3f} "
+        f"[{top.ci_low:+.3f}, {top.ci_high:+.3f}]; nDCG {shift.ndcg:.3f}"
+    )
 
 
 if __name__ == "__main__":

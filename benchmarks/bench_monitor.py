@@ -211,12 +211,19 @@ def _phase_driftctl(folder: str) -> dict:
         for f in report.features
     }
     return dict(
+        _comparison_phase(reference, production, results, seconds, peak, rss0),
+        n_drifted=len(report.drifted),
+    )
+
+
+def _comparison_phase(reference, production, results, seconds, peak, rss0) -> dict:
+    """What each side of the comparison reports: timing, memory, frame size, results."""
+    return dict(
         seconds=seconds,
         peak=peak,
         rss0=rss0,
         frame_bytes=_nbytes(reference) + _nbytes(production),
         results=results,
-        n_drifted=len(report.drifted),
     )
 
 
@@ -274,13 +281,7 @@ def _phase_scipy(folder: str) -> dict:
     reference = _read(folder, "reference")
     production = _read(folder, "production")
     results, seconds, peak, rss0 = _measured(plain_scipy, reference, production)
-    return dict(
-        seconds=seconds,
-        peak=peak,
-        rss0=rss0,
-        frame_bytes=_nbytes(reference) + _nbytes(production),
-        results=results,
-    )
+    return _comparison_phase(reference, production, results, seconds, peak, rss0)
 
 
 def _in_child(fn, *args):

@@ -416,9 +416,11 @@ def baseline_attributions(
     *,
     rows: int,
     background: int,
+    loss_rows: int,
     seed: int,
 ) -> tuple[pd.DataFrame | None, dict]:
-    """SHAP values of the first ``rows`` reference rows, and what made them.
+    """SHAP values of the first ``rows`` reference rows, and what made them (with a target,
+    the mean loss attribution over the first ``loss_rows``).
 
     A model that cannot be explained gives no values and a ``note`` saying why.
     """
@@ -434,7 +436,7 @@ def baseline_attributions(
             "rank": [features[i] for i in np.argsort(-mean_abs, kind="stable")],
         }
         if target is not None:
-            sample = reference.iloc[: min(rows, 100)]
+            sample = reference.iloc[:loss_rows]
             loss = explainer.explain_loss(sample[features], sample[target])
             info["loss"] = dict(zip(features, map(float, loss.values.mean(axis=0)), strict=True))
             info["loss_explainer"] = loss.explainer

@@ -28,6 +28,7 @@ from controller import performance
 from controller._errors import InputError
 from controller.data import check_names, require_values
 from controller.model import Predictions, predict, task_of
+from controller.policy import Attribution
 from controller.profile import FeatureProfile, learn
 
 FORMAT_VERSION = 1
@@ -104,8 +105,7 @@ def build_baseline(
     sample_size: int = 10_000,
     n_bins: int = 10,
     max_categories: int = 1000,
-    attribution_rows: int = 300,
-    background_rows: int = 100,
+    attribution: Attribution | None = None,
     seed: int = 0,
 ) -> Baseline:
     """Profile ``data`` (every column but ``target`` and ``exclude`` is a feature).
@@ -170,6 +170,7 @@ def build_baseline(
                 "drop the column from the baseline data (it carries no information)",
             )
     shap_values, shap_info = None, {}
+    attribution = attribution or Attribution()  # the policy's sizes, so both sides match
     if model is not None:
         from controller.attribution import baseline_attributions
 
@@ -178,8 +179,9 @@ def build_baseline(
             reference,
             features,
             target,
-            rows=attribution_rows,
-            background=background_rows,
+            rows=attribution.sample_size,
+            background=attribution.background_size,
+            loss_rows=attribution.loss_sample_size,
             seed=seed,
         )
     return Baseline(

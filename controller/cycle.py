@@ -45,23 +45,19 @@ def monitor(
     mv = tracking.resolve_version(name, version=version, alias=alias)
     baseline, baseline_run = tracking.load_baseline(mv)
     window = load_window(name, baseline, last=last, since=since, until=until)
+    notes: tuple[str, ...] = ()
     try:
         model = tracking.load_model(mv)
     except Exception as exc:  # drift and quality need no model: go on, saying why
-        model, unloaded = (
-            None,
-            (
-                f"the model could not be loaded, so predictions are as "
-                f"served and there are no attributions: {exc}",
-            ),
+        model = None
+        notes = (
+            f"the model could not be loaded, so predictions are as served and there "
+            f"are no attributions: {exc}",
         )
-    else:
-        unloaded = ()
     frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
     # Batches hold only the features and the columns named when they were logged.
     meta = tuple(c for c in frame.columns if c not in baseline.features)
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
-    report = replace(report, notes=report.notes + unloaded)
     earlier = [
         Cycle(
             time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
@@ -71,11 +67,11 @@ def monitor(
         for r in reversed(tracking.finished_runs(name, "monitor"))
     ]
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
-    # Time is the windows' event time, so a replay of past batches decides as it did live.
-    now = window.end.to_pydatetime()
-    report = replace(report, retrain=decide(found, earlier, now, policy.retrain))
     report = replace(
         report,
+        notes=report.notes + notes,
+        # Time is the windows' event time, so a replay of past batches decides as it did live.
+        retrain=decide(found, earlier, window.end.to_pydatetime(), policy.retrain),
         context={
             "model": name,
             "version": str(mv.version),
