@@ -10,6 +10,7 @@ a binary classifier). Labels logged later are runs of kind ``labels`` holding
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,37 +225,9 @@ def load_window(
 ) -> Window:
     """Batches of the window: the ``last`` N by event time, or those overlapping
     [since, until). The column ``__version__`` says which model version scored each row."""
-    runs = tracking.finished_runs(name, "batch")
+    runs = select_runs(name, last=last, since=since, until=until)
     lo = _parse_time(since, "--since") if since is not None else None
     hi = _parse_time(until, "--until") if until is not None else None
-    runs.sort(key=lambda r: r.data.tags[END])
-    if lo is not None or hi is not None:
-        runs = [
-            r
-            for r in runs
-            if (lo is None or pd.Timestamp(r.data.tags[END]) >= lo)
-            and (hi is None or pd.Timestamp(r.data.tags[START]) < hi)
-        ]
-    else:
-        runs = runs[-(last or 1) :]
-    if not runs:
-        if lo is None and hi is None:
-            raise NotFoundError(
-                f"no production batches for model {name!r} at all",
-                f"log some with: driftctl log-batch --model {name} --data FILE",
-            )
-        everything = tracking.finished_runs(name, "batch")
-        raise NotFoundError(
-            f"no production batches for model {name!r} between {since or 'the start'} and "
-            f"{until or 'now'}",
-            "widen the window; the batches logged cover "
-            + (
-                f"{min(r.data.tags[START] for r in everything)} to "
-                f"{max(r.data.tags[END] for r in everything)}"
-                if everything
-                else "nothing yet"
-            ),
-        )
     frames = []
     for run in runs:
         part = tracking.read_table_artifact(run.info.run_id, BATCH_PATH)
@@ -287,6 +260,52 @@ def load_window(
         end=hi if hi is not None else max(ends),
         labels=labels,
     )
+
+
+def select_runs(
+    name: str, *, last: int | None = None, since: str | None = None, until: str | None = None
+) -> list:
+    """The batch runs of a window (see ``load_window``), oldest first."""
+    runs = tracking.finished_runs(name, "batch")
+    lo = _parse_time(since, "--since") if since is not None else None
+    hi = _parse_time(until, "--until") if until is not None else None
+    runs.sort(key=lambda r: r.data.tags[END])
+    if lo is not None or hi is not None:
+        runs = [
+            r
+            for r in runs
+            if (lo is None or pd.Timestamp(r.data.tags[END]) >= lo)
+            and (hi is None or pd.Timestamp(r.data.tags[START]) < hi)
+        ]
+    else:
+        runs = runs[-(last or 1) :]
+    if not runs:
+        if lo is None and hi is None:
+            raise NotFoundError(
+                f"no production batches for model {name!r} at all",
+                f"log some with: driftctl log-batch --model {name} --data FILE",
+            )
+        everything = tracking.finished_runs(name, "batch")
+        raise NotFoundError(
+            f"no production batches for model {name!r} between {since or 'the start'} and "
+            f"{until or 'now'}",
+            "widen the window; the batches logged cover "
+            + (
+                f"{min(r.data.tags[START] for r in everything)} to "
+                f"{max(r.data.tags[END] for r in everything)}"
+                if everything
+                else "nothing yet"
+            ),
+        )
+    return runs
+
+
+def window_key(name: str, version: str, batch_runs, policy) -> str:
+    """What a cycle's findings depend on: the version, the batches, the labels logged so
+    far and the policy. Equal keys, equal findings."""
+    labels = [r.info.run_id for r in tracking.finished_runs(name, "labels")]
+    text = repr((str(version), list(batch_runs), labels, policy))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:

@@ -1,7 +1,9 @@
 """The ``driftctl`` command line.
 
-Exit status: 0 no drift, 1 drift, 4 a data-quality alert without drift (``monitor``), 2 bad
+Exit status: 0 success (``monitor``: no drift), 1 drift (``monitor``) or a challenger that
+failed its gate (``retrain``), 4 a data-quality alert without drift (``monitor``), 2 bad
 input or a missing model, alias, baseline or batch, 3 an unexpected internal error.
+``cycle`` exits 0 whatever it found: its findings are in MLflow.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ def parser() -> argparse.ArgumentParser:
     common = _common(argparse.SUPPRESS)
     top = argparse.ArgumentParser(
         prog="driftctl",
-        description="Watch MLflow-registered models for drift and log what changed.",
-        epilog="Exit status: 0 no drift, 1 drift, 4 data-quality alert without drift, "
-        "2 bad input, 3 internal error.",
+        description="Watch MLflow-registered models for drift, retrain, and promote "
+        "challengers through the model registry.",
+        epilog="Exit status: 0 success (monitor: no drift), 1 drift (monitor) or a failed "
+        "gate (retrain), 4 data-quality alert without drift, 2 bad input, 3 internal error.",
         parents=[_common()],
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -124,6 +127,50 @@ def parser() -> argparse.ArgumentParser:
     _model(p, which=False)
     p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
     p.add_argument("--trigger-run", default="", help="monitor run that triggered this")
+    p.add_argument(
+        "--entry-point",
+        help="train with this entry point of your MLflow project instead of refitting a "
+        "clone of the champion (default: [retrain] entry_point of the policy)",
+    )
+    p.add_argument("--project", help="URI of that MLflow project (default: [retrain] project)")
+
+    p = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="carry out what was decided in the registry",
+        description="Promote an approved challenger (tag approval=approved on its version), "
+        "drop a rejected one, record a champion alias moved by hand, and finish any "
+        "promotion a crash left half-done. Never approves on anyone's behalf.",
+    )
+    _model(p, which=False)
+    p.add_argument(
+        "--policy",
+        help="TOML policy file; [retrain] promotion = auto promotes "
+        "the challenger without approval",
+    )
+
+    p = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="move champion back to previous-champion",
+        description="Move the champion alias back to the previous-champion version, "
+        "recorded in the registry ledger like any promotion.",
+    )
+    _model(p, which=False)
+    p.add_argument("--reason", default="", help="why, for the record")
+
+    p = sub.add_parser(
+        "cycle",
+        parents=[common],
+        help="promote, monitor, and retrain when the policy says so",
+        description="One pass for a scheduler: carry out registry decisions, monitor the "
+        "newest batches unless nothing is new, and when the cycle triggers it, retrain, "
+        "evaluate and register a challenger. Rerunning it changes nothing. Exit status 0 "
+        "whatever it found.",
+    )
+    _model(p, which=False)
+    p.add_argument("--last", type=int, help="monitor the last N batches (default: 1)")
+    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
 
     p = sub.add_parser(
         "demo",
@@ -239,19 +286,14 @@ def _run(args) -> int:
 
     if args.command == "monitor":
         from controller.cycle import monitor, summary_json
-        from controller.policy import Policy
 
-        if args.last is not None and args.last < 1:
-            raise DriftctlError(
-                f"--last must be at least 1, got {args.last}",
-                "pass the number of recent batches to monitor",
-            )
+        _check_last(args.last)
         if args.last is not None and args.until:
             raise DriftctlError(
                 "--last cannot be combined with --until",
                 "choose the window by count (--last N) or by time (--since T --until T)",
             )
-        policy = Policy.from_toml(args.policy) if args.policy else Policy()
+        policy = _policy(args)
         report = monitor(
             args.model,
             alias=args.alias,
@@ -265,13 +307,36 @@ def _run(args) -> int:
         return {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}[report.verdict]
 
     if args.command == "retrain":
-        from controller.policy import Policy
+        from dataclasses import replace
+
         from controller.retrain import retrain
 
-        policy = Policy.from_toml(args.policy) if args.policy else Policy()
+        policy = _policy(args)
+        overrides = {k: getattr(args, k) for k in ("entry_point", "project") if getattr(args, k)}
+        policy = replace(policy, retrain=replace(policy.retrain, **overrides))
         result = retrain(args.model, policy=policy, trigger_run=args.trigger_run)
         print(result.render())
         return EXIT_OK if result.decision.passed else EXIT_DRIFT
+
+    if args.command == "promote":
+        from controller import registry
+
+        said = registry.reconcile(args.model, _policy(args).retrain.promotion)
+        print("\n".join(said) or f"nothing to do for {args.model}")
+        return EXIT_OK
+
+    if args.command == "rollback":
+        from controller import registry
+
+        print(registry.rollback(args.model, args.reason or "requested with driftctl rollback"))
+        return EXIT_OK
+
+    if args.command == "cycle":
+        from controller.cycle import cycle
+
+        _check_last(args.last)
+        print(cycle(args.model, last=args.last, policy=_policy(args)).render())
+        return EXIT_OK
 
     if args.command == "demo":
         from controller.demo import run_demo
@@ -279,6 +344,20 @@ def _run(args) -> int:
         run_demo(weeks=args.weeks, rows=args.rows)
         return EXIT_OK
     raise AssertionError(args.command)
+
+
+def _policy(args):
+    from controller.policy import Policy
+
+    return Policy.from_toml(args.policy) if args.policy else Policy()
+
+
+def _check_last(last: int | None) -> None:
+    if last is not None and last < 1:
+        raise DriftctlError(
+            f"--last must be at least 1, got {last}",
+            "pass the number of recent batches to monitor",
+        )
 
 
 def entry() -> None:

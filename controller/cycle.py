@@ -1,17 +1,25 @@
-"""The monitoring cycle: champion, baseline, window in; one MLflow run of findings out."""
+"""The controller's cycle: reconcile the registry, monitor, and retrain when called for.
+
+``monitor`` takes the champion, its baseline and a production window, and logs one MLflow
+run of findings. ``cycle`` is the loop a scheduler runs: carry out what was decided in the
+registry, monitor unless nothing is new since the last cycle, and retrain (evaluate,
+register, promote as the policy says) when the cycle triggered it.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import mlflow
 
-from controller import tracking
+from controller import registry, tracking
+from controller._errors import DriftctlError
 from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
-from controller.batches import VERSION, load_window
+from controller.batches import VERSION, load_window, select_runs, window_key
 from controller.decide import Cycle, decide, reasons
 from controller.model import predict
 from controller.naming import name_map
@@ -19,10 +27,15 @@ from controller.performance import as_labels
 from controller.policy import Policy
 from controller.report import Report, assess
 
+if TYPE_CHECKING:
+    from controller.retrain import RetrainResult
+
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
 CHART = "driftctl/attribution_shift.png"
 RETRAIN = tracking.TAG + "retrain"  # "true" when this cycle triggered a retrain
+# ("failed" when it could not be carried out)
+WINDOW_KEY = tracking.TAG + "window_key"
 RETRAIN_CALLED = tracking.TAG + "retrain_called"  # "true" when its results called for one
 
 
@@ -80,6 +93,7 @@ def monitor(
             "window_end": window.end.isoformat(),
             "batches": ",".join(window.run_ids),
             "baseline_run_id": baseline_run,
+            "window_key": window_key(name, mv.version, window.run_ids, policy),
         },
     )
     run_id = _log(report, name, int(window.end.timestamp() * 1000))
@@ -106,7 +120,7 @@ def _scored_by(frame, model, version, baseline):
 def _log(report: Report, name: str, window_end_ms: int) -> str:
     ctx = report.context
     experiment = tracking.experiment_id(name)
-    history = tracking.history_run(experiment, name)
+    history = tracking.singleton_run(experiment, name, "history", "drift history")
     tags = {
         tracking.KIND: "monitor",
         tracking.MODEL: name,
@@ -123,6 +137,7 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         RETRAIN_CALLED: str(report.retrain.called).lower(),
         tracking.TAG + "retrain_reasons": "; ".join(report.retrain.reasons)[:4000],
         tracking.TAG + "retrain_held_back": report.retrain.held_back,
+        WINDOW_KEY: ctx["window_key"],
     }
     metrics = report.metrics()
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
@@ -138,6 +153,55 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
     step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
     return run.info.run_id
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    registry: tuple[str, ...]  # what reconciling the registry did, in words
+    monitor_run: str
+    report: Report | None  # None when nothing was new since ``monitor_run``
+    retrain: RetrainResult | None
+
+    def render(self) -> str:
+        lines = list(self.registry)
+        if self.report is None:
+            lines.append(f"no new batches or labels since monitor run {self.monitor_run}")
+        else:
+            lines.append(self.report.render())
+        if self.retrain is not None:
+            lines.append(self.retrain.render())
+        return "\n".join(lines)
+
+
+def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -> CycleResult:
+    """Reconcile, monitor, and retrain if triggered: one idempotent pass for a scheduler."""
+    from controller.retrain import retrain
+
+    policy = policy or Policy()
+    said = tuple(registry.reconcile(name, policy.retrain.promotion))
+    champion = tracking.resolve_version(name)
+    key = window_key(
+        name, champion.version, [r.info.run_id for r in select_runs(name, last=last)], policy
+    )
+    earlier = tracking.finished_runs(name, "monitor")
+    report = None
+    if earlier and earlier[-1].data.tags.get(WINDOW_KEY) == key:
+        run = earlier[-1]
+        run_id, triggered = run.info.run_id, run.data.tags.get(RETRAIN) == "true"
+    else:
+        report = monitor(name, last=last, policy=policy)
+        run_id, triggered = report.context["run_id"], report.retrain.triggered
+    result = None
+    if triggered:  # a retrain for this trigger that exists already is found, not repeated
+        try:
+            result = retrain(name, policy=policy, trigger_run=run_id)
+        except DriftctlError as exc:
+            # The next cycle tries again: a failed trigger does not start a cooldown.
+            tracking.client().set_tag(run_id, RETRAIN, "failed")
+            tracking.client().set_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
+            raise
+        tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
+    return CycleResult(said, run_id, report, result)
 
 
 def summary_json(report: Report) -> str:

@@ -46,6 +46,9 @@ Example (every key optional; these are the defaults)::
     min_relative_change = 0.0
     guardrail_tolerance = 0.02    # how much worse any other metric may get
     confidence = 0.95
+    promotion = "approval"        # approval: a person decides in the registry; auto: at once
+    entry_point = ""              # your MLflow project's training entry point (default:
+    project = "."                 # refit a clone of the champion); project: its URI
 """
 
 from __future__ import annotations
@@ -124,6 +127,9 @@ class Retrain:
     min_relative_change: float = 0.0
     guardrail_tolerance: float = 0.02  # how much worse any other metric may get
     confidence: float = 0.95
+    promotion: str = "approval"  # "approval" (a person decides in the registry) or "auto"
+    entry_point: str = ""  # an MLflow project entry point that trains the challenger
+    project: str = "."  # the URI of that project
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,11 @@ class Policy:
                 raise _bad("retrain", name, "a number in the range (0, 1)", value)
         if self.retrain.window not in ("sliding", "expanding"):
             raise _bad("retrain", "window", "'sliding' or 'expanding'", self.retrain.window)
+        if self.retrain.promotion not in ("approval", "auto"):
+            raise _bad("retrain", "promotion", "'approval' or 'auto'", self.retrain.promotion)
+        for name in ("entry_point", "project"):
+            if not isinstance(getattr(self.retrain, name), str):
+                raise _bad("retrain", name, "a string", getattr(self.retrain, name))
         metrics = ("auto", "roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae")
         if self.retrain.metric not in metrics:
             raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)

@@ -95,22 +95,41 @@ def _versions(c: MlflowClient, name: str) -> str:
 
 def load_model(mv: ModelVersion):
     """The model behind a version: a scikit-learn estimator when it is one, else pyfunc."""
-    uri = f"models:/{mv.name}/{mv.version}"
+    return load_model_uri(f"models:/{mv.name}/{mv.version}")
+
+
+def load_model_uri(uri: str):
     flavors = mlflow.models.get_model_info(uri).flavors
     if "sklearn" in flavors:
         return mlflow.sklearn.load_model(uri)
     return mlflow.pyfunc.load_model(uri)
 
 
+def has_model(run_id: str, name: str) -> bool:
+    """Whether ``run_id`` logged a model called ``name``."""
+    try:
+        mlflow.models.get_model_info(f"runs:/{run_id}/{name}")
+    except (MlflowException, OSError):
+        return False
+    return True
+
+
 @contextlib.contextmanager
-def atomic_run(experiment: str, run_name: str, tags: dict[str, str]):
+def atomic_run(experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None):
     """A run that survives only complete: on any error it is marked failed and deleted.
 
     Readers select runs with status FINISHED, so a run killed half-way is never read.
+    ``run_id`` continues an existing run (one ``mlflow.projects.run`` made) instead.
     """
     # Inside a caller's run (a training script, a notebook), ours nests under it.
     nested = mlflow.active_run() is not None
-    run = mlflow.start_run(experiment_id=experiment, run_name=run_name, tags=tags, nested=nested)
+    if run_id:
+        run = mlflow.start_run(run_id=run_id, nested=nested)
+        mlflow.set_tags(tags)
+    else:
+        run = mlflow.start_run(
+            experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
+        )
     try:
         yield run
     except BaseException:
@@ -238,23 +257,30 @@ def log_table(frame: pd.DataFrame, path: str) -> None:
         mlflow.log_artifact(str(local), str(Path(path).parent))
 
 
+def read_text_artifact(run_id: str, path: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return Path(client().download_artifacts(run_id, path, tmp)).read_text()
+
+
 def read_table_artifact(run_id: str, path: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         return pd.read_parquet(client().download_artifacts(run_id, path, tmp))
 
 
-def history_run(experiment: str, model: str) -> str:
-    """The long-lived run whose metric history follows every cycle of ``model``."""
-    runs = client().search_runs(
-        [experiment],
-        filter_string=f"tags.`{KIND}` = 'history' and tags.`{MODEL}` = '{model}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=1,
-    )
+def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
+    """The one long-lived run of ``kind`` for ``model`` (the drift history, the ledger).
+
+    Created on first use. Should two controllers create it at the same moment, both go on
+    with the oldest and the other is deleted.
+    """
+    where = f"tags.`{KIND}` = '{kind}' and tags.`{MODEL}` = '{model}'"
+    order = ["attributes.start_time ASC", "attributes.run_id ASC"]
+    runs = client().search_runs([experiment], where, order_by=order, max_results=1)
     if runs:
         return runs[0].info.run_id
-    run = client().create_run(
-        experiment, run_name="drift history", tags={KIND: "history", MODEL: model}
-    )
-    client().set_terminated(run.info.run_id)
-    return run.info.run_id
+    ours = client().create_run(experiment, run_name=run_name, tags={KIND: kind, MODEL: model})
+    client().set_terminated(ours.info.run_id)
+    first = client().search_runs([experiment], where, order_by=order, max_results=1)[0]
+    if first.info.run_id != ours.info.run_id:
+        client().delete_run(ours.info.run_id)
+    return first.info.run_id

@@ -1,0 +1,329 @@
+"""The model registry as the controller's state: aliases, version tags and a ledger.
+
+What a person sees in the MLflow UI is all the state there is:
+
+- aliases of the registered model: ``champion`` (the served version), ``challenger`` (a
+  registered candidate that passed the gate) and ``previous-champion`` (where ``rollback``
+  returns to);
+- tags of every version driftctl touched: ``driftctl.status`` (awaiting-approval, champion,
+  previous-champion, retired, rejected, rolled-back, superseded) and what happened to it;
+- a person's decision: the version tag ``approval`` set to ``approved`` or ``rejected`` (the
+  MLflow UI's tag editor), or the ``champion`` alias moved by hand;
+- the *registry ledger*, a run in the controller's experiment whose parameters record each
+  change of champion (``champion.0002 = promote 1 -> 2: approved in the registry``), each
+  registration and each rejection, and whose metric ``champion_version`` charts them.
+
+MLflow refuses to change a parameter once logged, so a decision is written to the ledger
+once: two controllers racing for the same entry either write the same decision or one of
+them reads the other's. Every step after a decision is idempotent, and a change of champion
+is marked as carried out only at its end, so the next run finishes one that was killed half
+way. Read the state, decide once, act idempotently: rerunning converges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import mlflow
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from controller import tracking
+from controller._errors import NotFoundError
+from controller._failpoints import failpoint
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
+APPROVAL = "approval"  # set by a person on a version: approved | rejected
+REASON = "reason"  # optional, set by a person next to approval; copied into the record
+STATUS = tracking.TAG + "status"
+CHANGE = tracking.TAG + "champion_change"  # the ledger entry that made a version champion,
+# set once that change is carried out
+RETRAIN_RUN = tracking.TAG + "retrain_run"
+RETRAIN_KEY = tracking.TAG + "retrain_key"
+GATE = tracking.TAG + "gate"  # on a retrain run: passed | failed, set when the run is complete
+LEDGER_RUN = tracking.TAG + "ledger_run"
+DESCRIPTION = "driftctl/comparison.md"
+_ENTRY = re.compile(r"^(adopt|promote|rollback) (\S+) -> (\S+): (.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of champion, as written in the ledger."""
+
+    slot: int
+    kind: str  # adopt (first seen), promote, rollback
+    source: str | None
+    target: str
+    why: str
+
+    @property
+    def key(self) -> str:
+        return f"champion.{self.slot:04d}"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source or '-'} -> {self.target}: {self.why}"
+
+
+def ledger(name: str) -> str:
+    """The run whose parameters are the registry decisions about ``name``."""
+    return tracking.singleton_run(tracking.experiment_id(name), name, "ledger", "registry ledger")
+
+
+def write_once(ledger_id: str, key: str, value: str) -> str:
+    """Record ``key`` = ``value`` unless the ledger holds ``key`` already; the value that holds."""
+    try:
+        tracking.client().log_param(ledger_id, key, value)
+        return value
+    except MlflowException as exc:
+        held = tracking.client().get_run(ledger_id).data.params.get(key)
+        if exc.error_code != "INVALID_PARAMETER_VALUE" or held is None:
+            raise
+        return held
+
+
+def changes(ledger_id: str) -> list[Change]:
+    """The ledger's changes of champion, oldest first."""
+    out = []
+    for key, value in tracking.client().get_run(ledger_id).data.params.items():
+        if key.startswith("champion.") and (m := _ENTRY.match(value)):
+            source = None if m[2] == "-" else m[2]
+            out.append(Change(int(key.split(".")[1]), m[1], source, m[3], m[4]))
+    return sorted(out, key=lambda c: c.slot)
+
+
+def reconcile(name: str, promotion: str = "approval") -> list[str]:
+    """Carry out what was decided in the registry; returns what happened, in words.
+
+    Finishes a change of champion left half-done, records a champion moved by hand,
+    registers a passed challenger left unregistered, and acts on the challenger's
+    ``approval`` tag (or promotes it at once when ``promotion`` is ``auto``).
+    """
+    said: list[str] = []
+    lid = ledger(name)
+    said += _register_pending(name, lid)
+    for _ in range(10):  # each pass acts once; a concurrent controller may add a pass
+        aliases = _aliases(name)
+        champion = aliases.get(CHAMPION)
+        if champion is None:
+            raise NotFoundError(
+                f"model {name!r} has no alias 'champion'",
+                f"set it on the version in production: MlflowClient()."
+                f"set_registered_model_alias({name!r}, 'champion', VERSION)",
+            )
+        log = changes(lid)
+        last = log[-1] if log else None
+        challenger = aliases.get(CHALLENGER)
+        if last and not _carried_out(name, last):
+            said.append(f"finished {_words(_carry_out(name, lid, last))}")
+        elif last is None or last.target != champion:
+            why = (
+                "champion when driftctl first saw it"
+                if last is None
+                else "approved by hand: the champion alias was moved to the challenger"
+                if challenger == champion
+                else "the champion alias was moved by hand"
+            )
+            kind = "adopt" if last is None else "promote"
+            change = _decide(lid, log, kind, last.target if last else None, champion, why)
+            said.append(_words(_carry_out(name, lid, change)))
+        elif challenger is None or challenger == champion:
+            break
+        else:
+            mv = tracking.client().get_model_version(name, challenger)
+            approval = mv.tags.get(APPROVAL, "").strip().lower()
+            if approval == "approved" or (promotion == "auto" and not approval):
+                why = (
+                    f"approved in the registry (tag approval={mv.tags[APPROVAL]}"
+                    + (f", reason: {mv.tags[REASON]}" if REASON in mv.tags else "")
+                    + ")"
+                    if approval
+                    else "promotion = auto in the policy"
+                )
+                change = _decide(lid, log, "promote", champion, challenger, why)
+                said.append(_words(_carry_out(name, lid, change)))
+            elif approval == "rejected":
+                said.append(_reject(name, lid, mv))
+            else:
+                said.append(
+                    f"version {challenger} awaits approval: set its tag approval to 'approved' "
+                    "or 'rejected' in the MLflow UI"
+                    + (f" (its approval {mv.tags[APPROVAL]!r} is neither)" if approval else "")
+                )
+                break
+    return said
+
+
+def rollback(name: str, why: str = "requested with driftctl rollback") -> str:
+    """Move ``champion`` back to ``previous-champion``, recorded like any promotion."""
+    reconcile(name)  # finish anything half-done first, and know the current champion
+    lid = ledger(name)
+    aliases = _aliases(name)
+    log = changes(lid)
+    previous = aliases.get(PREVIOUS)
+    if previous is None:
+        if log and log[-1].kind == "rollback" and log[-1].target == aliases.get(CHAMPION):
+            return f"nothing to do: already {_words(log[-1])}"
+        raise NotFoundError(
+            f"model {name!r} has no alias 'previous-champion' to roll back to",
+            "move the champion alias by hand in the MLflow UI to the version you want",
+        )
+    change = _decide(lid, log, "rollback", aliases[CHAMPION], previous, why)
+    return _words(_carry_out(name, lid, change))
+
+
+def register(name: str, run_id: str) -> tuple[ModelVersion, str]:
+    """Register a passed challenger's run as a version with the alias ``challenger``.
+
+    Once per retrain key: when a concurrent controller registered a challenger for the same
+    key first, its version is the one returned, and this run is deleted.
+    """
+    c = tracking.client()
+    lid = ledger(name)
+    run = c.get_run(run_id)
+    winner = write_once(lid, "register." + run.data.tags[RETRAIN_KEY][:32], run_id)
+    if winner != run_id:
+        c.delete_run(run_id)
+        run = c.get_run(winner)
+    versions = _versions_of(name, winner)
+    if not versions:
+        source = mlflow.models.get_model_info(f"runs:/{winner}/model").model_uri
+        mlflow.register_model(source, name, tags={RETRAIN_RUN: winner})
+        versions = _versions_of(name, winner)
+    keep, *extra = sorted(versions, key=lambda v: int(v.version))
+    for v in extra:  # a concurrent controller registered the same run: keep the first
+        with contextlib.suppress(MlflowException):
+            c.delete_model_version(name, v.version)
+    failpoint("after-register")
+    version = str(keep.version)  # get_model_version gives an int, search a str
+    if STATUS in keep.tags:  # registered before: whatever happened since stands
+        return keep, f"version {version} ({keep.tags[STATUS]})"
+    description = tracking.read_text_artifact(winner, DESCRIPTION)
+    c.update_model_version(name, version, description=description)
+    tags = run.data.tags
+    for key in ("champion_version", "trigger_run", "gate", "holdout_digest"):
+        _tag(name, version, tracking.TAG + key, tags.get(tracking.TAG + key, ""))
+    _tag(name, version, tracking.BASELINE_RUN, winner)
+    _tag(name, version, LEDGER_RUN, lid)
+    pending = _aliases(name).get(CHALLENGER)
+    if pending not in (None, version):
+        _tag(name, pending, STATUS, "superseded")
+        _tag(name, pending, tracking.TAG + "superseded_by", version)
+    c.set_registered_model_alias(name, CHALLENGER, version)
+    _tag(name, version, STATUS, "awaiting-approval")  # last: registration is complete
+    return keep, f"version {version} (awaiting-approval)"
+
+
+def complete_retrains(name: str) -> list:
+    """Retrain runs that finished and were judged, oldest first."""
+    return [r for r in tracking.finished_runs(name, "retrain") if GATE in r.data.tags]
+
+
+def _register_pending(name: str, lid: str) -> list[str]:
+    """Register the newest passed challenger of the current champion if a crash left it
+    unregistered."""
+    aliases = _aliases(name)
+    for run in reversed(complete_retrains(name)):
+        tags = run.data.tags
+        if tags[GATE] != "passed":
+            continue
+        if tags.get(tracking.TAG + "champion_version") != aliases.get(CHAMPION):
+            break  # built against an earlier champion: stale
+        versions = _versions_of(name, run.info.run_id)
+        if versions and all(STATUS in v.tags for v in versions):
+            break
+        mv, _ = register(name, run.info.run_id)
+        return [
+            f"finished registering the challenger of run {run.info.run_id} as version {mv.version}"
+        ]
+    return []
+
+
+def _decide(lid: str, log: list[Change], kind, source, target, why) -> Change:
+    """Write the next change of champion once; returns the change that holds its slot."""
+    want = Change(len(log) + 1, kind, source, target, why)
+    held = write_once(lid, want.key, str(want))
+    if held == str(want):
+        return want
+    m = _ENTRY.match(held)  # a concurrent controller decided first: carry out its decision
+    return Change(want.slot, m[1], None if m[2] == "-" else m[2], m[3], m[4])
+
+
+def _carry_out(name: str, lid: str, change: Change) -> Change:
+    """Make the registry show ``change``; every step is idempotent, the marker comes last."""
+    c = tracking.client()
+    failpoint("after-decision")
+    aliases = _aliases(name)
+    if change.kind == "rollback":
+        c.set_registered_model_alias(name, CHAMPION, change.target)
+        if aliases.get(PREVIOUS) == change.target:
+            c.delete_registered_model_alias(name, PREVIOUS)
+        _tag(name, change.source, STATUS, "rolled-back")
+    else:
+        if change.source and change.source != change.target:
+            c.set_registered_model_alias(name, PREVIOUS, change.source)
+            failpoint("between-aliases")
+        c.set_registered_model_alias(name, CHAMPION, change.target)
+        if aliases.get(CHALLENGER) == change.target:
+            c.delete_registered_model_alias(name, CHALLENGER)
+    roles = {change.target: "champion"}
+    if change.kind != "rollback" and change.source and change.source != change.target:
+        roles[change.source] = "previous-champion"
+    for mv in c.search_model_versions(f"name = '{name}'", max_results=1000):
+        version, status = str(mv.version), mv.tags.get(STATUS)
+        if version in roles and status != roles[version]:
+            _tag(name, version, STATUS, roles[version])
+        elif version not in roles and status in ("champion", "previous-champion"):
+            _tag(name, version, STATUS, "retired")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    _tag(name, change.target, LEDGER_RUN, lid)
+    _tag(name, change.target, CHANGE, f"{change.key} at {now}: {change}")
+    tracking.log_metrics(lid, {"champion_version": float(change.target)}, step=change.slot)
+    return change
+
+
+def _carried_out(name: str, change: Change) -> bool:
+    try:
+        mv = tracking.client().get_model_version(name, change.target)
+    except MlflowException:
+        return True  # the version was deleted: nothing left to carry out
+    return mv.tags.get(CHANGE, "").startswith(change.key + " ")
+
+
+def _reject(name: str, lid: str, mv: ModelVersion) -> str:
+    version = str(mv.version)
+    why = f"rejected in the registry (tag approval={mv.tags[APPROVAL]}" + (
+        f", reason: {mv.tags[REASON]})" if REASON in mv.tags else ")"
+    )
+    write_once(lid, f"rejected.{version}", why)
+    _tag(name, version, tracking.TAG + "rejection", why)
+    if _aliases(name).get(CHALLENGER) == version:
+        tracking.client().delete_registered_model_alias(name, CHALLENGER)
+    _tag(name, version, STATUS, "rejected")
+    return f"version {version} {why}; the challenger alias is removed"
+
+
+def _words(change: Change) -> str:
+    if change.kind == "adopt":
+        return f"adopted version {change.target} as champion: {change.why}"
+    verb = "rolled back" if change.kind == "rollback" else "promoted"
+    return f"{verb} champion from version {change.source} to {change.target}: {change.why}"
+
+
+def _aliases(name: str) -> dict[str, str]:
+    try:
+        aliases = tracking.client().get_registered_model(name).aliases
+        return {k: str(v) for k, v in aliases.items()}  # versions come back as ints
+    except MlflowException:
+        tracking.resolve_version(name)  # raises the clear error when the model is missing
+        raise
+
+
+def _versions_of(name: str, run_id: str) -> list[ModelVersion]:
+    return tracking.client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+
+
+def _tag(name: str, version: str, key: str, value: str) -> None:
+    tracking.client().set_model_version_tag(name, version, key, value)
