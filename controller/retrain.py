@@ -282,11 +282,12 @@ def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> Retra
         if project_run is None:
             _log_clone(challenger, name, mv.version)
         tracking.log_baseline(train, model=challenger, target=target, run_id=run.info.run_id)
-        tracking.log_metrics(run.info.run_id, metrics)
-        mlflow.log_dict(result.to_dict(), COMPARISON)
-        mlflow.log_text(result.markdown(), registry.DESCRIPTION)
+        c, run_id = tracking.client(), run.info.run_id
+        tracking.log_metrics(run_id, metrics)
+        c.log_dict(run_id, result.to_dict(), COMPARISON)
+        c.log_text(run_id, result.markdown(), registry.DESCRIPTION)
         # Last: the run counts as a complete challenger only with its verdict.
-        mlflow.set_tag(registry.GATE, "passed" if decision.passed else "failed")
+        c.set_tag(run_id, registry.GATE, "passed" if decision.passed else "failed")
     return result
 
 

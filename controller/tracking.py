@@ -119,25 +119,29 @@ def atomic_run(experiment: str, run_name: str, tags: dict[str, str], run_id: str
     """A run that survives only complete: on any error it is marked failed and deleted.
 
     Readers select runs with status FINISHED, so a run killed half-way is never read.
-    ``run_id`` continues an existing run (one ``mlflow.projects.run`` made) instead.
+    ``run_id`` continues a finished run (one ``mlflow.projects.run`` made) through the
+    client, not as the active run; readers then rely on a marker tag set last.
     """
-    # Inside a caller's run (a training script, a notebook), ours nests under it.
-    nested = mlflow.active_run() is not None
     if run_id:
-        run = mlflow.start_run(run_id=run_id, nested=nested)
-        mlflow.set_tags(tags)
+        for key, value in tags.items():
+            client().set_tag(run_id, key, value)
+        run = client().get_run(run_id)
     else:
+        # Inside a caller's run (a training script, a notebook), ours nests under it.
+        nested = mlflow.active_run() is not None
         run = mlflow.start_run(
             experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
         )
     try:
         yield run
     except BaseException:
-        mlflow.end_run("FAILED")
+        if not run_id:
+            mlflow.end_run("FAILED")
         with contextlib.suppress(MlflowException):
             client().delete_run(run.info.run_id)
         raise
-    mlflow.end_run()
+    if not run_id:
+        mlflow.end_run()
 
 
 def log_metrics(

@@ -151,11 +151,73 @@ def champion(sqlite_uri):
     return "credit"
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run the installed ``driftctl`` console script in a subprocess."""
+def changed_concept(n, seed, *, shuffle=False):
+    """Same inputs as in training, but the label now follows x2 instead of x1."""
+    frame = make_frame(n, seed)
+    rng = np.random.default_rng(seed)
+    y = (frame.x2 - frame.x2.median() + rng.normal(0, 0.2, n) > 0).astype(int)
+    frame["y"] = rng.permutation(y.to_numpy()) if shuffle else y
+    return frame
+
+
+@pytest.fixture(scope="session")
+def challenger_db(tmp_path_factory, template_db) -> Path:
+    """A store where 'credit' has champion version 1 and a better challenger, version 2,
+    awaiting approval (built once: retraining takes a while)."""
+    from controller.batches import log_batch
+    from controller.retrain import retrain
+
+    root = tmp_path_factory.mktemp("challenger")
+    db = root / "mlflow.db"
+    shutil.copy(template_db, db)
+    cwd = os.getcwd()
+    os.chdir(root)
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    try:
+        register("credit")
+        for week in range(3):
+            log_batch("credit", changed_concept(600, 30 + week), target="y")
+        assert retrain("credit").version == "2"
+    finally:
+        mlflow.set_tracking_uri(None)
+        os.chdir(cwd)
+    return db
+
+
+@pytest.fixture
+def challenger(challenger_db, tmp_path, monkeypatch) -> str:
+    """A copy of ``challenger_db`` for one test (artifacts stay where they were logged)."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(challenger_db, db)
+    yield from _tracking_at(f"sqlite:///{db}", monkeypatch, tmp_path)
+
+
+def run_cli(*args: str, env: dict | None = None, wait: bool = True):
+    """Run the installed ``driftctl`` console script in a subprocess: (status, out, err),
+    or the running process when ``wait`` is false."""
     exe = shutil.which("driftctl", path=os.path.dirname(sys.executable)) or "driftctl"
-    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    full_env = {**os.environ, **(env or {})}
+    if not wait:
+        return subprocess.Popen([exe, *args], env=full_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300,
+                          env=full_env)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def ledger_of(model: str) -> dict[str, str]:
+    """The registry ledger's decisions (its parameters)."""
+    from controller import registry
+
+    return MlflowClient().get_run(registry.ledger(model)).data.params
+
+
+def aliases(model: str) -> dict[str, str]:
+    return {k: str(v) for k, v in MlflowClient().get_registered_model(model).aliases.items()}
+
+
+def status(model: str, version: str) -> str | None:
+    return MlflowClient().get_model_version(model, version).tags.get("driftctl.status")
 
 
 def runs_of(model: str, kind: str | None = None):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-from conftest import make_frame, runs_of
+from conftest import changed_concept, make_frame, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
@@ -14,19 +13,10 @@ from controller.batches import log_batch
 from controller.cli import main
 
 
-def _changed_concept(n, seed, *, shuffle=False):
-    """Same inputs as in training, but the label now follows x2 instead of x1."""
-    frame = make_frame(n, seed)
-    rng = np.random.default_rng(seed)
-    y = (frame.x2 - frame.x2.median() + rng.normal(0, 0.2, n) > 0).astype(int)
-    frame["y"] = rng.permutation(y.to_numpy()) if shuffle else y
-    return frame
-
-
 def test_a_better_challenger_passes_and_is_logged_with_its_lineage(champion, capsys,
                                                                    tmp_path):
     for week in range(3):
-        log_batch("credit", _changed_concept(600, 30 + week), target="y")
+        log_batch("credit", changed_concept(600, 30 + week), target="y")
     capsys.readouterr()
     assert main(["retrain", "--model", "credit", "--trigger-run", "r-1"]) == 0
     out = capsys.readouterr().out
@@ -50,7 +40,7 @@ def test_a_better_challenger_passes_and_is_logged_with_its_lineage(champion, cap
 
 def test_a_challenger_trained_on_shuffled_labels_fails(champion, capsys):
     for week in range(3):
-        log_batch("credit", _changed_concept(600, 40 + week, shuffle=True), target="y")
+        log_batch("credit", changed_concept(600, 40 + week, shuffle=True), target="y")
     capsys.readouterr()
     assert main(["retrain", "--model", "credit"]) == 1
     out = capsys.readouterr().out
@@ -65,3 +55,69 @@ def test_too_few_labels_is_a_clear_error(champion, capsys):
     err = capsys.readouterr().err
     assert "only 0 labelled production rows" in err and "log-labels" in err
     assert runs_of("credit", "retrain") == []
+
+
+def test_a_users_training_entry_point_builds_the_challenger(champion, tmp_path, monkeypatch):
+    """[retrain] entry_point names a step of the user's own MLflow project; driftctl runs it
+    on the training rows and compares, logs and registers what it logged."""
+    import os
+    import sys
+
+    from conftest import aliases
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "MLproject").write_text(
+        "name: credit-training\n"
+        "entry_points:\n"
+        "  train:\n"
+        "    parameters:\n"
+        "      training_data: path\n"
+        "      target: {type: string, default: y}\n"
+        "    command: python train.py {training_data} {target}\n"
+    )
+    (project / "train.py").write_text(
+        "import sys\n"
+        "import mlflow\n"
+        "import pandas as pd\n"
+        "from sklearn.compose import make_column_transformer\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import OneHotEncoder\n"
+        "data = pd.read_parquet(sys.argv[1])\n"
+        "y = data.pop(sys.argv[2])\n"
+        "encode = make_column_transformer((OneHotEncoder(), ['segment']),\n"
+        "                                 remainder='passthrough')\n"
+        "model = make_pipeline(encode, LogisticRegression(C=0.5, max_iter=1000))\n"
+        "with mlflow.start_run():\n"
+        "    mlflow.sklearn.log_model(model.fit(data, y), name='model',\n"
+        "                             pip_requirements=['scikit-learn'])\n"
+        "    mlflow.set_tag('trained_by', 'our own code')\n"
+    )
+    # The entry point's `python` is the one of this environment.
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 90 + week), target="y")
+    assert main(["retrain", "--model", "credit", "--entry-point", "train",
+                 "--project", str(project)]) == 0
+    (run,) = runs_of("credit", "retrain")
+    tags = run.data.tags
+    assert tags["trained_by"] == "our own code" and tags["mlflow.project.entryPoint"] == "train"
+    assert tags["driftctl.training"] == "train" and tags["driftctl.gate"] == "passed"
+    assert tags[tracking.BASELINE] == tracking.BASELINE_PATH
+    assert aliases("credit") == {"champion": "1", "challenger": "2"}
+
+
+def test_a_failing_entry_point_is_a_clear_error(champion, tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "MLproject").write_text(
+        "name: broken\nentry_points:\n  train:\n    command: python -c 'raise SystemExit(3)'\n")
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 95 + week), target="y")
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit", "--entry-point", "train",
+                 "--project", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "the training entry point 'train'" in err and "mlflow run" in err
+    assert [r for r in runs_of("credit", "retrain")] == []

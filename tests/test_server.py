@@ -69,3 +69,36 @@ def test_a_cycle_costs_a_handful_of_requests(server_uri, monkeypatch):
     (run,) = runs_of("srv-count", "monitor")
     assert len(run.data.metrics) == n_metrics
     assert run.data.tags[tracking.MODEL] == "srv-count"
+
+
+def test_the_retraining_loop_against_a_tracking_server(server_uri, tmp_path):
+    """Drift triggers a challenger, a person approves it through the registry API the MLflow
+    UI uses, two controllers promote it at once, and it is rolled back."""
+    from conftest import aliases, changed_concept, ledger_of
+
+    register("srv-loop", seed=5)
+    for week in range(3):
+        path = tmp_path / f"week{week}.parquet"
+        changed_concept(600, 80 + week).to_parquet(path)
+        rc, _, err = run_cli("log-batch", "--model", "srv-loop", "--data", str(path),
+                             "--target", "y")
+        assert rc == 0, err
+    rc, out, err = run_cli("cycle", "--model", "srv-loop")
+    assert rc == 0, err
+    assert "roc_auc worse by" in out and "gate on roc_auc: PASSED" in out
+    assert aliases("srv-loop") == {"champion": "1", "challenger": "2"}
+
+    MlflowClient().set_model_version_tag("srv-loop", "2", "approval", "approved")
+    procs = [run_cli("cycle", "--model", "srv-loop", wait=False) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert aliases("srv-loop") == {"champion": "2", "previous-champion": "1"}
+    promotions = [v for k, v in ledger_of("srv-loop").items() if v.startswith("promote")]
+    assert promotions == ["promote 1 -> 2: approved in the registry (tag approval=approved)"]
+
+    rc, out, err = run_cli("rollback", "--model", "srv-loop")
+    assert rc == 0, err
+    assert aliases("srv-loop") == {"champion": "1"}
+    assert MlflowClient().get_model_version("srv-loop", "2").tags["driftctl.status"] == (
+        "rolled-back")

@@ -1,0 +1,143 @@
+"""Registering, approving, rejecting, promoting and rolling back, through the real registry.
+
+People act with the same calls the MLflow UI makes: a version tag set in the tag editor
+(``set_model_version_tag``) and an alias moved on the model page
+(``set_registered_model_alias``).
+"""
+
+from __future__ import annotations
+
+from conftest import aliases, changed_concept, ledger_of, make_frame, runs_of, status
+from mlflow.tracking import MlflowClient
+
+from controller.batches import log_batch
+from controller.cli import main
+from controller.cycle import RETRAIN
+
+
+def _decisions(model: str) -> list[str]:
+    return [v for k, v in sorted(ledger_of(model).items()) if k.startswith("champion.")]
+
+
+def test_a_passed_challenger_waits_for_approval_and_a_rerun_adds_nothing(challenger, capsys):
+    assert aliases("credit") == {"champion": "1", "challenger": "2"}
+    mv = MlflowClient().get_model_version("credit", "2")
+    assert mv.tags["driftctl.status"] == "awaiting-approval"
+    assert mv.tags["driftctl.champion_version"] == "1" and mv.tags["driftctl.gate"] == "passed"
+    # The comparison is readable on the version page.
+    assert "| roc_auc |" in mv.description and "Gate on **roc_auc**: passed" in mv.description
+    assert mv.run_id == mv.tags["driftctl.retrain_run"]
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit"]) == 0
+    out = capsys.readouterr().out
+    assert "found from an earlier run" in out and "awaits approval" in out
+    assert len(MlflowClient().search_model_versions("name = 'credit'")) == 2
+    assert len(runs_of("credit", "retrain")) == 1
+    assert main(["promote", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1", "challenger": "2"}
+
+
+def test_approval_in_the_registry_promotes_once(challenger, capsys):
+    client = MlflowClient()
+    client.set_model_version_tag("credit", "2", "approval", "yes")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert "its approval 'yes' is neither" in capsys.readouterr().out
+    assert aliases("credit")["champion"] == "1"
+
+    client.set_model_version_tag("credit", "2", "approval", "Approved")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert "promoted champion from version 1 to 2" in capsys.readouterr().out
+    assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
+    assert status("credit", "2") == "champion" and status("credit", "1") == "previous-champion"
+    decisions = _decisions("credit")
+    assert decisions[-1].startswith("promote 1 -> 2: approved in the registry")
+    # The version page says which decision made it champion.
+    change = client.get_model_version("credit", "2").tags["driftctl.champion_change"]
+    assert change.startswith("champion.0002 at ") and "promote 1 -> 2" in change
+
+    assert main(["promote", "--model", "credit"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert _decisions("credit") == decisions and aliases("credit")["champion"] == "2"
+
+
+def test_rejection_drops_the_challenger_and_records_why(challenger, capsys):
+    client = MlflowClient()
+    client.set_model_version_tag("credit", "2", "approval", "rejected")
+    client.set_model_version_tag("credit", "2", "reason", "fails the fairness review")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1"}
+    assert status("credit", "2") == "rejected"
+    rejection = client.get_model_version("credit", "2").tags["driftctl.rejection"]
+    assert "fails the fairness review" in rejection
+    assert ledger_of("credit")["rejected.2"] == rejection
+    assert all(not d.startswith("promote") for d in _decisions("credit"))
+
+
+def test_moving_the_champion_alias_by_hand_is_an_approval(challenger, capsys):
+    MlflowClient().set_registered_model_alias("credit", "champion", "2")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
+    assert "approved by hand" in _decisions("credit")[-1]
+
+
+def test_rollback_returns_to_the_previous_champion_once(challenger, capsys):
+    MlflowClient().set_model_version_tag("credit", "2", "approval", "approved")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert main(["rollback", "--model", "credit", "--reason", "complaints"]) == 0
+    assert "rolled back champion from version 2 to 1: complaints" in capsys.readouterr().out
+    assert aliases("credit") == {"champion": "1"}
+    assert status("credit", "2") == "rolled-back" and status("credit", "1") == "champion"
+    decisions = _decisions("credit")
+    assert decisions[-1] == "rollback 2 -> 1: complaints"
+    assert main(["rollback", "--model", "credit"]) == 0
+    assert "nothing to do: already rolled back" in capsys.readouterr().out
+    assert _decisions("credit") == decisions
+
+
+def test_rollback_without_a_previous_champion_is_a_clear_error(champion, capsys):
+    assert main(["rollback", "--model", "credit"]) == 2
+    err = capsys.readouterr().err
+    assert "no alias 'previous-champion'" in err and "fix:" in err
+    assert aliases("credit") == {"champion": "1"}
+
+
+def test_the_cycle_retrains_on_drift_and_promotes_after_approval(champion, capsys):
+    """Week 1 as in training; then the concept changes. The cycle notices the drop in
+    ROC AUC, retrains, registers the challenger, and promotes it once it is approved."""
+    log_batch("credit", make_frame(600, 20), target="y")
+    assert main(["cycle", "--model", "credit"]) == 0
+    (first,) = runs_of("credit", "monitor")
+    assert first.data.tags[RETRAIN] == "false"
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 60 + week), target="y")
+    assert main(["cycle", "--model", "credit"]) == 0
+    out = capsys.readouterr().out
+    assert "roc_auc worse by" in out and "gate on roc_auc: PASSED" in out
+    monitor = runs_of("credit", "monitor")[0]  # newest first
+    (retrain,) = runs_of("credit", "retrain")
+    assert monitor.data.tags[RETRAIN] == "true"
+    assert monitor.data.tags["driftctl.retrain_run"] == retrain.info.run_id
+    assert retrain.data.tags["driftctl.trigger_run"] == monitor.info.run_id
+    assert aliases("credit") == {"champion": "1", "challenger": "2"}
+
+    # Nothing new: the rerun neither monitors nor retrains again.
+    assert main(["cycle", "--model", "credit"]) == 0
+    assert "no new batches or labels since monitor run" in capsys.readouterr().out
+    assert len(runs_of("credit", "monitor")) == 2 and len(runs_of("credit", "retrain")) == 1
+
+    MlflowClient().set_model_version_tag("credit", "2", "approval", "approved")
+    assert main(["cycle", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
+    # The new champion is monitored against its own baseline, so the loop goes on.
+    assert main(["monitor", "--model", "credit"]) in (0, 1)
+    assert runs_of("credit", "monitor")[0].data.tags["driftctl.model_version"] == "2"
+
+
+def test_auto_promotion_needs_no_approval(champion, tmp_path):
+    policy = tmp_path / "auto.toml"
+    policy.write_text('[retrain]\npromotion = "auto"\n')
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 70 + week), target="y")
+    assert main(["retrain", "--model", "credit", "--policy", str(policy)]) == 0
+    assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
+    assert _decisions("credit")[-1] == "promote 1 -> 2: promotion = auto in the policy"
