@@ -149,6 +149,20 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
         if report.attribution:
             mlflow.log_figure(chart(report.attribution), CHART)
+    # The version page links to the newest cycle and what it decided.
+    decided = (
+        "retrain triggered"
+        if report.retrain.triggered
+        else "retrain called for, held back"
+        if report.retrain.called
+        else "no retrain"
+    )
+    tracking.client().set_model_version_tag(
+        name,
+        ctx["version"],
+        tracking.TAG + "last_monitor_run",
+        f"{run.info.run_id}: {report.verdict}, {decided}",
+    )
     # The history run turns successive cycles into one line per metric in the UI.
     step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)

@@ -116,28 +116,46 @@ def compare(
     classification, labels and predictions are 0/1.
     """
     y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, len(y), size=(n_boot, len(y)))
     z = norm.ppf(0.5 + confidence / 2)
+    scored = champion[1] is not None and challenger[1] is not None
+    names = [n for n in METRICS[task] if scored or n not in ("roc_auc", "log_loss")]
+    boot = _paired_bootstrap(
+        [n for n in names if n != "roc_auc"], y, champion, challenger, n_boot, seed
+    )
     out = []
-    for name, greater in METRICS[task].items():
-        if name in ("roc_auc", "log_loss") and (champion[1] is None or challenger[1] is None):
-            continue
-        sign = 1.0 if greater else -1.0
+    for name in names:
+        sign = 1.0 if METRICS[task][name] else -1.0
         base = float(metric(name, y, *champion))
         new = float(metric(name, y, *challenger))
         if name == "roc_auc":
             half = z * np.sqrt(delong(y, champion[1], challenger[1])[2])
             low, high, method = new - base - half, new - base + half, "delong"
         else:
-            diffs = sign * (metric(name, y, *challenger, rows) - metric(name, y, *champion, rows))
             tail = (1 - confidence) / 2 * 100
-            low, high = np.percentile(diffs, [tail, 100 - tail])
+            low, high = np.percentile(sign * boot[name], [tail, 100 - tail])
             method = "bootstrap"
         out.append(
             Comparison(name, base, new, sign * (new - base), float(low), float(high), method)
         )
     return out
+
+
+def _paired_bootstrap(names, y, champion, challenger, n_boot, seed) -> dict[str, np.ndarray]:
+    """``n_boot`` resampled differences challenger - champion of each metric, both models
+    on the same resampled rows.
+
+    Resamples are drawn in blocks of about 4 million row indices, so memory stays flat
+    however many rows are held out.
+    """
+    rng = np.random.default_rng(seed)
+    block = max(1, 4_000_000 // len(y))
+    out = {name: [] for name in names}
+    for start in range(0, n_boot, block):
+        rows = rng.integers(0, len(y), size=(min(block, n_boot - start), len(y)))
+        for name in names:
+            diff = metric(name, y, *challenger, rows) - metric(name, y, *champion, rows)
+            out[name].append(diff)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
 @dataclass(frozen=True)

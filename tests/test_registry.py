@@ -119,6 +119,11 @@ def test_the_cycle_retrains_on_drift_and_promotes_after_approval(champion, capsy
     assert monitor.data.tags["driftctl.retrain_run"] == retrain.info.run_id
     assert retrain.data.tags["driftctl.trigger_run"] == monitor.info.run_id
     assert aliases("credit") == {"champion": "1", "challenger": "2"}
+    # Each decision can be found from the version pages too. The inputs did not drift
+    # (the concept did), so the verdict is ok and the drop in ROC AUC triggered.
+    v1 = MlflowClient().get_model_version("credit", "1").tags
+    assert v1["driftctl.last_monitor_run"] == f"{monitor.info.run_id}: ok, retrain triggered"
+    assert MlflowClient().get_model_version("credit", "2").run_id == retrain.info.run_id
 
     # Nothing new: the rerun neither monitors nor retrains again.
     assert main(["cycle", "--model", "credit"]) == 0
