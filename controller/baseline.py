@@ -148,9 +148,7 @@ def build_baseline(
     prediction_profile = None
     scores = {}
     if predictions is not None:
-        pred = pd.Series(predictions.values, name=PREDICTION)
-        if task == "classification":
-            pred = pd.Series(performance.as_labels(predictions.values), name=PREDICTION)
+        pred = pd.Series(predictions.for_task(task), name=PREDICTION)
         prediction_profile = learn(pred, n_bins=n_bins, max_categories=max_categories)
         reference[PREDICTION] = pred.iloc[rows].to_numpy()
         if predictions.score is not None:

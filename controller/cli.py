@@ -328,7 +328,8 @@ def _run(args) -> int:
     if args.command == "rollback":
         from controller import registry
 
-        print(registry.rollback(args.model, args.reason or "requested with driftctl rollback"))
+        why = args.reason or "requested with driftctl rollback"
+        print("\n".join(registry.rollback(args.model, why)))
         return EXIT_OK
 
     if args.command == "cycle":

@@ -23,7 +23,6 @@ from controller.batches import VERSION, load_window, select_runs, window_key
 from controller.decide import Cycle, decide, reasons
 from controller.model import predict
 from controller.naming import name_map
-from controller.performance import as_labels
 from controller.policy import Policy
 from controller.report import Report, assess
 
@@ -108,10 +107,7 @@ def _scored_by(frame, model, version, baseline):
         return frame
     preds = predict(model, frame.loc[other, list(baseline.features)])
     frame = frame.copy()
-    values = preds.values
-    if baseline.task == "classification":
-        values = as_labels(values)
-    frame.loc[other, PREDICTION] = values
+    frame.loc[other, PREDICTION] = preds.for_task(baseline.task)
     if preds.score is not None and SCORE in frame:
         frame.loc[other, SCORE] = preds.score
     return frame
@@ -210,7 +206,8 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         try:
             result = retrain(name, policy=policy, trigger_run=run_id)
         except DriftctlError as exc:
-            # The next cycle tries again: a failed trigger does not start a cooldown.
+            # Not a trigger for the cooldown: the next cycle with new batches or labels
+            # tries again.
             tracking.client().set_tag(run_id, RETRAIN, "failed")
             tracking.client().set_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
             raise

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
+from controller.performance import as_labels
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,10 @@ class Predictions:
     values: np.ndarray
     score: np.ndarray | None = None
     positive: str | None = None
+
+    def for_task(self, task: str | None) -> np.ndarray:
+        """The values as profiles and batches hold them: class labels as text."""
+        return as_labels(self.values) if task == "classification" else self.values
 
 
 def task_of(model, y: pd.Series | None = None, predictions: np.ndarray | None = None) -> str:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import mlflow
@@ -45,6 +46,7 @@ RETRAIN_RUN = tracking.TAG + "retrain_run"
 RETRAIN_KEY = tracking.TAG + "retrain_key"
 GATE = tracking.TAG + "gate"  # on a retrain run: passed | failed, set when the run is complete
 LEDGER_RUN = tracking.TAG + "ledger_run"
+REGISTERED = tracking.TAG + "registered_version"  # on a retrain run: its version
 DESCRIPTION = "driftctl/comparison.md"
 _ENTRY = re.compile(r"^(adopt|promote|rollback) (\S+) -> (\S+): (.*)$", re.S)
 
@@ -101,10 +103,55 @@ def reconcile(name: str, promotion: str = "approval") -> list[str]:
     registers a passed challenger left unregistered, and acts on the challenger's
     ``approval`` tag (or promotes it at once when ``promotion`` is ``auto``).
     """
-    said: list[str] = []
     lid = ledger(name)
-    said += _register_pending(name, lid)
+    said = _settle(name, lid) + _register_pending(name, lid)
     for _ in range(10):  # each pass acts once; a concurrent controller may add a pass
+        said += _settle(name, lid)
+        log = changes(lid)  # the ledger before the aliases: see _settle
+        aliases = _aliases(name)
+        champion, challenger = aliases.get(CHAMPION), aliases.get(CHALLENGER)
+        if challenger is None or challenger == champion:
+            if challenger is not None:  # moved by hand onto the challenger: done with it
+                _drop(name, CHALLENGER)
+            break
+        mv = tracking.client().get_model_version(name, challenger)
+        approval = mv.tags.get(APPROVAL, "").strip().lower()
+        if approval == "approved" or (promotion == "auto" and not approval):
+            why = (
+                f"approved in the registry (tag approval={mv.tags[APPROVAL]}"
+                + (f", reason: {mv.tags[REASON]}" if REASON in mv.tags else "")
+                + ")"
+                if approval
+                else "promotion = auto in the policy"
+            )
+            change = _decide(lid, log, "promote", champion, challenger, why)
+            said.append(_words(_carry_out(name, lid, change)))
+        elif approval == "rejected":
+            said.append(_reject(name, lid, mv))
+        else:
+            said.append(
+                f"version {challenger} awaits approval: set its tag approval to 'approved' "
+                "or 'rejected' in the MLflow UI"
+                + (f" (its approval {mv.tags[APPROVAL]!r} is neither)" if approval else "")
+            )
+            break
+    return said
+
+
+def _settle(name: str, lid: str) -> list[str]:
+    """Finish a change of champion left half-done and record one made by hand.
+
+    The ledger is read before the aliases: a change another controller makes in between
+    then shows as a champion ahead of the ledger, and writing it down as a hand move loses
+    the race for the ledger's slot to that controller's own entry, which is carried out.
+    """
+    said = []
+    for _ in range(10):
+        log = changes(lid)
+        last = log[-1] if log else None
+        if last and not _carried_out(name, last):
+            said.append(f"finished: {_words(_carry_out(name, lid, last))}")
+            continue
         aliases = _aliases(name)
         champion = aliases.get(CHAMPION)
         if champion is None:
@@ -113,68 +160,44 @@ def reconcile(name: str, promotion: str = "approval") -> list[str]:
                 f"set it on the version in production: MlflowClient()."
                 f"set_registered_model_alias({name!r}, 'champion', VERSION)",
             )
-        log = changes(lid)
-        last = log[-1] if log else None
-        challenger = aliases.get(CHALLENGER)
-        if last and not _carried_out(name, last):
-            said.append(f"finished {_words(_carry_out(name, lid, last))}")
-        elif last is None or last.target != champion:
-            why = (
-                "champion when driftctl first saw it"
-                if last is None
-                else "approved by hand: the champion alias was moved to the challenger"
-                if challenger == champion
-                else "the champion alias was moved by hand"
-            )
-            kind = "adopt" if last is None else "promote"
-            change = _decide(lid, log, kind, last.target if last else None, champion, why)
-            said.append(_words(_carry_out(name, lid, change)))
-        elif challenger is None or challenger == champion:
+        if last is not None and last.target == champion:
             break
-        else:
-            mv = tracking.client().get_model_version(name, challenger)
-            approval = mv.tags.get(APPROVAL, "").strip().lower()
-            if approval == "approved" or (promotion == "auto" and not approval):
-                why = (
-                    f"approved in the registry (tag approval={mv.tags[APPROVAL]}"
-                    + (f", reason: {mv.tags[REASON]}" if REASON in mv.tags else "")
-                    + ")"
-                    if approval
-                    else "promotion = auto in the policy"
-                )
-                change = _decide(lid, log, "promote", champion, challenger, why)
-                said.append(_words(_carry_out(name, lid, change)))
-            elif approval == "rejected":
-                said.append(_reject(name, lid, mv))
-            else:
-                said.append(
-                    f"version {challenger} awaits approval: set its tag approval to 'approved' "
-                    "or 'rejected' in the MLflow UI"
-                    + (f" (its approval {mv.tags[APPROVAL]!r} is neither)" if approval else "")
-                )
-                break
+        why = (
+            "champion when driftctl first saw it"
+            if last is None
+            else "approved by hand: the champion alias was moved to the challenger"
+            if aliases.get(CHALLENGER) == champion
+            else "the champion alias was moved by hand"
+        )
+        kind = "adopt" if last is None else "promote"
+        change = _decide(lid, log, kind, last.target if last else None, champion, why)
+        said.append(_words(_carry_out(name, lid, change)))
     return said
 
 
-def rollback(name: str, why: str = "requested with driftctl rollback") -> str:
-    """Move ``champion`` back to ``previous-champion``, recorded like any promotion."""
-    reconcile(name)  # finish anything half-done first, and know the current champion
+def rollback(name: str, why: str = "requested with driftctl rollback") -> list[str]:
+    """Move ``champion`` back to ``previous-champion``, recorded like any promotion.
+
+    Pending approvals are left alone: a rollback returns to the version before the
+    current champion, never through a challenger approved meanwhile.
+    """
     lid = ledger(name)
-    aliases = _aliases(name)
+    said = _settle(name, lid)  # finish anything half-done, and know the current champion
     log = changes(lid)
+    aliases = _aliases(name)
     previous = aliases.get(PREVIOUS)
     if previous is None:
         if log and log[-1].kind == "rollback" and log[-1].target == aliases.get(CHAMPION):
-            return f"nothing to do: already {_words(log[-1])}"
+            return [*said, f"nothing to do: already {_words(log[-1])}"]
         raise NotFoundError(
             f"model {name!r} has no alias 'previous-champion' to roll back to",
             "move the champion alias by hand in the MLflow UI to the version you want",
         )
     change = _decide(lid, log, "rollback", aliases[CHAMPION], previous, why)
-    return _words(_carry_out(name, lid, change))
+    return [*said, _words(_carry_out(name, lid, change))]
 
 
-def register(name: str, run_id: str) -> tuple[ModelVersion, str]:
+def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
     """Register a passed challenger's run as a version with the alias ``challenger``.
 
     Once per retrain key: when a concurrent controller registered a challenger for the same
@@ -188,18 +211,26 @@ def register(name: str, run_id: str) -> tuple[ModelVersion, str]:
         c.delete_run(run_id)
         run = c.get_run(winner)
     versions = _versions_of(name, winner)
+    if not versions and REGISTERED in run.data.tags:
+        return None, (
+            f"version {run.data.tags[REGISTERED]} of this challenger was deleted from the "
+            "registry; it is not registered again"
+        )
     if not versions:
-        source = mlflow.models.get_model_info(f"runs:/{winner}/model").model_uri
-        mlflow.register_model(source, name, tags={RETRAIN_RUN: winner})
+        info = mlflow.models.get_model_info(f"runs:/{winner}/model")
+        c.create_model_version(
+            name, info.model_uri, run_id=winner, tags={RETRAIN_RUN: winner}, model_id=info.model_id
+        )
         versions = _versions_of(name, winner)
     keep, *extra = sorted(versions, key=lambda v: int(v.version))
     for v in extra:  # a concurrent controller registered the same run: keep the first
         with contextlib.suppress(MlflowException):
             c.delete_model_version(name, v.version)
+    version = str(keep.version)  # MLflow gives it as an int
+    _idempotent(c.set_tag, winner, REGISTERED, version)
     failpoint("after-register")
-    version = str(keep.version)  # get_model_version gives an int, search a str
     if STATUS in keep.tags:  # registered before: whatever happened since stands
-        return keep, f"version {version} ({keep.tags[STATUS]})"
+        return keep, f"registered before as version {version} (now {keep.tags[STATUS]})"
     description = tracking.read_text_artifact(winner, DESCRIPTION)
     c.update_model_version(name, version, description=description)
     tags = run.data.tags
@@ -207,13 +238,16 @@ def register(name: str, run_id: str) -> tuple[ModelVersion, str]:
         _tag(name, version, tracking.TAG + key, tags.get(tracking.TAG + key, ""))
     _tag(name, version, tracking.BASELINE_RUN, winner)
     _tag(name, version, LEDGER_RUN, lid)
-    pending = _aliases(name).get(CHALLENGER)
-    if pending not in (None, version):
+    aliases = _aliases(name)
+    pending = aliases.get(CHALLENGER)
+    if pending is not None and pending == aliases.get(CHAMPION):
+        _drop(name, CHALLENGER)  # promoted by hand already
+    elif pending not in (None, version):
         _tag(name, pending, STATUS, "superseded")
         _tag(name, pending, tracking.TAG + "superseded_by", version)
-    c.set_registered_model_alias(name, CHALLENGER, version)
+    _alias(name, CHALLENGER, version)
     _tag(name, version, STATUS, "awaiting-approval")  # last: registration is complete
-    return keep, f"version {version} (awaiting-approval)"
+    return keep, f"registered as version {version} with the alias challenger"
 
 
 def complete_retrains(name: str) -> list:
@@ -232,8 +266,8 @@ def _register_pending(name: str, lid: str) -> list[str]:
         if tags.get(tracking.TAG + "champion_version") != aliases.get(CHAMPION):
             break  # built against an earlier champion: stale
         versions = _versions_of(name, run.info.run_id)
-        if versions and all(STATUS in v.tags for v in versions):
-            break
+        if all(STATUS in v.tags for v in versions) and (versions or REGISTERED in tags):
+            break  # registered, or registered and deleted by a person since
         mv, _ = register(name, run.info.run_id)
         return [
             f"finished registering the challenger of run {run.info.run_id} as version {mv.version}"
@@ -243,7 +277,7 @@ def _register_pending(name: str, lid: str) -> list[str]:
 
 def _decide(lid: str, log: list[Change], kind, source, target, why) -> Change:
     """Write the next change of champion once; returns the change that holds its slot."""
-    want = Change(len(log) + 1, kind, source, target, why)
+    want = Change(len(log) + 1, kind, source, target, why[:1000])
     held = write_once(lid, want.key, str(want))
     if held == str(want):
         return want
@@ -255,19 +289,34 @@ def _carry_out(name: str, lid: str, change: Change) -> Change:
     """Make the registry show ``change``; every step is idempotent, the marker comes last."""
     c = tracking.client()
     failpoint("after-decision")
+    if changes(lid)[-1].slot != change.slot:
+        return change  # a later decision was made meanwhile: it is the one to carry out
     aliases = _aliases(name)
+    if change.source and not _exists(name, change.source):
+        change = replace(change, source=None)  # deleted since: nothing to point back at
     if change.kind == "rollback":
-        c.set_registered_model_alias(name, CHAMPION, change.target)
-        if aliases.get(PREVIOUS) == change.target:
-            c.delete_registered_model_alias(name, PREVIOUS)
-        _tag(name, change.source, STATUS, "rolled-back")
+        _alias(name, CHAMPION, change.target)
+        if change.source:
+            _tag(name, change.source, STATUS, "rolled-back")
     else:
         if change.source and change.source != change.target:
-            c.set_registered_model_alias(name, PREVIOUS, change.source)
+            _alias(name, PREVIOUS, change.source)
             failpoint("between-aliases")
-        c.set_registered_model_alias(name, CHAMPION, change.target)
-        if aliases.get(CHALLENGER) == change.target:
-            c.delete_registered_model_alias(name, CHALLENGER)
+        _alias(name, CHAMPION, change.target)
+    if _aliases(name).get(PREVIOUS) == change.target:  # no version is its own predecessor
+        _drop(name, PREVIOUS)
+    pending = aliases.get(CHALLENGER)
+    if pending == change.target:
+        _drop(name, CHALLENGER)
+    elif (
+        pending
+        and c.get_model_version(name, pending).tags.get(tracking.TAG + "champion_version")
+        != change.target
+    ):
+        # Its comparison was with another champion: it no longer says anything.
+        _tag(name, pending, STATUS, "superseded")
+        _tag(name, pending, tracking.TAG + "superseded_by", f"champion {change.target}")
+        _drop(name, CHALLENGER)
     roles = {change.target: "champion"}
     if change.kind != "rollback" and change.source and change.source != change.target:
         roles[change.source] = "previous-champion"
@@ -284,6 +333,14 @@ def _carry_out(name: str, lid: str, change: Change) -> Change:
     return change
 
 
+def _exists(name: str, version: str) -> bool:
+    try:
+        tracking.client().get_model_version(name, version)
+    except MlflowException:
+        return False
+    return True
+
+
 def _carried_out(name: str, change: Change) -> bool:
     try:
         mv = tracking.client().get_model_version(name, change.target)
@@ -294,13 +351,14 @@ def _carried_out(name: str, change: Change) -> bool:
 
 def _reject(name: str, lid: str, mv: ModelVersion) -> str:
     version = str(mv.version)
-    why = f"rejected in the registry (tag approval={mv.tags[APPROVAL]}" + (
-        f", reason: {mv.tags[REASON]})" if REASON in mv.tags else ")"
+    why = (
+        f"rejected in the registry (tag approval={mv.tags[APPROVAL]}"
+        + (f", reason: {mv.tags[REASON]})" if REASON in mv.tags else ")")[:1000]
     )
     write_once(lid, f"rejected.{version}", why)
     _tag(name, version, tracking.TAG + "rejection", why)
     if _aliases(name).get(CHALLENGER) == version:
-        tracking.client().delete_registered_model_alias(name, CHALLENGER)
+        _drop(name, CHALLENGER)
     _tag(name, version, STATUS, "rejected")
     return f"version {version} {why}; the challenger alias is removed"
 
@@ -326,4 +384,29 @@ def _versions_of(name: str, run_id: str) -> list[ModelVersion]:
 
 
 def _tag(name: str, version: str, key: str, value: str) -> None:
-    tracking.client().set_model_version_tag(name, version, key, value)
+    _idempotent(tracking.client().set_model_version_tag, name, version, key, value)
+
+
+def _alias(name: str, alias: str, version: str) -> None:
+    _idempotent(tracking.client().set_registered_model_alias, name, alias, version)
+
+
+def _drop(name: str, alias: str) -> None:
+    if alias in _aliases(name):
+        _idempotent(tracking.client().delete_registered_model_alias, name, alias)
+
+
+def _idempotent(write, *args) -> None:
+    """Repeat an idempotent registry write that lost a race: MLflow inserts a new tag or
+    alias after looking for it, so two controllers writing the same one at once can see
+    the second insert fail. Once the other's insert is there, the write is an update."""
+    for attempt in range(3):
+        try:
+            write(*args)
+            return
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and write.__name__.startswith("delete"):
+                return  # deleted meanwhile by the other controller
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))

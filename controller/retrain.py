@@ -105,8 +105,6 @@ class RetrainResult:
         lines.append(f"gate on {self.metric}: {verdict}")
         lines.extend(f"  {r}" for r in self.decision.reasons)
         lines.append(f"logged to MLflow run {self.run_id}")
-        if self.version:
-            lines.append(f"registered as version {self.version} with alias challenger")
         lines.extend(self.registry)
         return "\n".join(lines)
 
@@ -147,6 +145,8 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
     ``promotion = "auto"`` it is promoted at once.
     """
     rules = (policy or Policy()).retrain
+    # Decisions made in the registry first: the challenger is built against today's champion.
+    said = registry.reconcile(name, rules.promotion)
     mv = tracking.resolve_version(name)
     baseline, _ = tracking.load_baseline(mv)
     model = tracking.load_model(mv)
@@ -166,7 +166,8 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
         repr(
             ("trigger", trigger_run)
             if trigger_run
-            else (mv.version, _digest(train), _digest(hold), rules)
+            # How it is promoted does not change the challenger.
+            else (mv.version, _digest(train), _digest(hold), replace(rules, promotion=""))
         ).encode()
     ).hexdigest()
     earlier = [
@@ -179,13 +180,15 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
         result = _build(name, mv, baseline, model, train, hold, rules, lineage, key)
         failpoint("after-candidate")
     if not result.decision.passed:
-        return result
-    version, _ = registry.register(name, result.run_id)
+        return replace(result, registry=tuple(said))
+    version, registered = registry.register(name, result.run_id)
+    if version is None:
+        return replace(result, registry=(*said, registered))
     return replace(
         result,
         run_id=version.run_id,
         version=str(version.version),
-        registry=tuple(registry.reconcile(name, rules.promotion)),
+        registry=(*said, registered, *registry.reconcile(name, rules.promotion)),
     )
 
 
@@ -358,7 +361,7 @@ def _scored(task, hold, champion, challenger, baseline):
     for m in (champion, challenger):
         p = predict(m, x)
         if task == "classification":
-            out.append(((as_labels(p.values) == positive).astype(int), p.score))
+            out.append(((p.for_task(task) == positive).astype(int), p.score))
         else:
             out.append((np.asarray(p.values, float), None))
     if task == "classification":

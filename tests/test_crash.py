@@ -75,7 +75,7 @@ def test_killed_while_promoting(challenger, point):
     assert half.get("previous-champion") == ("1" if point == "between-aliases" else None)
     code, out, err = run_cli("promote", "--model", "credit")
     assert code == 0, err
-    assert "finished promoted champion from version 1 to 2" in out
+    assert "finished: promoted champion from version 1 to 2" in out
     assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
     assert status("credit", "2") == "champion" and len(_promotions("credit")) == 1
     assert run_cli("promote", "--model", "credit")[1].strip() == "nothing to do for credit"

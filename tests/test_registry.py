@@ -146,3 +146,50 @@ def test_auto_promotion_needs_no_approval(champion, tmp_path):
     assert main(["retrain", "--model", "credit", "--policy", str(policy)]) == 0
     assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
     assert _decisions("credit")[-1] == "promote 1 -> 2: promotion = auto in the policy"
+
+
+def _approve_and_promote(model="credit", version="2"):
+    MlflowClient().set_model_version_tag(model, version, "approval", "approved")
+    assert main(["promote", "--model", model]) == 0
+
+
+def test_a_deleted_challenger_is_not_registered_again(challenger, capsys, tmp_path):
+    _approve_and_promote()
+    assert main(["rollback", "--model", "credit"]) == 0
+    MlflowClient().delete_model_version("credit", "2")
+    auto = tmp_path / "auto.toml"
+    auto.write_text('[retrain]\npromotion = "auto"\n')
+    assert main(["promote", "--model", "credit", "--policy", str(auto)]) == 0
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit", "--policy", str(auto)]) == 0
+    assert "was deleted from the registry; it is not registered again" in capsys.readouterr().out
+    assert [str(v.version) for v in MlflowClient().search_model_versions("name = 'credit'")] == [
+        "1"]
+    assert aliases("credit") == {"champion": "1"}
+
+
+def test_rollback_leaves_a_pending_approval_alone(challenger, capsys):
+    """Champion 2 (previous 1) and an approved challenger 3 built against 2: rolling back
+    goes to 1, and challenger 3, compared with a champion that is gone, is superseded."""
+    client = MlflowClient()
+    _approve_and_promote()
+    v3 = client.create_model_version("credit", client.get_model_version("credit", "2").source)
+    client.set_model_version_tag("credit", v3.version, "driftctl.champion_version", "2")
+    client.set_registered_model_alias("credit", "challenger", v3.version)
+    client.set_model_version_tag("credit", v3.version, "approval", "approved")
+    assert main(["rollback", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1"}
+    assert status("credit", "3") == "superseded"
+    assert not any("-> 3" in d for d in _decisions("credit"))
+
+
+def test_a_hand_move_after_the_old_champion_was_deleted(challenger, capsys):
+    _approve_and_promote()
+    client = MlflowClient()
+    client.delete_model_version("credit", "2")  # the champion alias goes with it
+    client.set_registered_model_alias("credit", "champion", "1")
+    assert main(["promote", "--model", "credit"]) == 0
+    assert _decisions("credit")[-1] == "promote 2 -> 1: the champion alias was moved by hand"
+    assert aliases("credit") == {"champion": "1"} and status("credit", "1") == "champion"
+    assert main(["promote", "--model", "credit"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
