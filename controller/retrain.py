@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from controller import registry, tracking
+from controller import performance, registry, tracking
 from controller._errors import InputError
 from controller._failpoints import failpoint
 from controller.batches import load_window
@@ -284,7 +284,7 @@ def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> Retra
         )
         if project_run is None:
             _log_clone(challenger, name, mv.version)
-        tracking.log_baseline(train, model=challenger, target=target, run_id=run.info.run_id)
+        tracking.save_baseline(_baseline(challenger, train, hold, target, task), run.info.run_id)
         c, run_id = tracking.client(), run.info.run_id
         tracking.log_metrics(run_id, metrics)
         c.log_dict(run_id, result.to_dict(), COMPARISON)
@@ -292,6 +292,18 @@ def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> Retra
         # Last: the run counts as a complete challenger only with its verdict.
         c.set_tag(run_id, registry.GATE, "passed" if decision.passed else "failed")
     return result
+
+
+def _baseline(challenger, train, hold, target, task):
+    """The challenger's baseline: its training rows, with the performance it showed on the
+    held-out rows (on its own training rows it would look better than it is, and every
+    later cycle would read that as a drop)."""
+    from controller.baseline import build_baseline
+
+    baseline = build_baseline(train, model=challenger, target=target)
+    p = predict(challenger, hold.drop(columns=target))
+    held_out = performance.score(task, hold[target].to_numpy(), p.values, p.score, p.positive)
+    return replace(baseline, performance=held_out)
 
 
 def _refit(model, x, y):

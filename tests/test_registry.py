@@ -7,9 +7,11 @@ People act with the same calls the MLflow UI makes: a version tag set in the tag
 
 from __future__ import annotations
 
+import pytest
 from conftest import aliases, changed_concept, ledger_of, make_frame, runs_of, status
 from mlflow.tracking import MlflowClient
 
+from controller import tracking
 from controller.batches import log_batch
 from controller.cli import main
 from controller.cycle import RETRAIN
@@ -27,6 +29,10 @@ def test_a_passed_challenger_waits_for_approval_and_a_rerun_adds_nothing(challen
     # The comparison is readable on the version page.
     assert "| roc_auc |" in mv.description and "Gate on **roc_auc**: passed" in mv.description
     assert mv.run_id == mv.tags["driftctl.retrain_run"]
+    # Its baseline performance is the held-out one, not the flattering in-sample one.
+    baseline, _ = tracking.load_baseline(mv)
+    held_out = MlflowClient().get_run(mv.run_id).data.metrics["compare.roc_auc.challenger"]
+    assert baseline.performance["roc_auc"] == pytest.approx(held_out)
     capsys.readouterr()
     assert main(["retrain", "--model", "credit"]) == 0
     out = capsys.readouterr().out
