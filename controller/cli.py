@@ -175,18 +175,24 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         parents=[common],
-        help="run a small end-to-end scenario",
-        description="Train and register a credit model, log weekly batches "
-        "with a drift after week 3, and monitor each week. Each run starts over: it deletes "
-        "the 'credit-demo' model and the runs an earlier demo left in 'driftctl-credit-demo'.",
+        help="play a credit-scoring scenario through the whole loop",
+        description="Train and register a credit model, then play weekly batches (labels a "
+        "week late; incomes fall and loans grow from week 4; the approval rule changes in "
+        "week 8) through `driftctl cycle`, approving challengers on your behalf. Each run "
+        "starts over: it deletes the 'credit-demo' model and the runs an earlier demo left "
+        "in 'driftctl-credit-demo'.",
     )
-    p.add_argument("--weeks", type=int, default=6, help="weeks of production (default: 6)")
+    p.add_argument("--weeks", type=int, default=10, help="weeks of production (default: 10)")
     p.add_argument("--rows", type=int, default=2000, help="rows per week (default: 2000)")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # An MLflow project passes every parameter; an empty one means "not given".
+    for key, value in vars(args).items():
+        if value == "":
+            setattr(args, key, None)
     # Progress bars for every small artifact download drown the command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow prints run links to stdout, which must stay clean for --json.
@@ -314,7 +320,7 @@ def _run(args) -> int:
         policy = _policy(args)
         overrides = {k: getattr(args, k) for k in ("entry_point", "project") if getattr(args, k)}
         policy = replace(policy, retrain=replace(policy.retrain, **overrides))
-        result = retrain(args.model, policy=policy, trigger_run=args.trigger_run)
+        result = retrain(args.model, policy=policy, trigger_run=args.trigger_run or "")
         print(result.render())
         return EXIT_OK if result.decision.passed else EXIT_DRIFT
 
@@ -322,21 +328,27 @@ def _run(args) -> int:
         from controller import registry
 
         said = registry.reconcile(args.model, _policy(args).retrain.promotion)
-        print("\n".join(said) or f"nothing to do for {args.model}")
+        said = said or [f"nothing to do for {args.model}"]
+        _record_in_project_run("promote", args.model, said)
+        print("\n".join(said))
         return EXIT_OK
 
     if args.command == "rollback":
         from controller import registry
 
-        why = args.reason or "requested with driftctl rollback"
-        print("\n".join(registry.rollback(args.model, why)))
+        said = registry.rollback(args.model, args.reason or "requested with driftctl rollback")
+        _record_in_project_run("rollback", args.model, said)
+        print("\n".join(said))
         return EXIT_OK
 
     if args.command == "cycle":
         from controller.cycle import cycle
 
         _check_last(args.last)
-        print(cycle(args.model, last=args.last, policy=_policy(args)).render())
+        result = cycle(args.model, last=args.last, policy=_policy(args))
+        # When nothing was monitored or retrained, the project's run records the cycle.
+        _record_in_project_run("cycle", args.model, result.render().splitlines())
+        print(result.render())
         return EXIT_OK
 
     if args.command == "demo":
@@ -345,6 +357,21 @@ def _run(args) -> int:
         run_demo(weeks=args.weeks, rows=args.rows)
         return EXIT_OK
     raise AssertionError(args.command)
+
+
+def _record_in_project_run(kind: str, model: str, lines: list[str]) -> None:
+    """Under ``mlflow run``, log what a command did into the project's run, unless driftctl
+    already logged into it: no empty wrapper runs."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")  # MLflow removes it once a run resumed it
+    if not run_id:
+        return
+    from controller import tracking
+
+    c = tracking.client()
+    c.set_tag(run_id, tracking.KIND, kind)
+    c.set_tag(run_id, tracking.MODEL, model)
+    c.set_tag(run_id, tracking.TAG + "outcome", "; ".join(lines)[:4000])
+    c.log_text(run_id, "\n".join(lines) + "\n", f"driftctl/{kind}.txt")
 
 
 def _policy(args):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import mlflow
@@ -25,6 +25,7 @@ from controller.model import predict
 from controller.naming import name_map
 from controller.policy import Policy
 from controller.report import Report, assess
+from controller.report_html import render_html
 
 if TYPE_CHECKING:
     from controller.retrain import RetrainResult
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
 CHART = "driftctl/attribution_shift.png"
+REPORT = "driftctl/report.html"
 RETRAIN = tracking.TAG + "retrain"  # "true" when this cycle triggered a retrain
 # ("failed" when it could not be carried out)
 WINDOW_KEY = tracking.TAG + "window_key"
@@ -53,6 +55,13 @@ def monitor(
     Everything is read and computed before the cycle's run is created, so bad input leaves
     nothing behind in MLflow.
     """
+    return _monitor(
+        name, alias=alias, version=version, last=last, since=since, until=until, policy=policy
+    )[0]
+
+
+def _monitor(name, *, alias=None, version=None, last=None, since=None, until=None, policy=None):
+    """``monitor``, also returning what its HTML page was made of (for ``cycle``)."""
     policy = policy or Policy()
     mv = tracking.resolve_version(name, version=version, alias=alias)
     baseline, baseline_run = tracking.load_baseline(mv)
@@ -95,8 +104,8 @@ def monitor(
             "window_key": window_key(name, mv.version, window.run_ids, policy),
         },
     )
-    run_id = _log(report, name, int(window.end.timestamp() * 1000))
-    return replace(report, context={**report.context, "run_id": run_id})
+    run_id, page = _log(report, name, int(window.end.timestamp() * 1000), baseline, frame)
+    return replace(report, context={**report.context, "run_id": run_id}), page
 
 
 def _scored_by(frame, model, version, baseline):
@@ -113,7 +122,8 @@ def _scored_by(frame, model, version, baseline):
     return frame
 
 
-def _log(report: Report, name: str, window_end_ms: int) -> str:
+def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
+    """Log the cycle's run and its history step; returns the run and the page's makings."""
     ctx = report.context
     experiment = tracking.experiment_id(name)
     history = tracking.singleton_run(experiment, name, "history", "drift history")
@@ -136,6 +146,16 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         WINDOW_KEY: ctx["window_key"],
     }
     metrics = report.metrics()
+    primary = next((m for m in ("roc_auc", "accuracy", "rmse") if m in report.performance), None)
+    points = [
+        (datetime.fromtimestamp(m.timestamp / 1000, UTC).isoformat(), m.value)
+        for m in (
+            tracking.client().get_metric_history(history, f"performance.{primary}")
+            if primary
+            else []
+        )
+    ]
+    page = (report, baseline, frame, sorted(points))
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
         tracking.log_metrics(run.info.run_id, metrics)
         mlflow.log_dict(report.to_dict(), SUMMARY)
@@ -145,6 +165,7 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
         if report.attribution:
             mlflow.log_figure(chart(report.attribution), CHART)
+        mlflow.log_text(render_html(*page), REPORT)
     # The version page links to the newest cycle and what it decided.
     decided = (
         "retrain triggered"
@@ -162,7 +183,7 @@ def _log(report: Report, name: str, window_end_ms: int) -> str:
     # The history run turns successive cycles into one line per metric in the UI.
     step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
-    return run.info.run_id
+    return run.info.run_id, page
 
 
 @dataclass(frozen=True)
@@ -199,7 +220,7 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         run = earlier[-1]
         run_id, triggered = run.info.run_id, run.data.tags.get(RETRAIN) == "true"
     else:
-        report = monitor(name, last=last, policy=policy)
+        report, page = _monitor(name, last=last, policy=policy)
         run_id, triggered = report.context["run_id"], report.retrain.triggered
     result = None
     if triggered:  # a retrain for this trigger that exists already is found, not repeated
@@ -212,6 +233,8 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
             tracking.client().set_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
             raise
         tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
+        if report is not None:  # the cycle's page shows the challenger it built
+            tracking.client().log_text(run_id, render_html(*page, challenger=result), REPORT)
     return CycleResult(said, run_id, report, result)
 
 

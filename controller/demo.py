@@ -1,22 +1,48 @@
-"""A small end-to-end scenario on the local tracking store: train, register, watch drift."""
+"""The demo: the credit scenario played week by week through the controller's cycle.
+
+It trains and registers the first champion with its baseline, then for each week of
+``controller.scenario.timeline`` logs the batch and the labels that arrived, and runs
+``cycle``: the printed story says where drift was seen, when retraining triggered, how each
+challenger compared, and what was promoted. A challenger that waits for approval is
+approved on the user's behalf (the demo says so), as a person would in the MLflow UI.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
+from dataclasses import dataclass
 
 import mlflow
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from controller import tracking
+from controller import registry, tracking
 from controller.batches import log_batch, log_labels
-from controller.cycle import monitor
-from controller.scenario import FEATURES, TARGET, credit_data
+from controller.cycle import cycle
+from controller.policy import Policy, Retrain
+from controller.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
 
 MODEL = "credit-demo"
-SHIFT_WEEK = 4
+# Labels arrive a week late, so a cycle looks at two weeks: the newest (inputs only) and
+# the one before (with outcomes); a challenger trains on the newest labelled week.
+LAST = 2
+POLICY = Policy(retrain=Retrain(window_batches=2))
+
+
+@dataclass(frozen=True)
+class WeekResult:
+    number: int
+    shifted: bool
+    new_rule: bool
+    verdict: str
+    drifted: tuple[str, ...]
+    accuracy: float | None
+    triggered: bool
+    gate: str | None  # passed | failed, when a challenger was built
+    improvement: float | None  # of the gate's metric
+    promoted: str | None  # the version promoted this week
 
 
 def _say(text: str) -> None:
@@ -28,9 +54,11 @@ def _clear_previous(client) -> None:
     with contextlib.suppress(MlflowException):
         client.delete_registered_model(MODEL)
     exp = client.get_experiment_by_name(tracking.EXPERIMENT.format(model=MODEL))
+    ours = {r.info.run_id for r in tracking.model_runs(MODEL)}
     if exp is not None:
-        for run in client.search_runs([exp.experiment_id], max_results=5000):
-            client.delete_run(run.info.run_id)
+        ours |= {r.info.run_id for r in client.search_runs([exp.experiment_id], max_results=5000)}
+    for run_id in ours - {os.environ.get("MLFLOW_RUN_ID")}:  # not the project's own run
+        client.delete_run(run_id)
 
 
 def train_champion(rows: int = 5000, seed: int = 0) -> str:
@@ -58,7 +86,8 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
             ),
         ]
     ).fit(train[FEATURES], train[TARGET])
-    mlflow.set_experiment(f"{MODEL}-training")
+    if "MLFLOW_RUN_ID" not in os.environ:  # under `mlflow run`, the project's run is this one
+        mlflow.set_experiment(f"{MODEL}-training")
     with warnings.catch_warnings():
         # The applicants' ages and counts are integers and never missing: MLflow's hint
         # about integer columns does not apply.
@@ -80,41 +109,113 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
     return version
 
 
-def run_demo(weeks: int = 6, rows: int = 2000) -> None:
+def run_demo(weeks: int = 10, rows: int = 2000, train_rows: int = 5000) -> list[WeekResult]:
+    """Play the scenario; prints the story and returns it week by week."""
     client = mlflow.MlflowClient()
     _say(f"driftctl demo on {mlflow.get_tracking_uri()}")
     _clear_previous(client)
-    version = train_champion()
-    _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline")
-    start = pd.Timestamp("2026-01-05", tz="UTC")
-    for week in range(1, weeks + 1):
-        shifted = week >= SHIFT_WEEK
-        batch = credit_data(
-            rows,
-            seed=100 + week,
-            income_shift=0.75 if shifted else 1.0,
-            loan_shift=1.4 if shifted else 1.0,
-        )
-        batch.insert(0, "application_id", [f"w{week}-{i}" for i in range(rows)])
-        batch["decided_at"] = (
-            start + pd.Timedelta(weeks=week - 1) + pd.to_timedelta(range(rows), unit="min")
-        )
-        log_batch(
-            MODEL, batch.drop(columns=TARGET), id_col="application_id", timestamp_col="decided_at"
-        )
-        # Loan outcomes arrive after the decisions, as a separate labels file.
-        log_labels(MODEL, batch[["application_id", TARGET]], id_col="application_id", target=TARGET)
-        report = monitor(MODEL, last=1)
-        drifted = ", ".join(report.drifted) or "none"
-        perf = report.performance.get("accuracy")
+    version = train_champion(rows=train_rows)
+    _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline\n")
+    story, previous = [], None
+    for week in timeline(weeks, rows):
+        log_batch(MODEL, week.batch, id_col=ID, timestamp_col=DECIDED)
+        if previous is not None:  # last week's outcomes are known now
+            log_labels(MODEL, previous.labels, id_col=ID, target=TARGET)
+        result = cycle(MODEL, last=LAST, policy=POLICY)
+        story.append(_tell(week, result, client))
+        previous = week
+    _summary(story)
+    return story
+
+
+def _tell(week, result, client) -> WeekResult:
+    report, retrained = result.report, result.retrain
+    accuracy = report.performance.get("accuracy") if report else None
+    context = ("incomes down, loans up" if week.shifted else "as in training") + (
+        "; new approval rule" if week.new_rule else ""
+    )
+    _say(
+        f"week {week.number:>2} ({context}): {report.verdict.upper() if report else '-':<7}"
+        f" drifted: {', '.join(report.drifted) or 'none' if report else '-'}"
+        + (f"; accuracy {accuracy:.3f}" if accuracy is not None else "")
+        + ("; retrain triggered" if report and report.retrain.triggered else "")
+    )
+    promoted = None
+    for line in result.registry:
+        _say(f"         {line}")
+    gate = improvement = None
+    if retrained is not None:
+        c = next(c for c in retrained.comparisons if c.metric == retrained.metric)
+        gate = "passed" if retrained.decision.passed else "failed"
+        improvement = c.improvement
         _say(
-            f"week {week}: {report.verdict.upper():<7} drifted features: {drifted}"
-            + (f"; accuracy {perf:.3f}" if perf is not None else "")
-            + ("; retrain triggered" if report.retrain.triggered else "")
+            f"         challenger of version {retrained.champion_version}: {c.metric} "
+            f"{c.champion:.3f} -> {c.challenger:.3f} ({c.improvement:+.3f}, interval "
+            f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]): gate {gate}"
+            + ("" if retrained.decision.passed else f" ({retrained.decision.reasons[0]})")
+        )
+        if retrained.version and registry.CHALLENGER in _aliases(client):
+            _say(
+                f"         version {retrained.version} awaits approval; the demo approves it on "
+                "your behalf (in real use a person sets the tag approval=approved on the "
+                "version page in the MLflow UI)"
+            )
+            client.set_model_version_tag(MODEL, retrained.version, registry.APPROVAL, "approved")
+            for line in registry.reconcile(MODEL):
+                _say(f"         {line}")
+            promoted = retrained.version
+    return WeekResult(
+        week.number,
+        week.shifted,
+        week.new_rule,
+        report.verdict if report else "-",
+        tuple(report.drifted) if report else (),
+        accuracy,
+        bool(report and report.retrain.triggered),
+        gate,
+        improvement,
+        promoted,
+    )
+
+
+def _aliases(client) -> dict:
+    return client.get_registered_model(MODEL).aliases
+
+
+def _summary(story: list[WeekResult]) -> None:
+    drift = [w for w in story if w.verdict == "drift"]
+    shift = next((w.number for w in story if w.shifted), None)
+    concept = next((w.number for w in story if w.new_rule), None)
+    _say("\nThe story:")
+    if shift:
+        _say(
+            f"- Incomes fell and loans grew from week {shift}. "
+            + (
+                f"driftctl first saw drift in week {drift[0].number} "
+                f"({', '.join(drift[0].drifted)})."
+                if drift
+                else "driftctl saw no drift."
+            )
+        )
+    for w in story:
+        if w.gate:
+            _say(
+                f"- Week {w.number}: retraining triggered; the challenger "
+                + (
+                    f"passed the gate ({w.improvement:+.3f}) and was promoted after approval."
+                    if w.promoted
+                    else f"failed the gate ({w.improvement:+.3f}): no better on the newest "
+                    "labelled rows, so the champion stays."
+                )
+            )
+    if concept:
+        _say(
+            f"- The approval rule changed in week {concept}: inputs do not show it; the "
+            "outcomes, a week late, do."
         )
     _say(
         f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}"
-        f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r}: each week is "
-        "a monitor run nested under 'drift history', whose charts follow each feature's "
-        "drift over the weeks."
+        f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r} (each week is "
+        "a monitor run under 'drift history'; the 'registry ledger' run lists every "
+        f"promotion) and the model {MODEL!r} in Models (versions, aliases, the approval tag)."
     )

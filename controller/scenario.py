@@ -1,13 +1,25 @@
-"""A seeded credit-scoring data generator in the style of Agrawal's loan benchmark.
+"""A seeded credit-scoring scenario in the style of Agrawal's loan benchmark.
 
 Columns: salary, commission, age, elevel (education level 0-4), car (make 1-20), zipcode
 (category z0-z8), hvalue (house value), hyears (years owned), loan (loan amount), and the
-label ``approved`` (1 = good loan), from Agrawal's rule 2 (salary bands by age) with 5% of
-labels flipped. ``income_shift`` scales salaries and commissions and ``loan_shift`` loan
-sizes, to mimic an economic shift (covariate drift).
+label ``approved`` (1 = a good loan), with 5% of labels flipped. Two approval rules:
+
+- ``"bands"``: Agrawal's function 2, salary bands by age group;
+- ``"disposable"``: Agrawal's function 7, ``0.67 (salary + commission) - 0.2 loan > 20000``.
+
+``income_shift`` scales salaries and commissions and ``loan_shift`` loan sizes, to mimic an
+economic shift (covariate drift). The rules read real-terms incomes, so the shift changes
+what the model sees, not what makes a good loan.
+
+``timeline`` plays weeks of production: applications decided each week, whose outcomes
+(labels) are known one week later. From ``shift_week`` incomes fall by a quarter and loans
+grow by 40%; from ``concept_week`` the approval rule itself changes from bands to
+disposable income, which no input-drift test can see.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,6 +34,7 @@ def credit_data(
     seed: int = 0,
     income_shift: float = 1.0,
     loan_shift: float = 1.0,
+    rule: str = "bands",
     noise: float = 0.05,
 ) -> pd.DataFrame:
     """``n`` applicants with their label."""
@@ -46,11 +59,59 @@ def credit_data(
     # The rule sees the applicant's real-terms income, so a pure shift in units is drift
     # the model must cope with, not a change of concept.
     s = salary
-    good = (
-        ((age < 40) & (s >= 50_000) & (s <= 100_000))
-        | ((age >= 40) & (age < 60) & (s >= 75_000) & (s <= 125_000))
-        | ((age >= 60) & (s >= 25_000) & (s <= 75_000))
-    )
+    if rule == "bands":
+        good = (
+            ((age < 40) & (s >= 50_000) & (s <= 100_000))
+            | ((age >= 40) & (age < 60) & (s >= 75_000) & (s <= 125_000))
+            | ((age >= 60) & (s >= 25_000) & (s <= 75_000))
+        )
+    elif rule == "disposable":
+        good = 0.67 * (s + commission) - 0.2 * frame["loan"].to_numpy() > 20_000
+    else:
+        raise ValueError(f"unknown rule {rule!r}: use 'bands' or 'disposable'")
     flip = rng.random(n) < noise
     frame[TARGET] = (good ^ flip).astype(int)
     return frame
+
+
+SHIFT_WEEK, CONCEPT_WEEK = 4, 8
+ID, DECIDED = "application_id", "decided_at"
+
+
+@dataclass(frozen=True)
+class Week:
+    number: int
+    batch: pd.DataFrame  # application_id, the features, decided_at
+    labels: pd.DataFrame  # application_id, approved: known a week after the decisions
+    shifted: bool
+    new_rule: bool
+
+
+def timeline(
+    weeks: int = 10,
+    rows: int = 2000,
+    *,
+    seed: int = 0,
+    shift_week: int = SHIFT_WEEK,
+    concept_week: int = CONCEPT_WEEK,
+    start: str = "2026-01-05",
+) -> list[Week]:
+    """Weekly production batches of the scenario, with their (late) labels."""
+    out = []
+    for week in range(1, weeks + 1):
+        shifted, new_rule = week >= shift_week, week >= concept_week
+        data = credit_data(
+            rows,
+            seed=seed + 100 + week,
+            income_shift=0.75 if shifted else 1.0,
+            loan_shift=1.4 if shifted else 1.0,
+            rule="disposable" if new_rule else "bands",
+        )
+        data.insert(0, ID, [f"w{week}-{i}" for i in range(rows)])
+        data[DECIDED] = (
+            pd.Timestamp(start, tz="UTC")
+            + pd.Timedelta(weeks=week - 1)
+            + pd.to_timedelta(np.arange(rows) * (7 * 24 * 60 // rows), unit="min")
+        )
+        out.append(Week(week, data.drop(columns=TARGET), data[[ID, TARGET]], shifted, new_rule))
+    return out

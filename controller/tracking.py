@@ -230,27 +230,34 @@ def log_baseline(
 
 
 def finished_runs(model: str, kind: str) -> list:
-    """Complete runs of one kind (batch, labels, monitor, ...) for ``model``, oldest first."""
-    exp = client().get_experiment_by_name(EXPERIMENT.format(model=model))
-    if exp is None:
-        return []
-    runs = []
-    token = None
+    """Complete runs of one kind (batch, labels, monitor, ...) for ``model``, oldest first.
+
+    Runs are found by their tags in every experiment: a command run by ``mlflow run``
+    logs into the project's run, in the experiment the project was run in.
+    """
+    return sorted(
+        model_runs(model, f"tags.`{KIND}` = '{kind}' and attributes.status = 'FINISHED'"),
+        key=lambda r: r.info.start_time,
+    )
+
+
+def model_runs(model: str, where: str = "") -> list:
+    """Runs tagged with ``model`` in any active experiment, matching ``where``."""
+    experiments, token = [], None
     while True:
-        page = client().search_runs(
-            [exp.experiment_id],
-            filter_string=(
-                f"tags.`{KIND}` = '{kind}' and tags.`{MODEL}` = '{model}' "
-                "and attributes.status = 'FINISHED'"
-            ),
-            max_results=1000,
-            page_token=token,
-        )
-        runs.extend(page)
+        page = client().search_experiments(max_results=1000, page_token=token)
+        experiments += [e.experiment_id for e in page]
         token = page.token
         if not token:
             break
-    return sorted(runs, key=lambda r: r.info.start_time)
+    runs, token = [], None
+    where = f"tags.`{MODEL}` = '{model}'" + (f" and {where}" if where else "")
+    while True:
+        page = client().search_runs(experiments, where, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def log_table(frame: pd.DataFrame, path: str) -> None:

@@ -153,7 +153,8 @@ def test_baseline_command_for_a_model_registered_without_one(sqlite_uri, tmp_pat
 def test_console_script_exit_status_and_help(champion, tmp_path):
     rc, out, _ = run_cli("--help")
     assert rc == 0 and "monitor" in out and "log-batch" in out
-    for command in ("baseline", "log-batch", "log-labels", "monitor", "demo"):
+    for command in ("baseline", "log-batch", "log-labels", "monitor", "retrain", "promote",
+                    "rollback", "cycle", "demo"):
         rc, out, _ = run_cli(command, "--help")
         assert rc == 0 and "--tracking-uri" in out, command
     path, _ = _batch(tmp_path, "s", 1000, 5, shift=1.5)

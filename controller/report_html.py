@@ -1,0 +1,217 @@
+"""The cycle's report as one self-contained HTML page, for people who will not read JSON.
+
+Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
+production distributions of the drifted features, the attribution shift chart, performance
+over the cycles, and the comparison of a challenger built in the cycle. Images are inline
+PNGs and styles inline CSS: the page needs no network and no script.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from html import escape
+
+import numpy as np
+import pandas as pd
+
+from controller.attribution import chart
+from controller.baseline import Baseline
+from controller.report import Report
+
+MAX_PLOTS = 6
+_CSS = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
+.verdict{font-size:1.15em;padding:.8em 1em;border-radius:6px;background:#eef6ee}
+.verdict.drift{background:#fdecea}.verdict.quality{background:#fff5e0}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 10px;border-bottom:1px solid #eee}
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.drift td{background:#fdecea}
+img{max-width:100%}.plots img{width:48%;margin:1%}
+"""
+
+
+def render_html(
+    report: Report,
+    baseline: Baseline,
+    window: pd.DataFrame,
+    performance_history: list[tuple[str, float]] = (),
+    challenger=None,
+) -> str:
+    """The page for one cycle. ``performance_history`` is (window end, value) of the primary
+    metric over earlier cycles; ``challenger`` a ``RetrainResult`` built in this cycle."""
+    ctx = report.context
+    title = f"driftctl: {ctx.get('model', '')} version {ctx.get('version', '')}"
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="verdict {escape(report.verdict)}" id="verdict">{escape(sentence(report))}</p>',
+        "<h2>Features, by importance-weighted drift</h2>",
+        _feature_table(report, baseline),
+    ]
+    drifted = [f for f in report.features if f.drifted][:MAX_PLOTS]
+    if drifted:
+        parts.append("<h2>Distributions of the drifted features</h2><div class=plots>")
+        for f in drifted:
+            parts.append(_img(_distribution(f.feature, baseline, window), f"{f.feature}"))
+        parts.append("</div>")
+    if report.attribution:
+        parts.append("<h2>Attribution shift</h2>")
+        parts.append(_img(chart(report.attribution), "attribution shift"))
+    metric = _primary(report)
+    if metric:
+        points = [*performance_history, (ctx.get("window_end", "now"), report.performance[metric])]
+        parts.append(f"<h2>Performance over time ({escape(metric)})</h2>")
+        parts.append(_img(_performance(points, metric, baseline.performance.get(metric)), metric))
+    if challenger is not None:
+        parts.append("<h2>Challenger against champion</h2>" + _comparison(challenger))
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts.extend(f"<li>{escape(n)}</li>" for n in report.notes)
+        parts.append("</ul>")
+    body = "\n".join(parts)
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}"
+        f"</title><style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def sentence(report: Report) -> str:
+    """The verdict in one sentence."""
+    ctx = report.context
+    span = (
+        f" from {ctx['window_start'][:10]} to {ctx['window_end'][:10]}"
+        if "window_start" in ctx
+        else ""
+    )
+    n = len(report.features)
+    if report.drifted:
+        text = (
+            f"Drift in {len(report.drifted)} of {n} features ({', '.join(report.drifted)}) "
+            f"over {report.n_rows:,} rows{span}"
+        )
+    else:
+        text = f"No drift in {n} features over {report.n_rows:,} rows{span}"
+    metric = _primary(report)
+    if metric:
+        base = report.baseline_performance.get(metric)
+        text += f"; {metric} {report.performance[metric]:.3f}" + (
+            f" against {base:.3f} at the baseline" if base is not None else ""
+        )
+    if report.quality_alerts:
+        text += f"; {len(report.quality_alerts)} data-quality alert(s)"
+    if report.retrain and report.retrain.triggered:
+        text += "; retraining triggered"
+    elif report.retrain and report.retrain.called:
+        text += f"; retraining called for but held back ({report.retrain.held_back})"
+    return text + "."
+
+
+def _primary(report: Report) -> str | None:
+    return next((m for m in ("roc_auc", "accuracy", "rmse") if m in report.performance), None)
+
+
+def _feature_table(report: Report, baseline: Baseline) -> str:
+    shares = baseline.attribution.get("share") or {}
+    even = 1 / max(len(report.features), 1)
+    rows = []
+    for f in report.features:
+        share = shares.get(f.feature, even)
+        weighted = (f.value / f.threshold if f.threshold else 0.0) * share
+        rows.append((weighted, share, f))
+    rows.sort(key=lambda r: -r[0])
+    out = [
+        "<table id=features><tr><th>feature</th><th>type</th><th>statistic</th><th>value</th>"
+        "<th>threshold</th><th>p (BH)</th><th>attribution share</th>"
+        "<th>weighted drift</th><th>verdict</th></tr>"
+    ]
+    for weighted, share, f in rows:
+        out.append(
+            f"<tr class={'drift' if f.drifted else 'ok'}><td>{escape(f.feature)}</td>"
+            f"<td>{f.kind}</td><td>{f.statistic}</td><td class=n>{f.value:.4f}</td>"
+            f"<td class=n>{f.threshold:.4f}</td><td class=n>{f.q_value:.2g}</td>"
+            f"<td class=n>{share:.3f}</td><td class=n>{weighted:.3f}</td>"
+            f"<td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def _figure(width=5.5, height=3.2):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _distribution(feature: str, baseline: Baseline, window: pd.DataFrame):
+    fig, ax = _figure()
+    ref, cur = baseline.reference[feature], window[feature]
+    if baseline.features[feature].kind == "numeric":
+        both = pd.concat([ref, cur]).dropna().to_numpy(dtype=float)
+        edges = np.histogram_bin_edges(both, bins=30)
+        for values, label in ((ref, "baseline"), (cur, "production")):
+            ax.hist(
+                values.dropna().to_numpy(dtype=float),
+                bins=edges,
+                density=True,
+                alpha=0.55,
+                label=label,
+            )
+    else:
+        a = ref.astype(str).value_counts(normalize=True)
+        b = cur.astype(str).value_counts(normalize=True)
+        top = (a.add(b, fill_value=0)).sort_values(ascending=False).index[:12]
+        x = np.arange(len(top))
+        ax.bar(x - 0.2, a.reindex(top, fill_value=0), 0.4, label="baseline")
+        ax.bar(x + 0.2, b.reindex(top, fill_value=0), 0.4, label="production")
+        ax.set_xticks(x, top, rotation=45, ha="right")
+        ax.set_ylabel("share")
+    ax.set_title(feature)
+    ax.legend()
+    return fig
+
+
+def _performance(points, metric: str, base: float | None):
+    fig, ax = _figure(8, 3)
+    labels = [str(t)[:10] for t, _ in points]
+    ax.plot(range(len(points)), [v for _, v in points], marker="o", label="production")
+    if base is not None:
+        ax.axhline(base, color="grey", linestyle="--", label="baseline")
+    ax.set_xticks(range(len(points)), labels, rotation=30, ha="right")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return fig
+
+
+def _comparison(result) -> str:
+    out = [
+        "<table id=comparison><tr><th>metric</th><th>champion</th><th>challenger</th>"
+        "<th>better by</th><th>interval</th><th>method</th></tr>"
+    ]
+    for c in result.comparisons:
+        out.append(
+            f"<tr><td>{c.metric}</td><td class=n>{c.champion:.4f}</td>"
+            f"<td class=n>{c.challenger:.4f}</td><td class=n>{c.improvement:+.4f}</td>"
+            f"<td>[{c.ci_low:+.4f}, {c.ci_high:+.4f}]</td><td>{c.method}</td></tr>"
+        )
+    out.append("</table>")
+    verdict = "passed" if result.decision.passed else "failed"
+    out.append(
+        f"<p id=gate>Challenger of version {escape(result.champion_version)}, "
+        f"{result.n_train:,} training rows, {result.n_holdout:,} held-out rows: the gate on "
+        f"{escape(result.metric)} {verdict}.</p>"
+    )
+    if result.decision.reasons:
+        out.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in result.decision.reasons))
+        out.append("</ul>")
+    return "".join(out)
+
+
+def _img(fig, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'

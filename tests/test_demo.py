@@ -1,0 +1,32 @@
+"""The demo tells the scenario's story: drift after the shift and not before, a retrain,
+a better challenger, and its promotion once approved."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import aliases, ledger_of
+from mlflow.tracking import MlflowClient
+
+from controller.demo import MODEL, run_demo
+from controller.scenario import CONCEPT_WEEK, SHIFT_WEEK
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_story(sqlite_uri, capsys):
+    story = run_demo(weeks=CONCEPT_WEEK + 1, rows=1200, train_rows=3000)
+    out = capsys.readouterr().out
+    before = [w for w in story if w.number < SHIFT_WEEK]
+    assert all(w.verdict == "ok" and not w.triggered for w in before)
+    first = next(w for w in story if w.verdict == "drift")
+    assert first.number >= SHIFT_WEEK and "salary" in first.drifted
+    assert any(w.triggered for w in story)
+    promoted = [w for w in story if w.promoted]
+    assert promoted and all(w.gate == "passed" and w.improvement > 0 for w in promoted)
+    # The concept change shows in the outcomes a week later, and a challenger follows it.
+    assert story[-1].new_rule and story[-1].triggered and story[-1].promoted
+    assert "the demo approves it on your behalf" in out and "mlflow ui" in out
+    last = promoted[-1].promoted
+    assert aliases(MODEL)["champion"] == last
+    assert MlflowClient().get_model_version(MODEL, last).tags["approval"] == "approved"
+    assert sum(v.startswith("promote") for v in ledger_of(MODEL).values()) == len(promoted)
