@@ -21,14 +21,15 @@ from mlflow.models import infer_signature
 from controller import registry, tracking
 from controller.batches import log_batch, log_labels
 from controller.cycle import cycle
-from controller.policy import Policy, Retrain
+from controller.policy import Attribution, Policy, Retrain
 from controller.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
 
 MODEL = "credit-demo"
 # Labels arrive a week late, so a cycle looks at two weeks: the newest (inputs only) and
 # the one before (with outcomes); a challenger trains on the newest labelled week.
 LAST = 2
-POLICY = Policy(retrain=Retrain(window_batches=2))
+# Explaining each labelled row's loss by permutation costs model calls: a demo explains 30.
+POLICY = Policy(retrain=Retrain(window_batches=2), attribution=Attribution(loss_sample_size=30))
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
             skops_trusted_types=["sklearn.tree._tree.Tree"],
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],  # skips a slow inference
         )
-        tracking.log_baseline(valid, model=model, target=TARGET)
+        tracking.log_baseline(valid, model=model, target=TARGET, attribution=POLICY.attribution)
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version)
     return version

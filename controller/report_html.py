@@ -20,6 +20,11 @@ from controller.baseline import Baseline
 from controller.report import Report
 
 MAX_PLOTS = 6
+# The page may load nothing but its own inline images and styles.
+_NO_NETWORK = (
+    '<meta http-equiv="Content-Security-Policy" '
+    "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">"
+)
 _CSS = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
@@ -42,9 +47,10 @@ def render_html(
     metric over earlier cycles; ``challenger`` a ``RetrainResult`` built in this cycle."""
     ctx = report.context
     title = f"driftctl: {ctx.get('model', '')} version {ctx.get('version', '')}"
+    alarm = "drift" if report.retrain and report.retrain.called else report.verdict
     parts = [
         f"<h1>{escape(title)}</h1>",
-        f'<p class="verdict {escape(report.verdict)}" id="verdict">{escape(sentence(report))}</p>',
+        f'<p class="verdict {escape(alarm)}" id="verdict">{escape(sentence(report))}</p>',
         "<h2>Features, by importance-weighted drift</h2>",
         _feature_table(report, baseline),
     ]
@@ -70,8 +76,9 @@ def render_html(
         parts.append("</ul>")
     body = "\n".join(parts)
     return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}"
-        f"</title><style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+        f"<!doctype html><html lang=en><head><meta charset=utf-8>{_NO_NETWORK}"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
+        "</body></html>\n"
     )
 
 

@@ -144,7 +144,8 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
     challenger that passes is registered with the alias ``challenger``; with
     ``promotion = "auto"`` it is promoted at once.
     """
-    rules = (policy or Policy()).retrain
+    policy = policy or Policy()
+    rules = policy.retrain
     # Decisions made in the registry first: the challenger is built against today's champion.
     said = registry.reconcile(name, rules.promotion)
     mv = tracking.resolve_version(name)
@@ -177,7 +178,7 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
         result = RetrainResult.from_run(earlier[-1].info.run_id)
     else:
         lineage = {"trigger_run": trigger_run, "batches": ",".join(batches)[:4000]}
-        result = _build(name, mv, baseline, model, train, hold, rules, lineage, key)
+        result = _build(name, mv, baseline, model, train, hold, policy, lineage, key)
         failpoint("after-candidate")
     if not result.decision.passed:
         return replace(result, registry=tuple(said))
@@ -229,8 +230,9 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()).hexdigest()
 
 
-def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> RetrainResult:
+def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> RetrainResult:
     """Train the challenger, compare it with the champion, and log it as one complete run."""
+    rules = policy.retrain
     features, target, task = list(baseline.features), baseline.target, baseline.task
     experiment = tracking.experiment_id(name)
     project_run = None
@@ -284,7 +286,9 @@ def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> Retra
         )
         if project_run is None:
             _log_clone(challenger, name, mv.version)
-        tracking.save_baseline(_baseline(challenger, train, hold, target, task), run.info.run_id)
+        tracking.save_baseline(
+            _baseline(challenger, train, hold, target, task, policy), run.info.run_id
+        )
         c, run_id = tracking.client(), run.info.run_id
         tracking.log_metrics(run_id, metrics)
         c.log_dict(run_id, result.to_dict(), COMPARISON)
@@ -294,13 +298,15 @@ def _build(name, mv, baseline, model, train, hold, rules, lineage, key) -> Retra
     return result
 
 
-def _baseline(challenger, train, hold, target, task):
+def _baseline(challenger, train, hold, target, task, policy):
     """The challenger's baseline: its training rows, with the performance it showed on the
     held-out rows (on its own training rows it would look better than it is, and every
     later cycle would read that as a drop)."""
     from controller.baseline import build_baseline
 
-    baseline = build_baseline(train, model=challenger, target=target)
+    baseline = build_baseline(
+        train, model=challenger, target=target, attribution=policy.attribution, seed=policy.seed
+    )
     p = predict(challenger, hold.drop(columns=target))
     held_out = performance.score(task, hold[target].to_numpy(), p.values, p.score, p.positive)
     return replace(baseline, performance=held_out)

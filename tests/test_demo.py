@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_demo_story(sqlite_uri, capsys):
-    story = run_demo(weeks=CONCEPT_WEEK + 1, rows=1200, train_rows=3000)
+    story = run_demo(weeks=CONCEPT_WEEK + 1, rows=600, train_rows=2000)
     out = capsys.readouterr().out
     before = [w for w in story if w.number < SHIFT_WEEK]
     assert all(w.verdict == "ok" and not w.triggered for w in before)

@@ -1,0 +1,67 @@
+"""The cycle's HTML report, opened in a real headless Chromium with no network."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_frame
+from mlflow.tracking import MlflowClient
+
+from controller.batches import log_batch
+from controller.cycle import REPORT, monitor
+
+pytestmark = pytest.mark.slow
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("needs chromium (apt-get install chromium)")
+    return exe
+
+
+def _browser(exe: str, *args: str) -> str:
+    proc = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", *args],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_the_report_renders_offline_and_says_what_drifted(champion, tmp_path):
+    from PIL import Image
+
+    exe = _chromium()
+    log_batch("credit", make_frame(800, 21, shift=1.5), target="y")
+    report = monitor("credit")
+    run_id = report.context["run_id"]
+    page = Path(MlflowClient().download_artifacts(run_id, REPORT, str(tmp_path)))
+    html = page.read_text()
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", html)  # nothing to fetch
+
+    dom = _browser(exe, "--dump-dom", page.as_uri())
+    verdict = re.search(r'id="verdict">([^<]+)<', dom)[1]
+    assert verdict.startswith("Drift in") and "x1" in verdict and "800 rows" in verdict
+    table = dom[dom.index('id="features"'):]
+    first = re.search(r"<td>([^<]+)</td>", table)[1]
+    assert first == "x1"  # the most important drifted feature leads the table
+    assert dom.count('src="data:image/png;base64,') >= 3  # distributions, attribution, AUC
+
+    # The charts really render: the page draws far more than a copy without its images.
+    bare = tmp_path / "bare.html"
+    bare.write_text(re.sub(r"base64,[A-Za-z0-9+/=]+", "base64,AAAA", html))
+    drawn = {}
+    for name, path in (("report", page), ("bare", bare)):
+        shot = tmp_path / f"{name}.png"
+        _browser(exe, f"--screenshot={shot}", "--window-size=1200,2400", path.as_uri())
+        drawn[name] = (np.asarray(Image.open(shot).convert("L")) < 200).mean()
+    assert drawn["report"] > 1.5 * drawn["bare"] > 0, drawn
