@@ -22,7 +22,16 @@ from controller import registry, tracking
 from controller.batches import log_batch, log_labels
 from controller.cycle import cycle
 from controller.policy import Attribution, Policy, Retrain
-from controller.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
+from controller.scenario import (
+    CONCEPT_WEEK,
+    DECIDED,
+    FEATURES,
+    ID,
+    SHIFT_WEEK,
+    TARGET,
+    credit_data,
+    timeline,
+)
 
 MODEL = "credit-demo"
 # Labels arrive a week late, so a cycle looks at two weeks: the newest (inputs only) and
@@ -110,7 +119,14 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
     return version
 
 
-def run_demo(weeks: int = 10, rows: int = 2000, train_rows: int = 5000) -> list[WeekResult]:
+def run_demo(
+    weeks: int = 10,
+    rows: int = 2000,
+    train_rows: int = 5000,
+    *,
+    shift_week: int = SHIFT_WEEK,
+    concept_week: int = CONCEPT_WEEK,
+) -> list[WeekResult]:
     """Play the scenario; prints the story and returns it week by week."""
     client = mlflow.MlflowClient()
     _say(f"driftctl demo on {mlflow.get_tracking_uri()}")
@@ -118,7 +134,7 @@ def run_demo(weeks: int = 10, rows: int = 2000, train_rows: int = 5000) -> list[
     version = train_champion(rows=train_rows)
     _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline\n")
     story, previous = [], None
-    for week in timeline(weeks, rows):
+    for week in timeline(weeks, rows, shift_week=shift_week, concept_week=concept_week):
         log_batch(MODEL, week.batch, id_col=ID, timestamp_col=DECIDED)
         if previous is not None:  # last week's outcomes are known now
             log_labels(MODEL, previous.labels, id_col=ID, target=TARGET)

@@ -43,6 +43,8 @@ def _tracking_at(uri: str, monkeypatch, tmp_path):
     while mlflow.active_run():
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+    # set_experiment exports the experiment to child processes; the next store lacks it.
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 @pytest.fixture

@@ -248,25 +248,3 @@ def test_regression_with_inline_labels(sqlite_uri, tmp_path):
     assert report.performance["rmse"] > 0.7  # the noise grew; the inputs did not change
     assert report.drifted == [] and report.prediction is not None
     assert report.prediction.kind == "numeric" and not report.prediction.drifted
-
-
-@pytest.mark.slow
-def test_mlflow_project_monitor_entry_point(champion, tmp_path, sqlite_uri):
-    import os
-    import subprocess
-    import sys
-
-    path, _ = _batch(tmp_path, "p", 500, 51)
-    from controller.batches import log_batch
-
-    log_batch("credit", path, id_col="id", timestamp_col="ts")
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", str(root / "mlproject"), "-e", "monitor",
-         "-P", "model=credit", "--env-manager", "local"],
-        capture_output=True, text=True, timeout=600,
-        # As in an activated virtual environment: the project's command is on PATH.
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "verdict: OK" in proc.stdout

@@ -16,6 +16,7 @@ from conftest import aliases, changed_concept, make_frame
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
+from controller.batches import log_batch
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parent.parent / "mlproject"
@@ -39,7 +40,7 @@ def mlflow_run(entry: str, **params: str):
 
 def test_each_entry_point_logs_into_its_own_run(champion, tmp_path):
     data = tmp_path / "week.parquet"
-    changed_concept(600, 31).to_parquet(data)
+    make_frame(600, 31).to_parquet(data)
     run, _ = mlflow_run("log_batch", model="credit", data=str(data), target="y")
     assert run.data.tags[tracking.KIND] == "batch" and run.info.status == "FINISHED"
 
@@ -53,9 +54,7 @@ def test_each_entry_point_logs_into_its_own_run(champion, tmp_path):
     assert "no new batches or labels" in run.data.tags["driftctl.outcome"]
 
     for week in range(2):
-        path = tmp_path / f"more{week}.parquet"
-        changed_concept(600, 32 + week).to_parquet(path)
-        mlflow_run("log_batch", model="credit", data=str(path), target="y")
+        log_batch("credit", changed_concept(600, 32 + week), target="y")
     run, out = mlflow_run("retrain", model="credit")
     assert run.data.tags[tracking.KIND] == "retrain" and run.data.tags["driftctl.gate"] == "passed"
     assert aliases("credit") == {"champion": "1", "challenger": "2"}
