@@ -383,9 +383,7 @@ def _row_shares(means: np.ndarray) -> np.ndarray:
 
 def chart(shift: AttributionShift):
     """Bar chart of baseline against production shares per feature (a matplotlib Figure)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # A bare Figure draws without pyplot or a backend: a notebook's own stays as it is.
     from matplotlib.figure import Figure
 
     rows = sorted(shift.features, key=lambda f: f.baseline_share)

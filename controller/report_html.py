@@ -144,9 +144,7 @@ def _feature_table(report: Report, baseline: Baseline) -> str:
 
 
 def _figure(width=5.5, height=3.2):
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # A bare Figure draws without pyplot or a backend: a notebook's own stays as it is.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
