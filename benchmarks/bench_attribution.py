@@ -12,11 +12,10 @@ in a scikit-learn pipeline. The number of rows explained comes from the policy
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import numpy as np
+from machine import summary
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
@@ -33,12 +32,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    with open("/proc/cpuinfo") as info:
-        cpu = next(
-            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-            platform.processor(),
-        )
-    print(f"machine  {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(summary())
     train = credit_data(5000, seed=0)
     model = Pipeline(
         [

@@ -11,12 +11,11 @@ so memory should stay flat while time grows with the rows.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import tracemalloc
 
 import numpy as np
+from machine import summary
 
 from controller.evaluate import Threshold, compare, gate
 
@@ -25,12 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     args = parser.parse_args()
-    with open("/proc/cpuinfo") as info:
-        cpu = next(
-            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-            platform.processor(),
-        )
-    print(f"machine  {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(summary())
     rng = np.random.default_rng(0)
     for n in args.sizes:
         y = rng.integers(0, 2, n)

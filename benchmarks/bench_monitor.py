@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from machine import cpu_name
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import (
     chi2_contingency,
@@ -298,14 +299,7 @@ def _in_child(fn, *args):
 def _machine() -> list[str]:
     import scipy
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return [
         f"CPU      {cpu}, {os.cpu_count()} logical cores ({len(os.sched_getaffinity(0))} usable)",

@@ -37,6 +37,10 @@ def _model(p: argparse.ArgumentParser, which: bool = True) -> None:
         g.add_argument("--alias", help="model alias (default: champion)")
 
 
+def _policy_arg(p: argparse.ArgumentParser, more: str = " (default: built-in defaults)"):
+    p.add_argument("--policy", help="TOML policy file" + more)
+
+
 def parser() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = _common(argparse.SUPPRESS)
@@ -113,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--last", type=int, help="the last N batches (default: 1)")
     w.add_argument("--since", help="window start, ISO 8601 (inclusive)")
     p.add_argument("--until", help="window end, ISO 8601 (exclusive)")
-    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
+    _policy_arg(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser(
@@ -125,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
         "baseline. Exit status 0 when the challenger passes the gate, 1 when it does not.",
     )
     _model(p, which=False)
-    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
+    _policy_arg(p)
     p.add_argument("--trigger-run", default="", help="monitor run that triggered this")
     p.add_argument(
         "--entry-point",
@@ -143,11 +147,7 @@ def parser() -> argparse.ArgumentParser:
         "promotion a crash left half-done. Never approves on anyone's behalf.",
     )
     _model(p, which=False)
-    p.add_argument(
-        "--policy",
-        help="TOML policy file; [retrain] promotion = auto promotes "
-        "the challenger without approval",
-    )
+    _policy_arg(p, "; [retrain] promotion = auto promotes the challenger without approval")
 
     p = sub.add_parser(
         "rollback",
@@ -170,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _model(p, which=False)
     p.add_argument("--last", type=int, help="monitor the last N batches (default: 1)")
-    p.add_argument("--policy", help="TOML policy file (default: built-in defaults)")
+    _policy_arg(p)
 
     p = sub.add_parser(
         "demo",

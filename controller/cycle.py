@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
-from controller import registry, tracking
+from controller import performance, registry, tracking
 from controller._errors import DriftctlError
 from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
@@ -146,7 +146,7 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         WINDOW_KEY: ctx["window_key"],
     }
     metrics = report.metrics()
-    primary = next((m for m in ("roc_auc", "accuracy", "rmse") if m in report.performance), None)
+    primary = performance.primary(report.performance)
     points = [
         (datetime.fromtimestamp(m.timestamp / 1000, UTC).isoformat(), m.value)
         for m in (

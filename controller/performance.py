@@ -59,3 +59,8 @@ def as_labels(values) -> np.ndarray:
     if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
         x = x.astype(np.int64)
     return x.astype(str)
+
+
+def primary(scores: dict[str, float]) -> str | None:
+    """The metric a report leads with: ROC AUC, else accuracy, else RMSE."""
+    return next((m for m in ("roc_auc", "accuracy", "rmse") if m in scores), None)

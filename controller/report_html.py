@@ -17,6 +17,7 @@ import pandas as pd
 
 from controller.attribution import chart
 from controller.baseline import Baseline
+from controller.performance import primary
 from controller.report import Report
 
 MAX_PLOTS = 6
@@ -63,7 +64,7 @@ def render_html(
     if report.attribution:
         parts.append("<h2>Attribution shift</h2>")
         parts.append(_img(chart(report.attribution), "attribution shift"))
-    metric = _primary(report)
+    metric = primary(report.performance)
     if metric:
         points = [*performance_history, (ctx.get("window_end", "now"), report.performance[metric])]
         parts.append(f"<h2>Performance over time ({escape(metric)})</h2>")
@@ -98,7 +99,7 @@ def sentence(report: Report) -> str:
         )
     else:
         text = f"No drift in {n} features over {report.n_rows:,} rows{span}"
-    metric = _primary(report)
+    metric = primary(report.performance)
     if metric:
         base = report.baseline_performance.get(metric)
         text += f"; {metric} {report.performance[metric]:.3f}" + (
@@ -111,10 +112,6 @@ def sentence(report: Report) -> str:
     elif report.retrain and report.retrain.called:
         text += f"; retraining called for but held back ({report.retrain.held_back})"
     return text + "."
-
-
-def _primary(report: Report) -> str | None:
-    return next((m for m in ("roc_auc", "accuracy", "rmse") if m in report.performance), None)
 
 
 def _feature_table(report: Report, baseline: Baseline) -> str:

@@ -207,6 +207,14 @@ def run_cli(*args: str, env: dict | None = None, wait: bool = True):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def run_together(*args: str, n: int = 2, timeout: float = 300) -> None:
+    """Start ``n`` identical ``driftctl`` commands at once; each must succeed."""
+    procs = [run_cli(*args, wait=False) for _ in range(n)]
+    for p in procs:
+        _out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+
+
 def ledger_of(model: str) -> dict[str, str]:
     """The registry ledger's decisions (its parameters)."""
     from controller import registry

@@ -9,7 +9,15 @@ from __future__ import annotations
 import signal
 
 import pytest
-from conftest import aliases, changed_concept, ledger_of, run_cli, runs_of, status
+from conftest import (
+    aliases,
+    changed_concept,
+    ledger_of,
+    run_cli,
+    run_together,
+    runs_of,
+    status,
+)
 from mlflow.tracking import MlflowClient
 
 from controller import registry
@@ -83,19 +91,13 @@ def test_killed_while_promoting(challenger, point):
 
 def test_two_controllers_at_once_promote_once(challenger):
     MlflowClient().set_model_version_tag("credit", "2", "approval", "approved")
-    procs = [run_cli("promote", "--model", "credit", wait=False) for _ in range(2)]
-    for p in procs:
-        _out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    run_together("promote", "--model", "credit", timeout=120)
     assert aliases("credit") == {"champion": "2", "previous-champion": "1"}
     assert len(_promotions("credit")) == 1
 
 
 def test_two_controllers_at_once_register_one_challenger(drifted):
-    procs = [run_cli("retrain", "--model", "credit", wait=False) for _ in range(2)]
-    for p in procs:
-        _out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    run_together("retrain", "--model", "credit")
     assert _versions("credit") == ["1", "2"]
     assert aliases("credit") == {"champion": "1", "challenger": "2"}
     assert len(runs_of("credit", "retrain")) == 1  # the loser's run is deleted

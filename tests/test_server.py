@@ -74,7 +74,7 @@ def test_a_cycle_costs_a_handful_of_requests(server_uri, monkeypatch):
 def test_the_retraining_loop_against_a_tracking_server(server_uri, tmp_path):
     """Drift triggers a challenger, a person approves it through the registry API the MLflow
     UI uses, two controllers promote it at once, and it is rolled back."""
-    from conftest import aliases, changed_concept, ledger_of
+    from conftest import aliases, changed_concept, ledger_of, run_together
 
     register("srv-loop", seed=5)
     for week in range(3):
@@ -89,10 +89,7 @@ def test_the_retraining_loop_against_a_tracking_server(server_uri, tmp_path):
     assert aliases("srv-loop") == {"champion": "1", "challenger": "2"}
 
     MlflowClient().set_model_version_tag("srv-loop", "2", "approval", "approved")
-    procs = [run_cli("cycle", "--model", "srv-loop", wait=False) for _ in range(2)]
-    for p in procs:
-        _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    run_together("cycle", "--model", "srv-loop")
     assert aliases("srv-loop") == {"champion": "2", "previous-champion": "1"}
     promotions = [v for k, v in ledger_of("srv-loop").items() if v.startswith("promote")]
     assert promotions == ["promote 1 -> 2: approved in the registry (tag approval=approved)"]
