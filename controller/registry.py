@@ -124,7 +124,7 @@ def reconcile(name: str, promotion: str = "approval") -> list[str]:
                 if approval
                 else "promotion = auto in the policy"
             )
-            change = _decide(lid, log, "promote", champion, challenger, why)
+            change = _decide(name, lid, log, "promote", champion, challenger, why)
             said.append(_words(_carry_out(name, lid, change)))
         elif approval == "rejected":
             said.append(_reject(name, lid, mv))
@@ -170,7 +170,7 @@ def _settle(name: str, lid: str) -> list[str]:
             else "the champion alias was moved by hand"
         )
         kind = "adopt" if last is None else "promote"
-        change = _decide(lid, log, kind, last.target if last else None, champion, why)
+        change = _decide(name, lid, log, kind, last.target if last else None, champion, why)
         said.append(_words(_carry_out(name, lid, change)))
     return said
 
@@ -182,19 +182,26 @@ def rollback(name: str, why: str = "requested with driftctl rollback") -> list[s
     current champion, never through a challenger approved meanwhile.
     """
     lid = ledger(name)
-    said = _settle(name, lid)  # finish anything half-done, and know the current champion
-    log = changes(lid)
-    aliases = _aliases(name)
-    previous = aliases.get(PREVIOUS)
-    if previous is None:
-        if log and log[-1].kind == "rollback" and log[-1].target == aliases.get(CHAMPION):
-            return [*said, f"nothing to do: already {_words(log[-1])}"]
-        raise NotFoundError(
-            f"model {name!r} has no alias 'previous-champion' to roll back to",
-            "move the champion alias by hand in the MLflow UI to the version you want",
+    said: list[str] = []
+    for _ in range(10):  # a change another controller left unfinished goes first
+        said += _settle(name, lid)  # finish anything half-done, know the current champion
+        log = changes(lid)
+        aliases = _aliases(name)
+        previous = aliases.get(PREVIOUS)
+        if previous is None:
+            if log and log[-1].kind == "rollback" and log[-1].target == aliases.get(CHAMPION):
+                return [*said, f"nothing to do: already {_words(log[-1])}"]
+            raise NotFoundError(
+                f"model {name!r} has no alias 'previous-champion' to roll back to",
+                "move the champion alias by hand in the MLflow UI to the version you want",
+            )
+        change = _carry_out(
+            name, lid, _decide(name, lid, log, "rollback", aliases[CHAMPION], previous, why)
         )
-    change = _decide(lid, log, "rollback", aliases[CHAMPION], previous, why)
-    return [*said, _words(_carry_out(name, lid, change))]
+        said.append(_words(change))
+        if change.kind == "rollback":
+            return said
+    return said
 
 
 def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
@@ -275,8 +282,15 @@ def _register_pending(name: str, lid: str) -> list[str]:
     return []
 
 
-def _decide(lid: str, log: list[Change], kind, source, target, why) -> Change:
-    """Write the next change of champion once; returns the change that holds its slot."""
+def _decide(name: str, lid: str, log: list[Change], kind, source, target, why) -> Change:
+    """Write the next change of champion once; returns the change that holds its slot.
+
+    Never on top of an unfinished change: that one is returned, to be carried out first
+    (another controller may have written it after this one last looked), and the caller
+    looks again.
+    """
+    if log and not _carried_out(name, log[-1]):
+        return log[-1]
     want = Change(len(log) + 1, kind, source, target, why[:1000])
     held = write_once(lid, want.key, str(want))
     if held == str(want):
@@ -392,8 +406,13 @@ def _alias(name: str, alias: str, version: str) -> None:
 
 
 def _drop(name: str, alias: str) -> None:
-    if alias in _aliases(name):
+    if alias not in _aliases(name):
+        return
+    try:
         _idempotent(tracking.client().delete_registered_model_alias, name, alias)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # else another controller deleted it meanwhile
 
 
 def _idempotent(write, *args) -> None:
@@ -405,8 +424,6 @@ def _idempotent(write, *args) -> None:
             write(*args)
             return
         except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and write.__name__.startswith("delete"):
-                return  # deleted meanwhile by the other controller
-            if attempt == 2:
+            if attempt == 2 or exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 raise
             time.sleep(0.2 * (attempt + 1))
