@@ -1,22 +1,30 @@
 """SHAP attributions of a model, in terms of the features the user logs.
 
-``Explainer`` picks shap's explainer for the model: the tree explainer for tree ensembles
-(scikit-learn forests, gradient boosting, HistGradientBoosting; XGBoost and LightGBM), the
-linear explainer for linear models, and a model-agnostic permutation explainer with a
-background sample for anything else. A scikit-learn ``Pipeline`` is explained at its final
-estimator, on the preprocessed columns; the attributions of the columns derived from one
-input feature (one-hot columns, scaled values, missing indicators) are summed back to it.
+``Explainer`` picks how to explain the model: shap's tree explainer for tree ensembles
+(scikit-learn forests, gradient boosting, HistGradientBoosting; XGBoost and LightGBM),
+exact linear SHAP for linear models, and interventional Shapley values over a background
+sample (``shapley``) for anything else. A scikit-learn ``Pipeline`` is explained at its
+final estimator, on the preprocessed columns; the attributions of the columns derived
+from one input feature (one-hot columns, scaled values, missing indicators) are summed
+back to it.
 
 The loss can be explained too (which features raise it, once labels are known): each
 row's own loss (log loss for classifiers, squared error for regressors) is explained with
-the permutation explainer over the same background, which gives interventional Shapley
-values for any model. shap's tree explainer offers ``model_output="log_loss"`` as well, but
-only for XGBoost and LightGBM objectives; for scikit-learn's forests and gradient boosting it
-either refuses or returns values that do not add up to the loss, so driftctl does not use it.
+``shapley``, which gives interventional Shapley values for any model. shap's tree explainer
+offers ``model_output="log_loss"`` as well, but only for XGBoost and LightGBM objectives;
+for scikit-learn's forests and boosting it refuses or returns values that do not add up to
+the loss, so driftctl does not use it.
+
+``shapley`` treats each input feature as one player (all the columns derived from it move
+together, so a one-hot row is never half one category and half another). With few
+features it enumerates every coalition: the values are exact for the background. With many
+it walks random antithetic permutations. Either way every model call is batched: a few
+calls of many rows, not one call per explained row.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -51,24 +59,27 @@ def _kind(estimator) -> str:
     module = type(estimator).__module__
     if module.startswith(TREE_MODULES) and hasattr(estimator, "fit"):
         if type(estimator).__name__.startswith(("Voting", "Stacking", "Bagging", "AdaBoost")):
-            return "permutation"
+            return "interventional"
         return "tree"
     if module.startswith(LINEAR_MODULES) and hasattr(estimator, "coef_"):
         return "linear"
-    return "permutation"
+    return "interventional"
 
 
 class Explainer:
     """Explains a fitted model on data with the baseline's feature columns.
 
     ``background`` (a sample of the baseline's reference rows) is the reference
-    distribution of the linear and permutation explainers and of loss attribution.
+    distribution of the linear and interventional explainers and of loss attribution.
     """
 
-    def __init__(self, model, background: pd.DataFrame, *, seed: int = 0):
+    def __init__(
+        self, model, background: pd.DataFrame, *, seed: int = 0, loss_background: int = 10
+    ):
         from sklearn.pipeline import Pipeline
 
         self.model = model
+        self.loss_background = loss_background
         self.features = tuple(background.columns)
         self.seed = seed
         if isinstance(model, Pipeline) and len(model.steps) > 1:
@@ -135,7 +146,7 @@ class Explainer:
     # Explaining the output ----------------------------------------------------------------
 
     def _output(self, x: np.ndarray) -> np.ndarray:
-        """What the permutation explainer explains: P(positive class), or the prediction."""
+        """What is explained: P(positive class), or the prediction."""
         if self.classifier:
             return self.estimator.predict_proba(self._named(x))[:, 1]
         return self.estimator.predict(self._named(x))
@@ -146,76 +157,161 @@ class Explainer:
         return x if names is None else pd.DataFrame(x, columns=names)
 
     def _make(self):
-        import shap
-
         if self.kind == "tree":
+            import shap
+
             try:
                 return shap.TreeExplainer(self.estimator)
             except Exception:  # shap does not know every tree model; fall back
-                self.kind = "permutation"
-        if self.kind == "linear":
-            return shap.LinearExplainer(self.estimator, self.background)
-        masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
-        return shap.explainers.Permutation(self._output, masker, seed=self.seed)
+                self.kind = "interventional"
+        if self.kind == "linear" and np.ndim(self.estimator.coef_) <= 2:
+            return None
+        self.kind = "interventional"
+        return None
+
+    def _players(self) -> list[np.ndarray]:
+        """The preprocessed columns of each player: one input feature each, when every
+        derived column comes from one feature; else each derived column on its own."""
+        if np.all(np.isin(self.mapping, (0.0, 1.0))):
+            return [np.flatnonzero(self.mapping[:, j]) for j in range(self.mapping.shape[1])]
+        return [np.array([c]) for c in range(self.mapping.shape[0])]
+
+    def _shapley(self, x: np.ndarray, value, per_row=None) -> tuple[np.ndarray, str]:
+        """Interventional Shapley values of ``value`` (per input feature) for rows ``x``."""
+        players = self._players()
+        per_feature = len(players) == len(self.features)
+        live = [i for i, cols in enumerate(players) if cols.size]
+        values, how = shapley(
+            value, x, self.background, [players[i] for i in live],
+            rng=np.random.default_rng(self.seed), per_row=per_row,
+        )
+        full = np.zeros((len(x), len(players)))
+        full[:, live] = values
+        return (full if per_feature else full @ self.mapping), how
 
     def explain(self, frame: pd.DataFrame) -> Attributions:
         """Attributions of the model's output for each row of ``frame``."""
         x = self._transform(frame)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.kind == "permutation":
-                result = self._shap(x, max_evals=_evals(x.shape[1]), silent=True)
-                values, expected = result.values, float(np.mean(result.base_values))
-            else:
+        if self.kind == "interventional":
+            output = self._output(x)
+            values, how = self._shapley(x, lambda z, rows: self._output(z))
+            return Attributions(values, output - values.sum(axis=1), output, self.features, how)
+        if self.kind == "linear":
+            # For a linear model (the margin of a classifier) the interventional SHAP value
+            # of column j is exactly coef_j * (x_j - background mean_j).
+            coef = np.ravel(self.estimator.coef_)
+            values = (x - self.background.mean(axis=0)) * coef
+            expected = float(self.background.mean(axis=0) @ coef + np.ravel(
+                self.estimator.intercept_)[0])
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 values = self._shap.shap_values(x)
-                expected = self._shap.expected_value
-        values, expected = _positive_class(values, expected)
+            values, expected = _positive_class(values, self._shap.expected_value)
         base = np.full(len(x), expected)
         output = values.sum(axis=1) + base
         return Attributions(values @ self.mapping, base, output, self.features, self.kind)
 
     def explain_loss(self, frame: pd.DataFrame, labels) -> Attributions:
         """Attributions of each row's loss: log loss for classifiers, squared error else."""
-        import shap
-
         x = self._transform(frame)
         y = np.asarray(labels)
         if self.classifier:
             y = (pd.Series(y).astype(str).to_numpy() == str(self.estimator.classes_[1])).astype(int)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
-            rows = []
-            for i in range(len(x)):
-                loss = _row_loss(self, y[i])
-                result = shap.explainers.Permutation(loss, masker, seed=self.seed + i)(
-                    x[i : i + 1], max_evals=_evals(x.shape[1]), silent=True
-                )
-                rows.append(result.values[0])
-        return self._loss_result(np.array(rows).reshape(len(x), -1), x, y, "permutation")
+        values, how = self._shapley(
+            x, lambda z, rows: self._loss(z, y[rows]), per_row=self.loss_background
+        )
+        loss = self._loss(x, y)
+        return Attributions(values, loss - values.sum(axis=1), loss, self.features, how)
 
-    def _loss_result(self, values, x, y, kind) -> Attributions:
-        loss = np.array([_row_loss(self, y[i])(x[i : i + 1])[0] for i in range(len(x))])
-        base = loss - values.sum(axis=1)
-        return Attributions(values @ self.mapping, base, loss, self.features, kind)
+    def _loss(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each row's own loss against its label ``y``."""
+        if self.classifier:
+            p = np.clip(self._output(z), 1e-15, 1 - 1e-15)
+            return -np.log(np.where(y == 1, p, 1 - p))
+        return (self._output(z) - y.astype(float)) ** 2
 
 
-def _evals(n_columns: int) -> int:
-    """Three antithetic permutations per row: 3 * (2 * columns + 1) model calls."""
-    return 3 * (2 * n_columns + 1)
+EXACT_PLAYERS = 8  # up to 2**8 coalitions, enumerate them all; beyond, sample
+PERMUTATIONS = 3  # antithetic pairs of permutations per row when sampling
+BATCH_ROWS = 200_000  # model rows per call: bounds memory, amortises each call's overhead
 
 
-def _row_loss(explainer: Explainer, y_i):
-    est = explainer.estimator
+def shapley(
+    value,
+    x: np.ndarray,
+    background: np.ndarray,
+    players: list[np.ndarray],
+    *,
+    rng: np.random.Generator,
+    per_row: int | None = None,
+    exact_players: int = EXACT_PLAYERS,
+    permutations: int = PERMUTATIONS,
+) -> tuple[np.ndarray, str]:
+    """Interventional Shapley values (rows x players) and "exact" or "sampled".
 
-    def loss(z: np.ndarray) -> np.ndarray:
-        z = explainer._named(z)
-        if explainer.classifier:
-            p = np.clip(est.predict_proba(z)[:, 1], 1e-15, 1 - 1e-15)
-            return -np.log(p if y_i == 1 else 1 - p)
-        return (est.predict(z) - float(y_i)) ** 2
+    The value of a coalition S for row i is the mean over background rows b of
+    ``value(z, rows)``, where z takes the columns of the players in S from ``x[i]`` and
+    the others from ``b``, and ``rows`` says which row of ``x`` each z stands for.
+    ``value`` must accept any number of rows at once. With ``per_row``, each row is
+    paired with that many background rows drawn at random instead of all of them: each
+    row's values get noisier, their mean over rows stays unbiased. Up to
+    ``exact_players`` players, every coalition is evaluated and the values are exact (for
+    the background rows used); beyond, each row gets ``permutations`` antithetic pairs of
+    random orderings. Both add up exactly: each row's values sum to v(all) - v(none).
+    """
+    n, p = len(x), len(players)
+    if per_row is not None and per_row < len(background):
+        pick = np.argsort(rng.random((n, len(background))), axis=1)[:, :per_row]
+        background = background[pick]  # (rows, per_row, columns)
+    else:
+        background = background[None]  # (1, background rows, columns): shared by all
+    owner = np.full(x.shape[1], -1)
+    for j, cols in enumerate(players):
+        owner[cols] = j
+    if p <= exact_players:
+        coalitions = (np.arange(2**p)[:, None] >> np.arange(p)) & 1  # (2**p, p)
+        v = _coalition_values(value, x, background, coalitions.astype(bool), owner)
+        size = coalitions.sum(axis=1)
+        weight = np.array(
+            [math.factorial(k) * math.factorial(p - k - 1) / math.factorial(p) for k in range(p)]
+        )
+        out = np.empty((n, p))
+        for j in range(p):
+            without = np.flatnonzero(coalitions[:, j] == 0)
+            out[:, j] = (v[:, without | (1 << j)] - v[:, without]) @ weight[size[without]]
+        return out, "exact"
+    out = np.zeros((n, p))
+    for _ in range(permutations):
+        order = rng.permuted(np.tile(np.arange(p), (n, 1)), axis=1)
+        for walk in (order, order[:, ::-1]):
+            position = np.argsort(walk, axis=1)  # position[i, j]: when player j joins
+            steps = position[:, None, :] < np.arange(p + 1)[:, None]  # (n, p + 1, p)
+            v = _coalition_values(value, x, background, steps, owner)
+            np.add.at(out, (np.arange(n)[:, None], walk), np.diff(v, axis=1))
+    return out / (2 * permutations), "sampled"
 
-    return loss
+
+def _coalition_values(value, x, background, coalitions, owner) -> np.ndarray:
+    """v (rows x coalitions). ``background`` is (1 | rows, background rows, columns);
+    ``coalitions`` is (coalitions x players), shared by every row, or (rows x coalitions x
+    players), one set per row."""
+    n, b = len(x), background.shape[1]
+    shared = coalitions.ndim == 2
+    k = coalitions.shape[0] if shared else coalitions.shape[1]
+    # A column no player owns (all-zero derived columns) stays at the background's values.
+    own = np.concatenate([coalitions, np.zeros_like(coalitions[..., :1])], axis=-1)[..., owner]
+    v = np.empty((n, k))
+    rows = np.repeat(np.arange(n), b)
+    per_call = max(1, BATCH_ROWS // (n * b))
+    for first in range(0, k, per_call):
+        chunk = slice(first, min(first + per_call, k))
+        take = own[chunk, None] if shared else own[:, chunk].transpose(1, 0, 2)  # (c, n|1, cols)
+        z = np.where(take[:, :, None, :], x[None, :, None, :], background[None])
+        c = z.shape[0]
+        out = value(z.reshape(c * n * b, -1), np.tile(rows, c))
+        v[:, chunk] = np.asarray(out, dtype=float).reshape(c, n, b).mean(axis=2).T
+    return v
 
 
 def _positive_class(values, expected) -> tuple[np.ndarray, float]:
@@ -416,6 +512,7 @@ def baseline_attributions(
     background: int,
     loss_rows: int,
     seed: int,
+    loss_background: int = 10,
 ) -> tuple[pd.DataFrame | None, dict]:
     """SHAP values of the first ``rows`` reference rows, and what made them (with a target,
     the mean loss attribution over the first ``loss_rows``).
@@ -423,7 +520,10 @@ def baseline_attributions(
     A model that cannot be explained gives no values and a ``note`` saying why.
     """
     try:
-        explainer = Explainer(model, reference[features].iloc[:background], seed=seed)
+        explainer = Explainer(
+            model, reference[features].iloc[:background], seed=seed,
+            loss_background=loss_background,
+        )
         values = explainer.explain(reference[features].iloc[:rows])
         mean_abs = values.mean_abs()
         info = {

@@ -199,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # A scheduled job should fail within seconds, not minutes, when the server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    import mlflow  # after parsing, so that --help answers at once
-    from mlflow.exceptions import MlflowException
+    from controller import _timing
+
+    with _timing.phase("imports"):
+        import mlflow  # after parsing, so that --help answers at once
+        from mlflow.exceptions import MlflowException
 
     if args.tracking_uri:
         mlflow.set_tracking_uri(args.tracking_uri)
@@ -227,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        _timing.write()
 
 
 def _run(args) -> int:
@@ -291,7 +296,10 @@ def _run(args) -> int:
         return EXIT_OK
 
     if args.command == "monitor":
-        from controller.cycle import monitor, summary_json
+        from controller import _timing
+
+        with _timing.phase("imports"):
+            from controller.cycle import monitor, summary_json
 
         _check_last(args.last)
         if args.last is not None and args.until:

@@ -17,6 +17,7 @@ import mlflow
 
 from controller import performance, registry, tracking
 from controller._errors import DriftctlError
+from controller._timing import phase
 from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
 from controller.batches import VERSION, load_window, select_runs, window_key
@@ -63,30 +64,34 @@ def monitor(
 def _monitor(name, *, alias=None, version=None, last=None, since=None, until=None, policy=None):
     """``monitor``, also returning what its HTML page was made of (for ``cycle``)."""
     policy = policy or Policy()
-    mv = tracking.resolve_version(name, version=version, alias=alias)
-    baseline, baseline_run = tracking.load_baseline(mv)
-    window = load_window(name, baseline, last=last, since=since, until=until)
+    with phase("MLflow reads"):
+        mv = tracking.resolve_version(name, version=version, alias=alias)
+        baseline, baseline_run = tracking.load_baseline(mv)
+        window = load_window(name, baseline, last=last, since=since, until=until)
     notes: tuple[str, ...] = ()
     try:
-        model = tracking.load_model(mv)
+        with phase("model load"):
+            model = tracking.load_model(mv)
     except Exception as exc:  # drift and quality need no model: go on, saying why
         model = None
         notes = (
             f"the model could not be loaded, so predictions are as served and there "
             f"are no attributions: {exc}",
         )
-    frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
+    with phase("scoring"):
+        frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
     # Batches hold only the features and the columns named when they were logged.
     meta = tuple(c for c in frame.columns if c not in baseline.features)
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
-    earlier = [
-        Cycle(
-            time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
-            called=r.data.tags.get(RETRAIN_CALLED) == "true",
-            triggered=r.data.tags.get(RETRAIN) == "true",
-        )
-        for r in reversed(tracking.finished_runs(name, "monitor"))
-    ]
+    with phase("MLflow reads"):
+        earlier = [
+            Cycle(
+                time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
+                called=r.data.tags.get(RETRAIN_CALLED) == "true",
+                triggered=r.data.tags.get(RETRAIN) == "true",
+            )
+            for r in reversed(tracking.finished_runs(name, "monitor"))
+        ]
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
     report = replace(
         report,
@@ -104,7 +109,8 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             "window_key": window_key(name, mv.version, window.run_ids, policy),
         },
     )
-    run_id, page = _log(report, name, int(window.end.timestamp() * 1000), baseline, frame)
+    with phase("logging"):
+        run_id, page = _log(report, name, int(window.end.timestamp() * 1000), baseline, frame)
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 
@@ -156,6 +162,9 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         )
     ]
     page = (report, baseline, frame, sorted(points))
+    with phase("report"):
+        figure = chart(report.attribution) if report.attribution else None
+        html = render_html(*page)
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
         tracking.log_metrics(run.info.run_id, metrics)
         mlflow.log_dict(report.to_dict(), SUMMARY)
@@ -163,9 +172,9 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         named = {f.feature for f in report.features} | {q.feature for q in report.quality}
         mlflow.log_dict(name_map(sorted(named)), NAMES)
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
-        if report.attribution:
-            mlflow.log_figure(chart(report.attribution), CHART)
-        mlflow.log_text(render_html(*page), REPORT)
+        if figure is not None:
+            mlflow.log_figure(figure, CHART)
+        mlflow.log_text(html, REPORT)
     # The version page links to the newest cycle and what it decided.
     decided = (
         "retrain triggered"

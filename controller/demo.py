@@ -21,7 +21,7 @@ from mlflow.models import infer_signature
 from controller import registry, tracking
 from controller.batches import log_batch, log_labels
 from controller.cycle import cycle
-from controller.policy import Attribution, Policy, Retrain
+from controller.policy import Policy, Retrain
 from controller.scenario import (
     CONCEPT_WEEK,
     DECIDED,
@@ -37,8 +37,7 @@ MODEL = "credit-demo"
 # Labels arrive a week late, so a cycle looks at two weeks: the newest (inputs only) and
 # the one before (with outcomes); a challenger trains on the newest labelled week.
 LAST = 2
-# Explaining each labelled row's loss by permutation costs model calls: a demo explains 30.
-POLICY = Policy(retrain=Retrain(window_batches=2), attribution=Attribution(loss_sample_size=30))
+POLICY = Policy(retrain=Retrain(window_batches=2))
 
 
 @dataclass(frozen=True)

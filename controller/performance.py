@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics
 
 
 def score(
@@ -20,6 +19,8 @@ def score(
     order, as scikit-learn's ``classes_[1]``) for a binary task also ROC AUC and log loss.
     Regression gives RMSE, MAE and R^2.
     """
+    from sklearn import metrics  # here, so that logging labels does not load scikit-learn
+
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.size == 0:

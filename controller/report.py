@@ -11,6 +11,7 @@ import pandas as pd
 
 from controller import performance
 from controller._errors import PolicyError
+from controller._timing import phase
 from controller.attribution import AttributionShift, Explainer, compare, unexplained
 from controller.baseline import PREDICTION, SCORE, Baseline
 from controller.drift import FeatureDrift, judge
@@ -237,9 +238,10 @@ def assess(
     broken = {q.feature for q in schema}
     profiles = {n: p for n, p in baseline.features.items() if n not in broken}
     # One pass over the window's columns serves the drift statistics and the quality checks.
-    observed = {n: p.observe(window[n]) for n, p in profiles.items()}
-    quality = schema + check_values(profiles, observed, policy.quality)
-    features = judge(profiles, baseline.reference, window, policy, observed=observed)
+    with phase("drift and quality"):
+        observed = {n: p.observe(window[n]) for n, p in profiles.items()}
+        quality = schema + check_values(profiles, observed, policy.quality)
+        features = judge(profiles, baseline.reference, window, policy, observed=observed)
 
     prediction = None
     if baseline.prediction is not None and PREDICTION in window.columns:
@@ -296,34 +298,45 @@ def attribution_shift(
     limits = policy.attribution
     names = list(baseline.features)
     reference = baseline.reference
-    explainer = Explainer(model, reference[names].iloc[: limits.background_size], seed=policy.seed)
+    stored = baseline.attribution
     rng = np.random.default_rng(policy.seed)
-    rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
-    current = explainer.explain(window.iloc[rows][names]).values
-    if baseline.attribution_values is not None:
-        base = baseline.attribution_values[names].to_numpy()
-    else:  # a baseline logged before attributions existed: explain its sample now
-        base = explainer.explain(reference[names].iloc[: limits.sample_size]).values
+    with phase("attributions"):
+        explainer = Explainer(
+            model,
+            reference[names].iloc[: limits.background_size],
+            seed=policy.seed,
+            loss_background=limits.loss_background,
+        )
+        rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
+        current = explainer.explain(window.iloc[rows][names])
+        # A baseline explained another way (an older release, another explainer) is
+        # explained again, so that both sides are the same kind of value.
+        if baseline.attribution_values is not None and stored.get("explainer") == current.explainer:
+            base = baseline.attribution_values[names].to_numpy()
+        else:
+            base = explainer.explain(reference[names].iloc[: limits.sample_size]).values
     base_loss = current_loss = None
     if labels is not None and baseline.target and baseline.target in reference:
         known = np.flatnonzero(labels.notna().to_numpy())
         if known.size:
-            pick = np.sort(
-                rng.choice(known, min(limits.loss_sample_size, known.size), replace=False)
-            )
-            current_loss = explainer.explain_loss(
-                window.iloc[pick][names], labels.iloc[pick]
-            ).values
-            if "loss" in baseline.attribution:
-                base_loss = np.array([[baseline.attribution["loss"][n] for n in names]])
-            else:
-                sample = reference.iloc[: limits.loss_sample_size]
-                base_loss = explainer.explain_loss(sample[names], sample[baseline.target]).values
+            with phase("loss attribution"):
+                pick = np.sort(
+                    rng.choice(known, min(limits.loss_sample_size, known.size), replace=False)
+                )
+                found = explainer.explain_loss(window.iloc[pick][names], labels.iloc[pick])
+                current_loss = found.values
+                if "loss" in stored and stored.get("loss_explainer") == found.explainer:
+                    base_loss = np.array([[stored["loss"][n] for n in names]])
+                else:
+                    sample = reference.iloc[: limits.loss_sample_size]
+                    base_loss = explainer.explain_loss(
+                        sample[names], sample[baseline.target]
+                    ).values
     return compare(
         base,
-        current,
+        current.values,
         tuple(names),
-        explainer=explainer.kind,
+        explainer=current.explainer,
         limits=limits,
         rng=rng,
         baseline_loss=base_loss,

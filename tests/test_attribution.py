@@ -45,8 +45,8 @@ def _output(model, x, kind):
         (RandomForestRegressor(30, max_depth=5, random_state=0), Y_REG, "tree", "value"),
         (LogisticRegression(), Y_CLASS, "linear", "margin"),
         (Ridge(), Y_REG, "linear", "value"),
-        (KNeighborsClassifier(15), Y_CLASS, "permutation", "proba"),
-        (KNeighborsRegressor(15), Y_REG, "permutation", "value"),
+        (KNeighborsClassifier(15), Y_CLASS, "interventional", "proba"),
+        (KNeighborsRegressor(15), Y_REG, "interventional", "value"),
     ],
     ids=lambda p: type(p).__name__ if hasattr(p, "fit") else None,
 )
@@ -66,16 +66,16 @@ def test_attributions_add_up_to_the_model_output(model, y, explainer, output):
 @pytest.mark.parametrize(
     "model, path",
     [
-        (GradientBoostingClassifier(n_estimators=30, random_state=0), "permutation"),
-        (RandomForestClassifier(30, max_depth=5, random_state=0), "permutation"),
-        (LogisticRegression(), "permutation"),
-        (HistGradientBoostingClassifier(max_iter=30), "permutation"),
+        (GradientBoostingClassifier(n_estimators=30, random_state=0), "exact"),
+        (RandomForestClassifier(30, max_depth=5, random_state=0), "exact"),
+        (LogisticRegression(), "exact"),
+        (HistGradientBoostingClassifier(max_iter=30), "exact"),
     ],
     ids=["gradient-boosting", "forest", "linear", "hgb"],
 )
 def test_loss_attributions_add_up_to_each_rows_log_loss(model, path):
     model.fit(X, Y_CLASS)
-    e = Explainer(model, X.iloc[:50], seed=0)
+    e = Explainer(model, X.iloc[:50], seed=0, loss_background=50)  # the whole background
     rows, labels = X.iloc[300:340], Y_CLASS.iloc[300:340]
     a = e.explain_loss(rows, labels)
     assert a.explainer == path
