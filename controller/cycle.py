@@ -251,12 +251,13 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         run = earlier[-1]
         run_id, triggered = run.info.run_id, run.data.tags.get(RETRAIN) == "true"
         verdict = run.data.tags.get(tracking.TAG + "verdict", "")
+        version = run.data.tags.get(tracking.VERSION, str(champion.version))
         if run.data.tags.get(RETRAIN) == "waiting":  # and nothing arrived that could help
             waiting = run.data.tags.get(WAITING, "")
     else:
         report, page = _monitor(name, last=last, policy=policy)
         run_id, triggered = report.context["run_id"], report.retrain.triggered
-        verdict = report.verdict
+        verdict, version = report.verdict, report.context["version"]
     result = None
     if triggered:  # a retrain for this trigger that exists already is found, not repeated
         try:
@@ -265,7 +266,7 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
             # Not a failure, and not a trigger for the cooldown: the next cycle with new
             # batches or labels calls for it again (``_still_waiting``).
             waiting = exc.problem
-            _record_waiting(name, run_id, waiting, report, page)
+            _record_waiting(name, version, run_id, verdict, waiting, page)
         except DriftctlError as exc:
             # Not a trigger for the cooldown: the next cycle with new batches or labels
             # tries again.
@@ -279,18 +280,19 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
     return CycleResult(said, run_id, report, result, verdict, waiting)
 
 
-def _record_waiting(name, run_id, why, report, page) -> None:
-    """Record on the monitor run, its page and the version page why its retrain waits."""
+def _record_waiting(name, version, run_id, verdict, why, page) -> None:
+    """Record on the monitor run, its page (when this cycle made it) and the version page
+    why its retrain waits."""
     c = tracking.client()
     c.set_tag(run_id, WAITING, why[:4000])
     if page is not None:
         c.log_text(run_id, render_html(*page, retrain_waiting=why), REPORT)
-        c.set_model_version_tag(
-            name,
-            report.context["version"],
-            tracking.TAG + "last_monitor_run",
-            f"{run_id}: {report.verdict}, retrain triggered, waiting for data",
-        )
+    c.set_model_version_tag(
+        name,
+        version,
+        tracking.TAG + "last_monitor_run",
+        f"{run_id}: {verdict}, retrain triggered, waiting for data",
+    )
     c.set_tag(run_id, RETRAIN, "waiting")  # last: the reason is there when this is
 
 
