@@ -4,6 +4,7 @@ Every error names the problem and how to fix it; the CLI prints both and exits w
 
     DriftctlError
     ├── InputError (ValueError)      bad data: columns, dtypes, values, files
+    │   └── NotEnoughDataError       too little data yet (labels, say): more will come
     ├── PolicyError (ValueError)     a policy file that cannot be used
     └── NotFoundError (LookupError)  model, alias, version, baseline or batches missing
 """
@@ -22,6 +23,14 @@ class DriftctlError(Exception):
 
 class InputError(DriftctlError, ValueError):
     """The data given to driftctl cannot be used as it is."""
+
+
+class NotEnoughDataError(InputError):
+    """A step that cannot run *yet*: the data it needs (labelled rows, say) has not arrived.
+
+    Run on its own, the step fails like any bad input; a ``cycle`` whose results call for it
+    records that it waits and tries again when new data arrives.
+    """
 
 
 class PolicyError(DriftctlError, ValueError):

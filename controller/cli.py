@@ -1,9 +1,14 @@
 """The ``driftctl`` command line.
 
-Exit status: 0 success (``monitor``: no drift), 1 drift (``monitor``) or a challenger that
-failed its gate (``retrain``), 4 a data-quality alert without drift (``monitor``), 2 bad
-input or a missing model, alias, baseline or batch, 3 an unexpected internal error.
-``cycle`` exits 0 whatever it found: its findings are in MLflow.
+Findings are not failures. Exit status: 0 driftctl did its job, whatever it found (drift,
+a data-quality alert, a challenger that failed its gate, a retrain that waits for labels:
+those are tags and metrics in MLflow); 2 bad input or a missing model, alias, baseline or
+batch; 3 an unexpected internal error. So a scheduler, or ``mlflow run``, marks a run
+failed only when driftctl could not do its job.
+
+For shell scripts, ``--exit-code`` (as in ``git diff --exit-code``) puts the verdict in the
+exit status too: ``monitor`` and ``cycle`` exit 1 on drift and 4 on a data-quality alert
+without drift, ``retrain`` exits 1 when the challenger fails its gate.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import traceback
 from controller._errors import DriftctlError
 
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL, EXIT_QUALITY = 0, 1, 2, 3, 4
+EXIT_GATE_FAILED = 1  # retrain --exit-code
+VERDICT_EXIT = {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}
 
 
 def _common(default=None) -> argparse.ArgumentParser:
@@ -41,6 +48,15 @@ def _policy_arg(p: argparse.ArgumentParser, more: str = " (default: built-in def
     p.add_argument("--policy", help="TOML policy file" + more)
 
 
+def _exit_code_arg(p: argparse.ArgumentParser, meaning: str) -> None:
+    p.add_argument(
+        "--exit-code",
+        action="store_true",
+        help=f"put the verdict in the exit status too: {meaning} (default: exit 0 whatever "
+        "was found; findings are in MLflow)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = _common(argparse.SUPPRESS)
@@ -48,8 +64,10 @@ def parser() -> argparse.ArgumentParser:
         prog="driftctl",
         description="Watch MLflow-registered models for drift, retrain, and promote "
         "challengers through the model registry.",
-        epilog="Exit status: 0 success (monitor: no drift), 1 drift (monitor) or a failed "
-        "gate (retrain), 4 data-quality alert without drift, 2 bad input, 3 internal error.",
+        epilog="Exit status: 0 when driftctl did its job, whatever it found (findings are "
+        "tags and metrics in MLflow), 2 bad input, 3 internal error. With --exit-code, "
+        "monitor and cycle exit 1 on drift and 4 on a data-quality alert without drift, "
+        "and retrain exits 1 when the challenger fails its gate.",
         parents=[_common()],
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="window end, ISO 8601 (exclusive)")
     _policy_arg(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _exit_code_arg(p, "1 drift, 4 a data-quality alert without drift")
 
     p = sub.add_parser(
         "retrain",
@@ -126,7 +145,8 @@ def parser() -> argparse.ArgumentParser:
         help="refit a challenger and compare it with the champion",
         description="Refit a clone of the champion on the policy's training window, "
         "compare both on the same held-out recent rows, and log the challenger with its "
-        "baseline. Exit status 0 when the challenger passes the gate, 1 when it does not.",
+        "baseline. Exit status 0 whether the challenger passes the gate or not (the verdict "
+        "is the tag driftctl.gate), 2 when it cannot be built (too few labelled rows, say).",
     )
     _model(p, which=False)
     _policy_arg(p)
@@ -137,6 +157,7 @@ def parser() -> argparse.ArgumentParser:
         "clone of the champion (default: [retrain] entry_point of the policy)",
     )
     p.add_argument("--project", help="URI of that MLflow project (default: [retrain] project)")
+    _exit_code_arg(p, "1 when the challenger fails its gate")
 
     p = sub.add_parser(
         "promote",
@@ -166,11 +187,14 @@ def parser() -> argparse.ArgumentParser:
         description="One pass for a scheduler: carry out registry decisions, monitor the "
         "newest batches unless nothing is new, and when the cycle triggers it, retrain, "
         "evaluate and register a challenger. Rerunning it changes nothing. Exit status 0 "
-        "whatever it found.",
+        "whatever it found, also when the retrain it triggered must wait for labels (the "
+        "monitor run's tag driftctl.retrain is then 'waiting'; the next cycle with new "
+        "batches or labels tries again).",
     )
     _model(p, which=False)
     p.add_argument("--last", type=int, help="monitor the last N batches (default: 1)")
     _policy_arg(p)
+    _exit_code_arg(p, "1 drift, 4 a data-quality alert without drift, in the window monitored")
 
     p = sub.add_parser(
         "demo",
@@ -318,7 +342,7 @@ def _run(args) -> int:
             policy=policy,
         )
         print(summary_json(report) if args.json else report.render())
-        return {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}[report.verdict]
+        return VERDICT_EXIT[report.verdict] if args.exit_code else EXIT_OK
 
     if args.command == "retrain":
         from dataclasses import replace
@@ -330,7 +354,7 @@ def _run(args) -> int:
         policy = replace(policy, retrain=replace(policy.retrain, **overrides))
         result = retrain(args.model, policy=policy, trigger_run=args.trigger_run or "")
         print(result.render())
-        return EXIT_OK if result.decision.passed else EXIT_DRIFT
+        return EXIT_GATE_FAILED if args.exit_code and not result.decision.passed else EXIT_OK
 
     if args.command == "promote":
         from controller import registry
@@ -357,7 +381,7 @@ def _run(args) -> int:
         # When nothing was monitored or retrained, the project's run records the cycle.
         _record_in_project_run("cycle", args.model, result.render().splitlines())
         print(result.render())
-        return EXIT_OK
+        return VERDICT_EXIT.get(result.verdict, EXIT_OK) if args.exit_code else EXIT_OK
 
     if args.command == "demo":
         from controller.demo import run_demo

@@ -4,6 +4,11 @@
 run of findings. ``cycle`` is the loop a scheduler runs: carry out what was decided in the
 registry, monitor unless nothing is new since the last cycle, and retrain (evaluate,
 register, promote as the policy says) when the cycle triggered it.
+
+Findings are not failures: drift, a failed gate, or a retrain that must wait for data
+(too few labelled rows yet) are recorded on the monitor run, and the cycle succeeds. A
+waiting retrain is tried again by the next cycle with new batches or labels: that cycle
+calls for retraining whatever its own results say, until the retrain has run.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING
 import mlflow
 
 from controller import performance, registry, tracking
-from controller._errors import DriftctlError
+from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
 from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
@@ -35,8 +40,10 @@ SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
 CHART = "driftctl/attribution_shift.png"
 REPORT = "driftctl/report.html"
-RETRAIN = tracking.TAG + "retrain"  # "true" when this cycle triggered a retrain
-# ("failed" when it could not be carried out)
+# "true" when this cycle triggered a retrain; "waiting" when the retrain could not run yet
+# for want of data (the reason in WAITING), "failed" when it could not be carried out.
+RETRAIN = tracking.TAG + "retrain"
+WAITING = tracking.TAG + "retrain_waiting"
 WINDOW_KEY = tracking.TAG + "window_key"
 RETRAIN_CALLED = tracking.TAG + "retrain_called"  # "true" when its results called for one
 
@@ -84,15 +91,17 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     meta = tuple(c for c in frame.columns if c not in baseline.features)
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
     with phase("MLflow reads"):
-        earlier = [
-            Cycle(
-                time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
-                called=r.data.tags.get(RETRAIN_CALLED) == "true",
-                triggered=r.data.tags.get(RETRAIN) == "true",
-            )
-            for r in reversed(tracking.finished_runs(name, "monitor"))
-        ]
+        runs = tracking.finished_runs(name, "monitor")
+    earlier = [
+        Cycle(
+            time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
+            called=r.data.tags.get(RETRAIN_CALLED) == "true",
+            triggered=r.data.tags.get(RETRAIN) == "true",
+        )
+        for r in reversed(runs)
+    ]
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
+    found += _still_waiting(runs, mv.version)
     report = replace(
         report,
         notes=report.notes + notes,
@@ -112,6 +121,21 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     with phase("logging"):
         run_id, page = _log(report, name, int(window.end.timestamp() * 1000), baseline, frame)
     return replace(report, context={**report.context, "run_id": run_id}), page
+
+
+def _still_waiting(runs, version) -> list[str]:
+    """A retrain the last cycle triggered but could not run yet, for want of data, is
+    called for again, as long as the champion it was for is still the one monitored."""
+    last = runs[-1] if runs else None
+    if last is None or last.data.tags.get(RETRAIN) != "waiting":
+        return []
+    if last.data.tags.get(tracking.VERSION) != str(version):
+        return []
+    why = last.data.tags.get(WAITING, "")
+    return [
+        f"the retrain triggered by monitor run {last.info.run_id} waits"
+        + (f" ({why})" if why else "")
+    ]
 
 
 def _scored_by(frame, model, version, baseline):
@@ -201,6 +225,8 @@ class CycleResult:
     monitor_run: str
     report: Report | None  # None when nothing was new since ``monitor_run``
     retrain: RetrainResult | None
+    verdict: str = ""  # of the window monitored: ok, drift or quality
+    waiting: str = ""  # why the retrain the cycle triggered waits (too little data yet)
 
     def render(self) -> str:
         lines = list(self.registry)
@@ -210,6 +236,11 @@ class CycleResult:
             lines.append(self.report.render())
         if self.retrain is not None:
             lines.append(self.retrain.render())
+        if self.waiting:
+            lines.append(
+                f"retrain waiting: {self.waiting}; the next cycle with new batches or labels "
+                "tries again"
+            )
         return "\n".join(lines)
 
 
@@ -224,27 +255,54 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         name, champion.version, [r.info.run_id for r in select_runs(name, last=last)], policy
     )
     earlier = tracking.finished_runs(name, "monitor")
-    report = None
+    report, page, waiting = None, None, ""
     if earlier and earlier[-1].data.tags.get(WINDOW_KEY) == key:
         run = earlier[-1]
         run_id, triggered = run.info.run_id, run.data.tags.get(RETRAIN) == "true"
+        verdict = run.data.tags.get(tracking.TAG + "verdict", "")
+        version = run.data.tags.get(tracking.VERSION, str(champion.version))
+        if run.data.tags.get(RETRAIN) == "waiting":  # and nothing arrived that could help
+            waiting = run.data.tags.get(WAITING, "")
     else:
         report, page = _monitor(name, last=last, policy=policy)
         run_id, triggered = report.context["run_id"], report.retrain.triggered
+        verdict, version = report.verdict, report.context["version"]
     result = None
     if triggered:  # a retrain for this trigger that exists already is found, not repeated
         try:
             result = retrain(name, policy=policy, trigger_run=run_id)
+        except NotEnoughDataError as exc:
+            # Not a failure, and not a trigger for the cooldown: the next cycle with new
+            # batches or labels calls for it again (``_still_waiting``).
+            waiting = exc.problem
+            _record_waiting(name, version, run_id, verdict, waiting, page)
         except DriftctlError as exc:
             # Not a trigger for the cooldown: the next cycle with new batches or labels
             # tries again.
             tracking.client().set_tag(run_id, RETRAIN, "failed")
             tracking.client().set_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
             raise
-        tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
-        if report is not None:  # the cycle's page shows the challenger it built
-            tracking.client().log_text(run_id, render_html(*page, challenger=result), REPORT)
-    return CycleResult(said, run_id, report, result)
+        else:
+            tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
+            if report is not None:  # the cycle's page shows the challenger it built
+                tracking.client().log_text(run_id, render_html(*page, challenger=result), REPORT)
+    return CycleResult(said, run_id, report, result, verdict, waiting)
+
+
+def _record_waiting(name, version, run_id, verdict, why, page) -> None:
+    """Record on the monitor run, its page (when this cycle made it) and the version page
+    why its retrain waits."""
+    c = tracking.client()
+    c.set_tag(run_id, WAITING, why[:4000])
+    if page is not None:
+        c.log_text(run_id, render_html(*page, retrain_waiting=why), REPORT)
+    c.set_model_version_tag(
+        name,
+        version,
+        tracking.TAG + "last_monitor_run",
+        f"{run_id}: {verdict}, retrain triggered, waiting for data",
+    )
+    c.set_tag(run_id, RETRAIN, "waiting")  # last: the reason is there when this is
 
 
 def summary_json(report: Report) -> str:

@@ -2,7 +2,8 @@
 
 Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
 production distributions of the drifted features, the attribution shift chart, performance
-over the cycles, and the comparison of a challenger built in the cycle. Images are inline
+over the cycles, and the comparison of a challenger built in the cycle (or why the retrain
+the cycle triggered waits). Images are inline
 PNGs and styles inline CSS: the page needs no network and no script.
 """
 
@@ -43,9 +44,11 @@ def render_html(
     window: pd.DataFrame,
     performance_history: list[tuple[str, float]] = (),
     challenger=None,
+    retrain_waiting: str = "",
 ) -> str:
     """The page for one cycle. ``performance_history`` is (window end, value) of the primary
-    metric over earlier cycles; ``challenger`` a ``RetrainResult`` built in this cycle."""
+    metric over earlier cycles; ``challenger`` a ``RetrainResult`` built in this cycle;
+    ``retrain_waiting`` why the retrain this cycle triggered could not run yet."""
     ctx = report.context
     title = f"driftctl: {ctx.get('model', '')} version {ctx.get('version', '')}"
     alarm = "drift" if report.retrain and report.retrain.called else report.verdict
@@ -71,6 +74,12 @@ def render_html(
         parts.append(_img(_performance(points, metric, baseline.performance.get(metric)), metric))
     if challenger is not None:
         parts.append("<h2>Challenger against champion</h2>" + _comparison(challenger))
+    if retrain_waiting:
+        parts.append(
+            "<h2>Retrain waiting</h2><p id=retrain-waiting>The retrain this cycle triggered "
+            f"could not run yet: {escape(retrain_waiting)}. The next cycle with new batches or "
+            "labels tries again.</p>"
+        )
     if report.notes:
         parts.append("<h2>Notes</h2><ul>")
         parts.extend(f"<li>{escape(n)}</li>" for n in report.notes)

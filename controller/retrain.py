@@ -28,7 +28,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from controller import performance, registry, tracking
-from controller._errors import InputError
+from controller._errors import InputError, NotEnoughDataError
 from controller._failpoints import failpoint
 from controller.batches import load_window
 from controller.evaluate import METRICS, Comparison, Decision, Threshold, compare, gate
@@ -206,7 +206,7 @@ def _split(name, baseline, model, rules):
     window = load_window(name, baseline, last=last)
     known = window.labels.notna().to_numpy() if window.labels is not None else None
     if known is None or known.sum() < MIN_ROWS:
-        raise InputError(
+        raise NotEnoughDataError(
             f"only {0 if known is None else int(known.sum())} labelled production rows in the "
             f"training window of model {name!r}; at least {MIN_ROWS} are needed",
             "log labels with driftctl log-labels, or widen [retrain] window_batches",

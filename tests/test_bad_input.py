@@ -136,7 +136,7 @@ def test_unseen_categories_are_a_quality_alert(champion, tmp_path, batch, capsys
     odd = batch.assign(segment=np.where(np.arange(len(batch)) < 30, "zz", batch.segment))
     assert main(["log-batch", "--model", "credit", "--data", _write(tmp_path, odd)]) == 0
     capsys.readouterr()
-    assert main(["monitor", "--model", "credit"]) == 1
+    assert main(["monitor", "--model", "credit", "--exit-code"]) == 1
     out = capsys.readouterr().out
     assert "quality alert: unseen_share on 'segment' = 0.1" in out
 

@@ -178,5 +178,5 @@ def test_quality_alert_without_drift_has_its_own_exit_status(champion, capsys):
     champion_model = mlflow.sklearn.load_model("models:/credit@champion")
     served = champion_model.predict(batch.fillna({"x2": batch.x2.mean()}))
     log_batch("credit", batch.assign(prediction=served))
-    assert main(["monitor", "--model", "credit"]) == 4
+    assert main(["monitor", "--model", "credit", "--exit-code"]) == 4
     assert "quality alert: missing_rate_change on 'x2'" in capsys.readouterr().out

@@ -82,7 +82,7 @@ def test_cycle_ok_then_drift_with_late_labels(champion, tmp_path, capsys):
     assert main(["log-batch", "--model", "credit", "--data", str(shifted), "--id-col", "id",
                  "--timestamp-col", "ts"]) == 0
     capsys.readouterr()
-    rc, summary = _monitor_json(capsys, "--last", "1")
+    rc, summary = _monitor_json(capsys, "--last", "1", "--exit-code")
     assert rc == 1
     assert summary["verdict"] == "drift"
     assert set(summary["drifted_features"]) == {"x1", "segment"}
@@ -162,9 +162,11 @@ def test_console_script_exit_status_and_help(champion, tmp_path):
     assert rc == 2 and "unexpected column(s) ['id', 'ts']" in err and "--id-col" in err
     assert run_cli("log-batch", "--model", "credit", "--data", str(path), "--id-col", "id",
                    "--timestamp-col", "ts")[0] == 0
+    # Drift is a finding, not a failure; --exit-code puts it in the exit status.
     rc, out, err = run_cli("monitor", "--model", "credit")
-    assert rc == 1, err
+    assert rc == 0, err
     assert "DRIFT" in out
+    assert main(["monitor", "--model", "credit", "--exit-code"]) == 1
 
 
 def test_saved_baseline_round_trips(champion, tmp_path):
@@ -213,7 +215,7 @@ def test_served_predictions_are_taken_from_the_file(champion, tmp_path, capsys):
     frame.to_csv(path, index=False)
     assert main(["log-batch", "--model", "credit", "--data", str(path)]) == 0
     capsys.readouterr()
-    rc, summary = _monitor_json(capsys)
+    rc, summary = _monitor_json(capsys, "--exit-code")
     # The champion would predict both classes; the served predictions are all 1.
     assert rc == 1 and summary["prediction"]["drifted"]
     assert summary["drifted_features"] == []

@@ -82,3 +82,22 @@ def test_the_default_entry_point_is_the_cycle_and_simulate_plays_the_demo(sqlite
     # Under the default policy (the demo has its own), the cycle monitors the week again.
     run, out = mlflow_run("main", model="credit-demo")
     assert run.data.tags[tracking.KIND] == "monitor" and "verdict:" in out
+
+
+def test_a_run_that_finds_drift_succeeds(champion):
+    """Drift is a finding, not a failure: `mlflow run` reports the run as succeeded and
+    the UI shows it FINISHED, with the verdict in its tags."""
+    batch = make_frame(600, 33, shift=1.5, flip_segment=True).drop(columns="y")
+    log_batch("credit", batch.assign(id=[f"w-{i}" for i in range(600)]), id_col="id")
+    monitor, out = mlflow_run("monitor", model="credit")
+    assert monitor.info.status == "FINISHED" and "verdict: DRIFT" in out
+    assert monitor.data.tags["driftctl.verdict"] == "drift"
+    assert monitor.data.tags["driftctl.retrain"] == "true"
+    # The cycle takes up the retrain that monitor run triggered; with no labels yet it
+    # waits, and the cycle's run succeeds too, saying so.
+    run, out = mlflow_run("cycle", model="credit")
+    assert run.info.status == "FINISHED" and "retrain waiting: only 0 labelled" in out
+    assert "retrain waiting" in run.data.tags["driftctl.outcome"]
+    monitor = MlflowClient().get_run(monitor.info.run_id)
+    assert monitor.data.tags["driftctl.retrain"] == "waiting"
+    assert "labelled production rows" in monitor.data.tags["driftctl.retrain_waiting"]

@@ -42,7 +42,7 @@ def test_a_challenger_trained_on_shuffled_labels_fails(champion, capsys):
     for week in range(3):
         log_batch("credit", changed_concept(600, 40 + week, shuffle=True), target="y")
     capsys.readouterr()
-    assert main(["retrain", "--model", "credit"]) == 1
+    assert main(["retrain", "--model", "credit", "--exit-code"]) == 1
     out = capsys.readouterr().out
     assert "gate on roc_auc: FAILED" in out and "does not clear" in out
     (run,) = runs_of("credit", "retrain")

@@ -30,7 +30,7 @@ def test_cycle_against_a_tracking_server(server_uri, tmp_path):
     shifted = tmp_path / "shifted.parquet"
     make_frame(800, 32, shift=1.2).drop(columns="y").to_parquet(shifted)
     assert run_cli("log-batch", "--model", "srv-credit", "--data", str(shifted))[0] == 0
-    rc, out, err = run_cli("monitor", "--model", "srv-credit", "--json")
+    rc, out, err = run_cli("monitor", "--model", "srv-credit", "--json", "--exit-code")
     assert rc == 1, err
     summary = json.loads(out)
     assert "x1" in summary["drifted_features"]
