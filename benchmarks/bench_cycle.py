@@ -95,7 +95,7 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> float:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1, 4):  # 1 and 4 report drift and quality findings
+    if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
     return elapsed
 

@@ -158,7 +158,7 @@ def test_symmetric_features_get_equal_values(seed):
 
 def test_the_loss_of_a_pipeline_is_explained_per_input_feature():
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
@@ -169,7 +169,7 @@ def test_the_loss_of_a_pipeline_is_explained_per_input_feature():
     y = (frame.a + (frame.seg == "u") * 2 + rng.normal(0, 0.5, n) > 0.5).astype(int)
     model = Pipeline([
         ("prep", ColumnTransformer([("oh", OneHotEncoder(), ["seg"])], remainder="passthrough")),
-        ("clf", HistGradientBoostingClassifier(max_iter=50)),
+        ("clf", GradientBoostingClassifier(n_estimators=50, random_state=0)),
     ]).fit(frame, y)
     e = Explainer(model, frame.iloc[:80], seed=0, loss_background=80)
     rows, labels = frame.iloc[1000:1100], y.iloc[1000:1100]
