@@ -477,31 +477,6 @@ def _row_shares(means: np.ndarray) -> np.ndarray:
     return np.divide(means, total, out=np.zeros_like(means), where=total > 0)
 
 
-def chart(shift: AttributionShift):
-    """Bar chart of baseline against production shares per feature (a matplotlib Figure)."""
-    # A bare Figure draws without pyplot or a backend: a notebook's own stays as it is.
-    from matplotlib.figure import Figure
-
-    rows = sorted(shift.features, key=lambda f: f.baseline_share)
-    y = np.arange(len(rows))
-    fig = Figure(figsize=(7, 0.45 * len(rows) + 1.5))
-    ax = fig.add_subplot()
-    ax.barh(y + 0.2, [f.baseline_share for f in rows], 0.4, label="baseline", color="#9aa5b1")
-    ax.barh(
-        y - 0.2,
-        [f.share for f in rows],
-        0.4,
-        label="production",
-        color=["#d64545" if f.shifted else "#3e7cb1" for f in rows],
-    )
-    ax.set_yticks(y, [f.feature + (" (shifted)" if f.shifted else "") for f in rows])
-    ax.set_xlabel("share of mean |SHAP|")
-    ax.set_title(f"Attribution shift: nDCG {shift.ndcg:.3f}, total shift {shift.total_shift:.3f}")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
 def baseline_attributions(
     model,
     reference: pd.DataFrame,

@@ -23,7 +23,6 @@ import mlflow
 from controller import performance, registry, tracking
 from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
-from controller.attribution import chart
 from controller.baseline import PREDICTION, SCORE
 from controller.batches import VERSION, load_window, select_runs, window_key
 from controller.decide import Cycle, decide, reasons
@@ -31,14 +30,14 @@ from controller.model import predict
 from controller.naming import name_map
 from controller.policy import Policy
 from controller.report import Report, assess
-from controller.report_html import render_html
+from controller.report_html import attribution_chart, render_html
 
 if TYPE_CHECKING:
     from controller.retrain import RetrainResult
 
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
-CHART = "driftctl/attribution_shift.png"
+CHART = "driftctl/attribution_shift.svg"
 REPORT = "driftctl/report.html"
 # "true" when this cycle triggered a retrain; "waiting" when the retrain could not run yet
 # for want of data (the reason in WAITING), "failed" when it could not be carried out.
@@ -187,7 +186,7 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
     ]
     page = (report, baseline, frame, sorted(points))
     with phase("report"):
-        figure = chart(report.attribution) if report.attribution else None
+        figure = attribution_chart(report) if report.attribution else None
         html = render_html(*page)
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
         tracking.log_metrics(run.info.run_id, metrics)
@@ -197,7 +196,7 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         mlflow.log_dict(name_map(sorted(named)), NAMES)
         mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
         if figure is not None:
-            mlflow.log_figure(figure, CHART)
+            mlflow.log_text(figure, CHART)
         mlflow.log_text(html, REPORT)
     # The version page links to the newest cycle and what it decided.
     decided = (

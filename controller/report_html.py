@@ -3,20 +3,17 @@
 Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
 production distributions of the drifted features, the attribution shift chart, performance
 over the cycles, and the comparison of a challenger built in the cycle (or why the retrain
-the cycle triggered waits). Images are inline
-PNGs and styles inline CSS: the page needs no network and no script.
+the cycle triggered waits). Charts are inline
+SVG (``charts``) and styles inline CSS: the page needs no network and no script.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from html import escape
 
-import numpy as np
 import pandas as pd
 
-from controller.attribution import chart
+from controller import charts
 from controller.baseline import Baseline
 from controller.performance import primary
 from controller.report import Report
@@ -34,7 +31,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid 
 .verdict.drift{background:#fdecea}.verdict.quality{background:#fff5e0}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 10px;border-bottom:1px solid #eee}
 td.n{text-align:right;font-variant-numeric:tabular-nums}tr.drift td{background:#fdecea}
-img{max-width:100%}.plots img{width:48%;margin:1%}
+svg{max-width:100%;height:auto}.plots svg{width:48%;margin:1%}
 """
 
 
@@ -62,16 +59,24 @@ def render_html(
     if drifted:
         parts.append("<h2>Distributions of the drifted features</h2><div class=plots>")
         for f in drifted:
-            parts.append(_img(_distribution(f.feature, baseline, window), f"{f.feature}"))
+            parts.append(_distribution(f.feature, baseline, window))
         parts.append("</div>")
     if report.attribution:
         parts.append("<h2>Attribution shift</h2>")
-        parts.append(_img(chart(report.attribution), "attribution shift"))
+        parts.append(attribution_chart(report))
     metric = primary(report.performance)
     if metric:
         points = [*performance_history, (ctx.get("window_end", "now"), report.performance[metric])]
         parts.append(f"<h2>Performance over time ({escape(metric)})</h2>")
-        parts.append(_img(_performance(points, metric, baseline.performance.get(metric)), metric))
+        parts.append(
+            charts.line(
+                f"{metric} per cycle",
+                [str(t)[:10] for t, _ in points],
+                [v for _, v in points],
+                baseline.performance.get(metric),
+                metric,
+            )
+        )
     if challenger is not None:
         parts.append("<h2>Challenger against champion</h2>" + _comparison(challenger))
     if retrain_waiting:
@@ -149,52 +154,31 @@ def _feature_table(report: Report, baseline: Baseline) -> str:
     return "".join(out)
 
 
-def _figure(width=5.5, height=3.2):
-    # A bare Figure draws without pyplot or a backend: a notebook's own stays as it is.
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, fig.add_subplot()
+def attribution_chart(report: Report) -> str:
+    """The attribution shift chart (SVG), also logged on its own with the cycle."""
+    a = report.attribution
+    return charts.attribution(a.features, a.ndcg, a.total_shift)
 
 
-def _distribution(feature: str, baseline: Baseline, window: pd.DataFrame):
-    fig, ax = _figure()
+def _distribution(feature: str, baseline: Baseline, window: pd.DataFrame) -> str:
     ref, cur = baseline.reference[feature], window[feature]
     if baseline.features[feature].kind == "numeric":
-        both = pd.concat([ref, cur]).dropna().to_numpy(dtype=float)
-        edges = np.histogram_bin_edges(both, bins=30)
-        for values, label in ((ref, "baseline"), (cur, "production")):
-            ax.hist(
-                values.dropna().to_numpy(dtype=float),
-                bins=edges,
-                density=True,
-                alpha=0.55,
-                label=label,
-            )
-    else:
-        a = ref.astype(str).value_counts(normalize=True)
-        b = cur.astype(str).value_counts(normalize=True)
-        top = (a.add(b, fill_value=0)).sort_values(ascending=False).index[:12]
-        x = np.arange(len(top))
-        ax.bar(x - 0.2, a.reindex(top, fill_value=0), 0.4, label="baseline")
-        ax.bar(x + 0.2, b.reindex(top, fill_value=0), 0.4, label="production")
-        ax.set_xticks(x, top, rotation=45, ha="right")
-        ax.set_ylabel("share")
-    ax.set_title(feature)
-    ax.legend()
-    return fig
-
-
-def _performance(points, metric: str, base: float | None):
-    fig, ax = _figure(8, 3)
-    labels = [str(t)[:10] for t, _ in points]
-    ax.plot(range(len(points)), [v for _, v in points], marker="o", label="production")
-    if base is not None:
-        ax.axhline(base, color="grey", linestyle="--", label="baseline")
-    ax.set_xticks(range(len(points)), labels, rotation=30, ha="right")
-    ax.set_ylabel(metric)
-    ax.legend()
-    return fig
+        return charts.histogram(
+            feature,
+            pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float),
+            pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float),
+        )
+    a = ref.astype(str).value_counts(normalize=True)
+    b = cur.astype(str).value_counts(normalize=True)
+    top = (a.add(b, fill_value=0)).sort_values(ascending=False).index[:12]
+    return charts.bars(
+        feature,
+        [str(t) for t in top],
+        [
+            ("baseline", a.reindex(top, fill_value=0).to_numpy(), charts.BASELINE),
+            ("production", b.reindex(top, fill_value=0).to_numpy(), charts.PRODUCTION),
+        ],
+    )
 
 
 def _comparison(result) -> str:
@@ -219,10 +203,3 @@ def _comparison(result) -> str:
         out.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in result.decision.reasons))
         out.append("</ul>")
     return "".join(out)
-
-
-def _img(fig, alt: str) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'

@@ -116,7 +116,7 @@ def test_cycle_ok_then_drift_with_late_labels(champion, tmp_path, capsys):
     assert logged["drifted_features"] == summary["drifted_features"]
     assert logged["attribution"]["explainer"] == "linear"
     artifacts = {f.path for f in MlflowClient().list_artifacts(latest.info.run_id, "driftctl")}
-    assert "driftctl/attribution_shift.png" in artifacts
+    assert "driftctl/attribution_shift.svg" in artifacts
     assert "attribution.ndcg" in m and "attribution.share_change.x1" in m
 
 
