@@ -234,10 +234,10 @@ def test_a_waiting_challenger_is_replaced_only_by_a_better_one(challenger, capsy
             "by version 3: replace_challenger = always in the policy")
 
 
-def test_a_significantly_better_challenger_replaces_the_waiting_one(champion, capsys):
-    """The waiting version is as good as the champion at the new concept (a copy of it); a
-    challenger trained on the new concept beats both, takes its place, and the ledger says
-    so, once."""
+@pytest.fixture
+def waiting_copy(champion):
+    """Version 2, a copy of the champion, waits for approval; three weeks of a new concept
+    are logged, on which a challenger beats both."""
     client = MlflowClient()
     for week in range(3):
         log_batch("credit", changed_concept(600, 140 + week), target="y")
@@ -245,6 +245,14 @@ def test_a_significantly_better_challenger_replaces_the_waiting_one(champion, ca
     client.set_model_version_tag("credit", v2.version, "driftctl.champion_version", "1")
     client.set_model_version_tag("credit", v2.version, "driftctl.status", "awaiting-approval")
     client.set_registered_model_alias("credit", "challenger", v2.version)
+    return champion
+
+
+def test_a_significantly_better_challenger_replaces_the_waiting_one(waiting_copy, capsys):
+    """The waiting version is as good as the champion at the new concept (a copy of it); a
+    challenger trained on the new concept beats both, takes its place, and the ledger says
+    so, once."""
+    client = MlflowClient()
     assert main(["retrain", "--model", "credit"]) == 0
     assert aliases("credit") == {"champion": "1", "challenger": "3"}
     assert status("credit", "2") == "superseded" and status("credit", "3") == "awaiting-approval"
@@ -255,3 +263,20 @@ def test_a_significantly_better_challenger_replaces_the_waiting_one(champion, ca
     assert main(["retrain", "--model", "credit"]) == 0  # rerun: found, nothing changes
     assert len(client.search_model_versions("name = 'credit'")) == 3
     assert ledger_of("credit")["superseded.2"] == entry
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after-candidate", "after-register"])
+def test_a_replacement_killed_half_way_is_finished_by_the_next_run(waiting_copy, point):
+    from conftest import run_cli
+
+    code, out, err = run_cli("retrain", "--model", "credit",
+                             env={"DRIFTCTL_FAILPOINT": point})
+    assert code == -9, (code, out, err)
+    assert aliases("credit")["challenger"] == "2"
+    assert main(["promote", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1", "challenger": "3"}
+    assert status("credit", "2") == "superseded" and status("credit", "3") == "awaiting-approval"
+    assert ledger_of("credit")["superseded.2"].startswith("by version 3: roc_auc better by")
+    assert main(["promote", "--model", "credit"]) == 0  # and again: nothing more
+    assert len(MlflowClient().search_model_versions("name = 'credit'")) == 3
