@@ -373,10 +373,13 @@ def _split(name, baseline, model, rules, seed: int = 0) -> TrainingRows:
     if rules.window == "expanding" and shift is None:
         train = pd.concat([baseline.reference[[*features, target]], train], ignore_index=True)
     run_ids = window.run_ids
-    batches = tuple(run_ids[i] for i in sorted(set(batch[first:].tolist())))
-    start = f"batch {run_ids[batch[first]]}" + (
-        f", event time {pd.Timestamp(when[first], tz='UTC').isoformat()}" if when[first] else ""
-    )
+    if (batch < 0).any():  # which batch a row came from is not known
+        batches, start = run_ids, f"labelled row {first} of the window"
+    else:
+        batches = tuple(run_ids[i] for i in sorted(set(batch[first:].tolist())))
+        start = f"batch {run_ids[batch[first]]}"
+    if when[first]:
+        start += f", event time {pd.Timestamp(when[first], tz='UTC').isoformat()}"
     why += (
         f"; trained on {len(train)} rows"
         + (" (with the baseline's reference rows)" if len(train) > cut else "")
@@ -393,7 +396,7 @@ def _batches_and_times(name, window) -> tuple[np.ndarray, np.ndarray]:
     sizes = [int(tags.get(r, {}).get(tracking.TAG + "rows", -1)) for r in window.run_ids]
     n = len(window.frame)
     if sum(sizes) != n or min(sizes) < 0:  # not as logged: keep the window's own order
-        return np.zeros(n, int), np.zeros(n, "int64")
+        return np.full(n, -1), np.zeros(n, "int64")
     batch = np.repeat(np.arange(len(sizes)), sizes)
     when = np.zeros(n, "int64")
     offset = 0
@@ -413,7 +416,9 @@ def _cut(rows, model, baseline, rules, seed) -> tuple[Shift | None, str]:
     if not rules.start_at_change:
         return None, "the whole window (start_at_change = false)"
     loss, what = _losses(rows, model, baseline)
-    shift = latest_change(loss, level=rules.change_level, seed=seed)
+    # Enough random orders that a p-value below the level can be seen at all.
+    draws = max(499, math.ceil(5 / rules.change_level))
+    shift = latest_change(loss, level=rules.change_level, seed=seed, resamples=draws)
     if shift is None:
         return None, f"the whole window (too few labelled rows to look for a change in {what})"
     said = (

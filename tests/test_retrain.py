@@ -173,3 +173,18 @@ def test_too_few_rows_after_a_change_keep_the_whole_window(champion, tmp_path, c
     assert tags["driftctl.training_cut"] == "policy window"
     assert "follow the change (min_rows_after_change = 1000)" in tags["driftctl.training_rows"]
     assert len(tags["driftctl.batches"].split(",")) == 3
+
+
+def test_an_expanding_window_cut_at_a_change_leaves_the_reference_out(champion, tmp_path):
+    policy = tmp_path / "p.toml"
+    policy.write_text('[retrain]\nwindow = "expanding"\n')
+    for week in range(2):
+        log_batch("credit", make_frame(600, 160 + week), target="y")
+    for week in range(2):
+        log_batch("credit", changed_concept(600, 162 + week), target="y")
+    assert main(["retrain", "--model", "credit", "--policy", str(policy)]) == 0
+    (run,) = runs_of("credit", "retrain")
+    params = run.data.params
+    assert run.data.tags["driftctl.training_cut"] == "change point"
+    used = int(params["driftctl.train_rows"]) + int(params["driftctl.holdout_rows"])
+    assert used == 2400 - int(params["driftctl.change_row"])  # no reference rows
