@@ -343,3 +343,20 @@ def _parse_time(text: str, flag: str) -> pd.Timestamp:
             f"{flag} {text!r} is not a date or time",
             f"write it as ISO 8601, e.g. {flag} 2026-01-31 or 2026-01-31T12:00Z",
         ) from exc
+
+
+def has_event_times(name: str, run_ids) -> bool:
+    """Whether every batch of ``run_ids`` was logged with a time-stamp column: the window's
+    times are then event times, else (partly) the times the batches were logged."""
+    tags = {r.info.run_id: r.data.tags for r in tracking.finished_runs(name, "batch")}
+    return all(tracking.TAG + "timestamp_col" in tags.get(r, {}) for r in run_ids)
+
+
+def labelled_rows(name: str) -> int:
+    """Labelled production rows logged so far: late labels, and batches logged with their
+    target."""
+    labels = tracking.finished_runs(name, "labels")
+    inline = [
+        r for r in tracking.finished_runs(name, "batch") if tracking.TAG + "target" in r.data.tags
+    ]
+    return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in labels + inline)

@@ -24,7 +24,14 @@ from controller import performance, registry, tracking
 from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
 from controller.baseline import PREDICTION, SCORE
-from controller.batches import VERSION, load_window, select_runs, window_key
+from controller.batches import (
+    VERSION,
+    has_event_times,
+    labelled_rows,
+    load_window,
+    select_runs,
+    window_key,
+)
 from controller.decide import Cycle, decide, reasons
 from controller.model import predict
 from controller.naming import name_map
@@ -45,6 +52,8 @@ RETRAIN = tracking.TAG + "retrain"
 WAITING = tracking.TAG + "retrain_waiting"
 WINDOW_KEY = tracking.TAG + "window_key"
 RETRAIN_CALLED = tracking.TAG + "retrain_called"  # "true" when its results called for one
+EVENT_TIME = tracking.TAG + "event_time"  # "false" when its window's times are log times
+LABELLED_ROWS = tracking.TAG + "labelled_rows"  # labelled rows logged by then
 
 
 def monitor(
@@ -91,11 +100,19 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
     with phase("MLflow reads"):
         runs = tracking.finished_runs(name, "monitor")
+        gates = {  # the gate of the challenger each trigger built
+            r.data.tags.get(tracking.TAG + "trigger_run"): r.data.tags[registry.GATE]
+            for r in registry.complete_retrains(name)
+        }
+        event_time, labelled = has_event_times(name, window.run_ids), labelled_rows(name)
     earlier = [
         Cycle(
             time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
             called=r.data.tags.get(RETRAIN_CALLED) == "true",
             triggered=r.data.tags.get(RETRAIN) == "true",
+            event_time=r.data.tags.get(EVENT_TIME) != "false",
+            labelled_rows=int(r.data.tags[LABELLED_ROWS]) if LABELLED_ROWS in r.data.tags else None,
+            gate=gates.get(r.info.run_id, ""),
         )
         for r in reversed(runs)
     ]
@@ -104,8 +121,16 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     report = replace(
         report,
         notes=report.notes + notes,
-        # Time is the windows' event time, so a replay of past batches decides as it did live.
-        retrain=decide(found, earlier, window.end.to_pydatetime(), policy.retrain),
+        # Time is the windows' event time, so a replay of past batches decides as it did live
+        # (without event times, the cooldown counts labelled rows instead).
+        retrain=decide(
+            found,
+            earlier,
+            window.end.to_pydatetime(),
+            policy.retrain,
+            event_time=event_time,
+            labelled_rows=labelled,
+        ),
         context={
             "model": name,
             "version": str(mv.version),
@@ -115,6 +140,8 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             "batches": ",".join(window.run_ids),
             "baseline_run_id": baseline_run,
             "window_key": window_key(name, mv.version, window.run_ids, policy),
+            "event_time": str(event_time).lower(),
+            "labelled_rows": str(labelled),
         },
     )
     with phase("logging"):
@@ -173,6 +200,8 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         tracking.TAG + "retrain_reasons": "; ".join(report.retrain.reasons)[:4000],
         tracking.TAG + "retrain_held_back": report.retrain.held_back,
         WINDOW_KEY: ctx["window_key"],
+        EVENT_TIME: ctx["event_time"],
+        LABELLED_ROWS: ctx["labelled_rows"],
     }
     metrics = report.metrics()
     primary = performance.primary(report.performance)

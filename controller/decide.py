@@ -5,8 +5,14 @@ matters (its attribution share is at least ``min_importance``; without attributi
 drifted feature matters), drift in the predictions, or a relative worsening of the primary
 metric (ROC AUC, else accuracy, for classification; RMSE for regression) beyond
 ``max_performance_drop``. A retrain is *triggered* when the last ``consecutive_cycles``
-cycles all called for one and none was triggered within ``cooldown_hours``, measured in
-window time (the end of each cycle's window): one incident does not retrain every hour.
+cycles all called for one and the cooldown after the last trigger is over, so that one
+incident does not retrain every hour. The policy's ``cooldown`` says what it counts:
+``event_time``, ``cooldown_hours`` between the ends of the cycles' windows (so a replay of
+past batches decides as it did live), or ``labelled_rows``, ``cooldown_rows`` labelled
+rows logged since. A window without event times (batches logged without a time-stamp
+column carry the time they were logged) always counts labelled rows: a replay logs weeks
+minutes apart, and their log times say nothing about the time between them. A trigger
+whose challenger failed the gate holds nothing back once new labelled rows have arrived.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ class Cycle:
     time: datetime
     called: bool
     triggered: bool
+    event_time: bool = True  # its window's times were event times, not log times
+    labelled_rows: int | None = None  # labelled rows logged by then (None: not recorded)
+    gate: str = ""  # the gate of the challenger it triggered: passed | failed | "" (unknown)
 
 
 @dataclass(frozen=True)
@@ -64,9 +73,17 @@ def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> 
 
 
 def decide(
-    found: list[str], earlier: list[Cycle], now: datetime, rules: Retrain
+    found: list[str],
+    earlier: list[Cycle],
+    now: datetime,
+    rules: Retrain,
+    *,
+    event_time: bool = True,
+    labelled_rows: int | None = None,
 ) -> RetrainDecision:
-    """Trigger or not, given this cycle's reasons and the earlier cycles, newest first."""
+    """Trigger or not, given this cycle's reasons and the earlier cycles, newest first;
+    ``now`` is the end of this cycle's window, ``event_time`` whether that is an event
+    time, ``labelled_rows`` how many labelled rows were logged so far."""
     if not found:
         return RetrainDecision(False, ())
     streak = 1
@@ -78,13 +95,32 @@ def decide(
         return RetrainDecision(
             False, tuple(found), f"{streak} of {rules.consecutive_cycles} cycles in a row so far"
         )
-    last = next((c.time for c in earlier if c.triggered), None)
-    until = last + timedelta(hours=rules.cooldown_hours) if last else None
-    if until and now < until:
-        return RetrainDecision(
-            False,
-            tuple(found),
-            f"cooling down until {until.isoformat()} "
-            f"(a retrain was triggered at {last.isoformat()})",
-        )
-    return RetrainDecision(True, tuple(found))
+    last = next((c for c in earlier if c.triggered), None)
+    held = _cooling(last, now, event_time, labelled_rows, rules) if last else ""
+    return RetrainDecision(not held, tuple(found), held)
+
+
+def _cooling(last: Cycle, now, event_time, labelled_rows, rules: Retrain) -> str:
+    """Why the cooldown after the trigger ``last`` still holds a retrain back, or ""."""
+    new = None
+    if labelled_rows is not None and last.labelled_rows is not None:
+        new = labelled_rows - last.labelled_rows
+    if last.gate == "failed" and new and new > 0:
+        return ""  # its challenger failed: new labelled rows deserve another attempt
+    rows_over = new is not None and new >= rules.cooldown_rows
+    until = last.time + timedelta(hours=rules.cooldown_hours)
+    hours_over = now >= until
+    since = f"since the retrain triggered at {last.time.isoformat()}"
+    wait_rows = f"{rules.cooldown_rows} new labelled rows have arrived {since} ({new} so far)"
+    if rules.cooldown == "labelled_rows" and new is not None:
+        return "" if rows_over else f"cooling down until {wait_rows}"
+    if (event_time and last.event_time) or new is None:
+        return "" if hours_over else f"cooling down until {until.isoformat()} ({since})"
+    # Log times: hours of them pass only live; a replay logs weeks within minutes, and
+    # the labels logged are what tells its cycles apart.
+    if rows_over or hours_over:
+        return ""
+    return (
+        f"cooling down until {wait_rows}, or until {until.isoformat()} in the times the "
+        "batches were logged (they have no event times)"
+    )

@@ -38,9 +38,14 @@ Example (every key optional; these are the defaults)::
     min_importance = 0.05         # drift counts in features with this attribution share
     max_performance_drop = 0.05   # relative worsening of ROC AUC (classification) or RMSE
     consecutive_cycles = 1        # cycles in a row that must call for retraining
-    cooldown_hours = 24           # after a trigger, later ones wait this long
+    cooldown = "event_time"       # what a cooldown counts: event_time or labelled_rows
+    cooldown_hours = 24           # after a trigger, later ones wait this long (event time)
+    cooldown_rows = 1000          # or until this many new labelled rows arrived
     window = "sliding"            # challenger's training data: sliding or expanding
     window_batches = 4            # batches in a sliding window
+    start_at_change = true        # train from the latest change in the champion's loss
+    min_rows_after_change = 500   # labelled rows the change must be followed by
+    change_level = 0.01           # significance level of the change-point test
     holdout_share = 0.3           # most recent labelled rows, held out for the comparison
     metric = "auto"               # gate metric; auto: roc_auc or rmse
     min_absolute_change = 0.0     # as in mlflow.models.MetricThreshold
@@ -48,6 +53,7 @@ Example (every key optional; these are the defaults)::
     guardrail_tolerance = 0.02    # how much worse any other metric may get
     confidence = 0.95
     promotion = "approval"        # approval: a person decides in the registry; auto: at once
+    replace_challenger = "if_better"  # a waiting challenger is replaced: if_better, always, never
     entry_point = ""              # your MLflow project's training entry point (default:
     project = "."                 # refit a clone of the champion); project: its URI
 """
@@ -64,6 +70,7 @@ from controller._errors import PolicyError
 NUMERIC_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger", "wasserstein", "ks")
 CATEGORICAL_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger")
 TESTS = {"numeric": ("ks", "chi2"), "categorical": ("chi2",), "boolean": ("chi2",)}
+MIN_SEGMENT = 20  # rows on each side of a change point, at the least
 
 
 @dataclass(frozen=True)
@@ -121,10 +128,18 @@ class Retrain:
     min_importance: float = 0.05  # a drifted feature matters from this attribution share
     max_performance_drop: float = 0.05  # relative worsening of the primary metric
     consecutive_cycles: int = 1  # cycles in a row whose results call for retraining
+    cooldown: str = "event_time"  # what the cooldown after a trigger counts: "event_time"
+    # (cooldown_hours between the cycles' windows) or "labelled_rows" (cooldown_rows new
+    # labelled rows); windows without event times always count labelled rows
     cooldown_hours: float = 24.0  # after a retrain was triggered, wait this long
+    cooldown_rows: int = 1000  # or until this many new labelled rows arrived
     window: str = "sliding"  # training data: "sliding" (recent labelled batches) or
     # "expanding" (the baseline's reference rows plus every labelled batch)
     window_batches: int = 4  # batches in a sliding window
+    start_at_change: bool = True  # train only on the rows after the latest significant
+    # change in the champion's loss, once there are min_rows_after_change of them
+    min_rows_after_change: int = 500
+    change_level: float = 0.01  # significance level of the change-point test
     holdout_share: float = 0.3  # the most recent labelled rows, kept for the comparison
     metric: str = "auto"  # the gate's metric; auto: roc_auc (classification), rmse
     min_absolute_change: float = 0.0  # as in mlflow.models.MetricThreshold
@@ -132,6 +147,8 @@ class Retrain:
     guardrail_tolerance: float = 0.02  # how much worse any other metric may get
     confidence: float = 0.95
     promotion: str = "approval"  # "approval" (a person decides in the registry) or "auto"
+    replace_challenger: str = "if_better"  # a challenger awaiting approval is replaced by a
+    # newer one "if_better" (significantly, on the newer one's held-out rows), "always", "never"
     entry_point: str = ""  # an MLflow project entry point that trains the challenger
     project: str = "."  # the URI of that project
 
@@ -179,14 +196,30 @@ class Policy:
         for name in ("min_importance", "max_performance_drop", "cooldown_hours"):
             if not _number(getattr(self.retrain, name)):
                 raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
-        for name in ("consecutive_cycles", "window_batches"):
+        for name in ("consecutive_cycles", "window_batches", "cooldown_rows"):
             k = getattr(self.retrain, name)
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise _bad("retrain", name, "an int in the range [1, inf)", k)
+        k, least = self.retrain.min_rows_after_change, 2 * MIN_SEGMENT
+        if not isinstance(k, int) or isinstance(k, bool) or k < least:
+            raise _bad("retrain", "min_rows_after_change", f"an int in the range [{least}, inf)", k)
+        if not isinstance(self.retrain.start_at_change, bool):
+            raise _bad("retrain", "start_at_change", "true or false", self.retrain.start_at_change)
+        if self.retrain.cooldown not in ("event_time", "labelled_rows"):
+            raise _bad(
+                "retrain", "cooldown", "'event_time' or 'labelled_rows'", self.retrain.cooldown
+            )
+        if self.retrain.replace_challenger not in ("if_better", "always", "never"):
+            raise _bad(
+                "retrain",
+                "replace_challenger",
+                "'if_better', 'always' or 'never'",
+                self.retrain.replace_challenger,
+            )
         for name in ("min_absolute_change", "min_relative_change", "guardrail_tolerance"):
             if not _number(getattr(self.retrain, name)):
                 raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
-        for name in ("holdout_share", "confidence"):
+        for name in ("holdout_share", "confidence", "change_level"):
             value = getattr(self.retrain, name)
             if not _number(value) or not 0 < value < 1:
                 raise _bad("retrain", name, "a number in the range (0, 1)", value)

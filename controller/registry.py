@@ -11,7 +11,13 @@ What a person sees in the MLflow UI is all the state there is:
   MLflow UI's tag editor), or the ``champion`` alias moved by hand;
 - the *registry ledger*, a run in the controller's experiment whose parameters record each
   change of champion (``champion.0002 = promote 1 -> 2: approved in the registry``), each
-  registration and each rejection, and whose metric ``champion_version`` charts them.
+  registration, each rejection and each waiting challenger replaced by a newer one
+  (``superseded.2 = by version 3: ...``), and whose metric ``champion_version`` charts them.
+
+A challenger waiting for approval is replaced only by one that beat it too, on the newer
+one's held-out rows with the gate it passed against the champion (or as the policy's
+``replace_challenger`` says): the version a reviewer is looking at does not change under
+them for nothing.
 
 MLflow refuses to change a parameter once logged, so a decision is written to the ledger
 once: two controllers racing for the same entry either write the same decision or one of
@@ -47,6 +53,11 @@ RETRAIN_KEY = tracking.TAG + "retrain_key"
 GATE = tracking.TAG + "gate"  # on a retrain run: passed | failed, set when the run is complete
 LEDGER_RUN = tracking.TAG + "ledger_run"
 REGISTERED = tracking.TAG + "registered_version"  # on a retrain run: its version
+# On a retrain run that passed while another challenger waited for approval: that version,
+# whether this one replaces it (passed | failed) and why.
+RIVAL = tracking.TAG + "waiting_challenger"
+VERSUS = tracking.TAG + "versus_waiting"
+VERSUS_REASONS = tracking.TAG + "versus_waiting_reasons"
 DESCRIPTION = "driftctl/comparison.md"
 _ENTRY = re.compile(r"^(adopt|promote|rollback) (\S+) -> (\S+): (.*)$", re.S)
 
@@ -213,7 +224,26 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
     c = tracking.client()
     lid = ledger(name)
     run = c.get_run(run_id)
-    winner = write_once(lid, "register." + run.data.tags[RETRAIN_KEY][:32], run_id)
+    key = "register." + run.data.tags[RETRAIN_KEY][:32]
+    pending = waiting(name)
+    if (
+        pending is not None
+        # A run of the same retrain key registered first (its ledger entry comes before
+        # its alias) is the one to find below, not a challenger to defend.
+        and key not in c.get_run(lid).data.params
+        and not _versions_of(name, run_id)
+        and not _replaces(run.data.tags, str(pending.version))
+    ):
+        return None, (
+            f"version {pending.version} waits for approval and this challenger "
+            + (
+                "was not found better than it"
+                if run.data.tags.get(RIVAL) == str(pending.version)
+                else "was built before it was registered"
+            )
+            + ": it is not registered"
+        )
+    winner = write_once(lid, key, run_id)
     if winner != run_id:
         c.delete_run(run_id)
         run = c.get_run(winner)
@@ -250,11 +280,33 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
     if pending is not None and pending == aliases.get(CHAMPION):
         _drop(name, CHALLENGER)  # promoted by hand already
     elif pending not in (None, version):
+        why = tags.get(VERSUS_REASONS) or "a newer challenger passed the gate"
+        write_once(lid, f"superseded.{pending}", f"by version {version}: {why}"[:1000])
         _tag(name, pending, STATUS, "superseded")
         _tag(name, pending, tracking.TAG + "superseded_by", version)
     _alias(name, CHALLENGER, version)
     _tag(name, version, STATUS, "awaiting-approval")  # last: registration is complete
     return keep, f"registered as version {version} with the alias challenger"
+
+
+def waiting(name: str) -> ModelVersion | None:
+    """The challenger waiting for a decision (alias ``challenger`` on another version than
+    the champion), if any."""
+    aliases = _aliases(name)
+    version = aliases.get(CHALLENGER)
+    if version is None or version == aliases.get(CHAMPION):
+        return None
+    try:
+        return tracking.client().get_model_version(name, version)
+    except MlflowException:
+        return None  # deleted meanwhile
+
+
+def _replaces(tags: dict[str, str], pending: str) -> bool:
+    """Whether the retrain run with ``tags`` may take the place of the waiting challenger
+    ``pending``: it was compared with that very version and found better (or the policy
+    said to replace it)."""
+    return tags.get(RIVAL) == pending and tags.get(VERSUS) == "passed"
 
 
 def complete_retrains(name: str) -> list:
@@ -275,6 +327,10 @@ def _register_pending(name: str, lid: str) -> list[str]:
         versions = _versions_of(name, run.info.run_id)
         if all(STATUS in v.tags for v in versions) and (versions or REGISTERED in tags):
             break  # registered, or registered and deleted by a person since
+        pending = aliases.get(CHALLENGER)
+        waits = pending not in (None, aliases.get(CHAMPION))
+        if waits and not versions and not _replaces(tags, pending):
+            continue  # it does not take the place of the challenger waiting for approval
         mv, _ = register(name, run.info.run_id)
         return [
             f"finished registering the challenger of run {run.info.run_id} as version {mv.version}"

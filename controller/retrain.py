@@ -4,9 +4,14 @@ The challenger is a fresh clone of the champion's scikit-learn estimator or pipe
 hyper-parameters) refitted on the policy's training window, or whatever the user's MLflow
 project entry point trains on it (``[retrain] entry_point``): ``sliding`` takes the labelled
 rows of the last ``window_batches`` batches, ``expanding`` adds the baseline's reference
-rows. The most recent ``holdout_share`` of the labelled rows is held out (a time-based
-split) and never trained on; both models are scored on exactly those rows and the gate of
-``controller.evaluate`` decides. The challenger is logged as an MLflow model with its own
+rows. With ``start_at_change`` the window starts instead at the latest significant change
+in the champion's per-row loss (``latest_change``), once ``min_rows_after_change`` labelled
+rows follow it: after an abrupt change of concept, rows of the old concept only teach the
+challenger what no longer holds. The most recent ``holdout_share`` of the rows used is held
+out (a time-based split) and never trained on; both models are scored on exactly those rows
+and the gate of ``controller.evaluate`` decides. A challenger that passes while another
+waits for approval must also beat that one, with the same test on the same rows (or as
+``replace_challenger`` says). The challenger is logged as an MLflow model with its own
 baseline and its lineage; one that passes is registered by ``controller.registry``.
 
 An entry point receives two parameters, ``training_data`` (a parquet file of the features
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +31,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 
 from controller import performance, registry, tracking
@@ -34,10 +41,92 @@ from controller.batches import load_window
 from controller.evaluate import METRICS, Comparison, Decision, Threshold, compare, gate
 from controller.model import predict
 from controller.performance import as_labels
-from controller.policy import Policy
+from controller.policy import MIN_SEGMENT, Policy
 
 COMPARISON = "driftctl/comparison.json"
 MIN_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A change in the mean of a series: the first row of the new segment, the means on
+    either side (back to the previous change found, if any) and its permutation p-value."""
+
+    at: int
+    before: float
+    after: float
+    p_value: float
+    significant: bool
+
+
+def latest_change(
+    series,
+    *,
+    level: float,
+    seed: int = 0,
+    min_size: int = MIN_SEGMENT,
+    resamples: int = 499,
+    max_points: int = 20_000,
+) -> Shift | None:
+    """The latest significant change in the mean of ``series`` (values in time order).
+
+    Each step splits the series where the likelihood ratio of a shift in the mean is
+    largest (for Gaussian rows, ``k (n - k) / n`` times the squared difference of the two
+    means: the standardised CUSUM) and tests that split by permutation: any order of the
+    rows is as likely as the observed one when nothing changed, so the p-value is the share
+    of ``resamples`` random orders whose best split is at least as strong. A significant
+    split is searched again to its right (binary segmentation towards the present), so the
+    latest of several changes is the one returned. Without a significant change, the
+    strongest split is returned with ``significant`` false; None when the series is too
+    short to split. Long series are averaged in consecutive blocks (``max_points`` at most),
+    which locates a change to within one block.
+    """
+    x = np.asarray(series, float)
+    if len(x) < 2 * min_size:
+        return None
+    size = math.ceil(len(x) / max_points)
+    starts = np.arange(0, len(x), size)
+    points = np.add.reduceat(x, starts) / np.diff(np.append(starts, len(x)))
+    m = math.ceil(min_size / size)
+    rng = np.random.default_rng(seed)
+    found, start = None, 0
+    while len(points) - start >= 2 * m:
+        part = points[start:]
+        (k,), (strongest,) = _best_split(part[None, :], m)
+        exceeded = 0
+        for done in range(0, resamples, 50):  # 50 orders at a time: memory stays flat
+            orders = rng.permuted(np.tile(part, (min(50, resamples - done), 1)), axis=1)
+            exceeded += int((_best_split(orders, m)[1] >= strongest * (1 - 1e-12)).sum())
+        p = (1 + exceeded) / (1 + resamples)
+        at = min((start + int(k)) * size, len(x))
+        shift = Shift(at, float(x[start * size : at].mean()), float(x[at:].mean()), p, p <= level)
+        if not shift.significant:
+            return found or shift
+        found, start = shift, start + int(k)
+    return found
+
+
+def _best_split(rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``rows``: where a split into two segments of at least ``m`` values
+    explains the most (the first index of the second segment), and how much."""
+    n = rows.shape[1]
+    k = np.arange(m, n - m + 1)
+    sums = np.cumsum(rows, axis=1)
+    left = sums[:, k - 1]
+    stat = (left - k * sums[:, -1:] / n) ** 2 * n / (k * (n - k))
+    return k[stat.argmax(axis=1)], stat.max(axis=1)
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The rows a challenger is trained and compared on, and why those."""
+
+    train: pd.DataFrame
+    hold: pd.DataFrame
+    batches: tuple[str, ...]  # the batch runs whose rows were used
+    why: str  # in words, for the run and the comparison
+    shift: Shift | None  # the change in the champion's loss the window starts at, if cut
+    start: str  # where the rows used start: batch run and event time
 
 
 @dataclass(frozen=True)
@@ -53,34 +142,65 @@ class RetrainResult:
     version: str | None = None  # the registered version, when the challenger passed
     registry: tuple[str, ...] = ()  # what happened in the registry, in words
     reused: bool = False  # an earlier run for the same trigger or data was found
+    training: str = ""  # which rows it was trained on, and why
+    rival: str = ""  # the version waiting for approval when this one passed, if any
+    rival_comparisons: tuple[Comparison, ...] = ()  # this one against the rival
+    rival_decision: Decision | None = None  # whether this one replaces the rival
 
-    def table(self) -> list[str]:
+    @property
+    def keeps_waiting(self) -> bool:
+        """Another challenger waits for approval, and this one does not replace it."""
+        return bool(self.rival) and not (self.rival_decision and self.rival_decision.passed)
+
+    def table(self, comparisons=None, names=("champion", "challenger")) -> list[str]:
         """The comparison as Markdown table rows."""
         rows = [
-            "| metric | champion | challenger | better by | interval | method |",
+            f"| metric | {names[0]} | {names[1]} | better by | interval | method |",
             "|---|---:|---:|---:|---|---|",
         ]
-        for c in self.comparisons:
+        for c in self.comparisons if comparisons is None else comparisons:
             rows.append(
                 f"| {c.metric} | {c.champion:.4f} | {c.challenger:.4f} | {c.improvement:+.4f} "
                 f"| [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.method} |"
             )
         return rows
 
+    def rival_words(self) -> str:
+        """What this challenger means for the one waiting for approval, in words."""
+        if not self.rival or self.rival_decision is None:
+            return ""
+        verb = "replaces" if self.rival_decision.passed else "does not replace"
+        return f"this challenger {verb} version {self.rival}, waiting for approval: " + "; ".join(
+            self.rival_decision.reasons
+        )
+
     def markdown(self) -> str:
         """The comparison for the version's description in the MLflow UI."""
         verdict = "passed" if self.decision.passed else "failed"
+        rival = []
+        if self.rival:
+            rival = [
+                "",
+                f"**Against version {self.rival}**, the challenger that waited for approval, "
+                "on the same rows:",
+                "",
+                *self.table(self.rival_comparisons, (f"version {self.rival}", "this one")),
+                "",
+                self.rival_words()[:1].upper() + self.rival_words()[1:] + ".",
+            ]
         return "\n".join(
             [
                 f"**Challenger of version {self.champion_version}** trained by driftctl on "
                 f"{self.n_train} rows, compared with the champion on the same "
                 f"{self.n_holdout} most recent labelled rows, held out from training "
                 f"(digest `{self.holdout_digest[:12]}`).",
+                *(["", f"Training rows: {self.training}."] if self.training else []),
                 "",
                 *self.table(),
                 "",
                 f"Gate on **{self.metric}**: {verdict}.",
                 *(f"- {r}" for r in self.decision.reasons),
+                *rival,
                 "",
                 f"Run: `{self.run_id}`. Approve by setting the tag `approval` to `approved` "
                 "(or `rejected`) on this version.",
@@ -92,6 +212,7 @@ class RetrainResult:
             f"challenger of version {self.champion_version}: trained on {self.n_train} "
             f"rows, compared on {self.n_holdout} held-out rows"
             + (" (found from an earlier run)" if self.reused else ""),
+            *([f"training rows: {self.training}"] if self.training else []),
             f"{'metric':<10} {'champion':>9} {'challenger':>10} {'better by':>10}  "
             f"{'interval':<21} method",
         ]
@@ -104,6 +225,8 @@ class RetrainResult:
         verdict = "PASSED" if self.decision.passed else "FAILED"
         lines.append(f"gate on {self.metric}: {verdict}")
         lines.extend(f"  {r}" for r in self.decision.reasons)
+        if self.rival:
+            lines.append(self.rival_words())
         lines.append(f"logged to MLflow run {self.run_id}")
         lines.extend(self.registry)
         return "\n".join(lines)
@@ -118,11 +241,17 @@ class RetrainResult:
             "n_train": self.n_train,
             "n_holdout": self.n_holdout,
             "holdout_digest": self.holdout_digest,
+            "training": self.training,
+            "rival": self.rival,
+            "rival_comparisons": [c.__dict__ for c in self.rival_comparisons],
+            "rival_passed": self.rival_decision.passed if self.rival_decision else None,
+            "rival_reasons": list(self.rival_decision.reasons) if self.rival_decision else [],
         }
 
     @classmethod
     def from_run(cls, run_id: str) -> RetrainResult:
         d = json.loads(tracking.read_text_artifact(run_id, COMPARISON))
+        rival = d.get("rival_passed")
         return cls(
             run_id,
             d["champion_version"],
@@ -133,6 +262,10 @@ class RetrainResult:
             d["n_holdout"],
             d["holdout_digest"],
             reused=True,
+            training=d.get("training", ""),
+            rival=d.get("rival", ""),
+            rival_comparisons=tuple(Comparison(**c) for c in d.get("rival_comparisons", [])),
+            rival_decision=None if rival is None else Decision(rival, tuple(d["rival_reasons"])),
         )
 
 
@@ -141,8 +274,9 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
 
     Once per trigger: with ``trigger_run`` (the monitor run that called for it), or else for
     the same champion, data and policy, an earlier complete run is reused, not repeated. A
-    challenger that passes is registered with the alias ``challenger``; with
-    ``promotion = "auto"`` it is promoted at once.
+    challenger that passes is registered with the alias ``challenger`` (in place of one
+    waiting for approval only when it beats that one too, or as ``replace_challenger``
+    says); with ``promotion = "auto"`` it is promoted at once.
     """
     policy = policy or Policy()
     rules = policy.retrain
@@ -162,13 +296,18 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
             "log the baseline with --target; for a model that is not a scikit-learn "
             "estimator, name your training entry point in [retrain] entry_point",
         )
-    train, hold, batches = _split(name, baseline, model, rules)
+    rows = _split(name, baseline, model, rules, policy.seed)
     key = hashlib.sha256(
         repr(
             ("trigger", trigger_run)
             if trigger_run
             # How it is promoted does not change the challenger.
-            else (mv.version, _digest(train), _digest(hold), replace(rules, promotion=""))
+            else (
+                mv.version,
+                _digest(rows.train),
+                _digest(rows.hold),
+                replace(rules, promotion=""),
+            )
         ).encode()
     ).hexdigest()
     earlier = [
@@ -177,11 +316,13 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
     if earlier:
         result = RetrainResult.from_run(earlier[-1].info.run_id)
     else:
-        lineage = {"trigger_run": trigger_run, "batches": ",".join(batches)[:4000]}
-        result = _build(name, mv, baseline, model, train, hold, policy, lineage, key)
+        lineage = {"trigger_run": trigger_run, "batches": ",".join(rows.batches)[:4000]}
+        result = _build(name, mv, baseline, model, rows, policy, lineage, key)
         failpoint("after-candidate")
     if not result.decision.passed:
         return replace(result, registry=tuple(said))
+    if result.keeps_waiting:
+        return replace(result, registry=(*said, result.rival_words()))
     version, registered = registry.register(name, result.run_id)
     if version is None:
         return replace(result, registry=(*said, registered))
@@ -199,9 +340,10 @@ def _refittable(model) -> bool:
     return isinstance(model, BaseEstimator)
 
 
-def _split(name, baseline, model, rules):
-    """(training rows, held-out rows, batch runs): rows with the target column, the most
-    recent ``holdout_share`` of the window's labelled rows held out."""
+def _split(name, baseline, model, rules, seed: int = 0) -> TrainingRows:
+    """The labelled rows of the policy's window in time order, cut at the latest change in
+    the champion's loss when the policy says so, with the most recent ``holdout_share`` of
+    the rows used held out."""
     last = rules.window_batches if rules.window == "sliding" else 10**9
     window = load_window(name, baseline, last=last)
     known = window.labels.notna().to_numpy() if window.labels is not None else None
@@ -212,27 +354,114 @@ def _split(name, baseline, model, rules):
             "log labels with driftctl log-labels, or widen [retrain] window_batches",
         )
     features, target = list(baseline.features), baseline.target
-    labels = window.labels[known].to_numpy()
+    batch, when = _batches_and_times(name, window)
+    order = np.lexsort((when, batch))  # batch by batch, each by its event time
+    order = order[known[order]]
+    labels = window.labels.to_numpy()[order]
     if baseline.task == "classification" and hasattr(model, "classes_"):
         # Labels as the champion knew them: 1.0 from a CSV with gaps is still class 1.
         known_classes = dict(zip(as_labels(model.classes_), model.classes_, strict=True))
         labels = np.array([known_classes.get(v, v) for v in as_labels(labels)], dtype=object)
         labels = pd.Series(labels).infer_objects().to_numpy()
-    rows = window.frame.loc[known, features].assign(**{target: labels}).reset_index(drop=True)
-    cut = round(len(rows) * (1 - rules.holdout_share))
-    train, hold = rows.iloc[:cut], rows.iloc[cut:].reset_index(drop=True)
-    if rules.window == "expanding":
+    rows = window.frame.iloc[order][features].assign(**{target: labels}).reset_index(drop=True)
+    batch, when = batch[order], when[order]
+    shift, why = _cut(rows, model, baseline, rules, seed)
+    first = shift.at if shift is not None else 0
+    used = rows.iloc[first:].reset_index(drop=True)
+    cut = round(len(used) * (1 - rules.holdout_share))
+    train, hold = used.iloc[:cut], used.iloc[cut:].reset_index(drop=True)
+    if rules.window == "expanding" and shift is None:
         train = pd.concat([baseline.reference[[*features, target]], train], ignore_index=True)
-    return train, hold, window.run_ids
+    run_ids = window.run_ids
+    if (batch < 0).any():  # which batch a row came from is not known
+        batches, start = run_ids, f"labelled row {first} of the window"
+    else:
+        batches = tuple(run_ids[i] for i in sorted(set(batch[first:].tolist())))
+        start = f"batch {run_ids[batch[first]]}"
+    if when[first]:
+        start += f", event time {pd.Timestamp(when[first], tz='UTC').isoformat()}"
+    why += (
+        f"; trained on {len(train)} rows"
+        + (" (with the baseline's reference rows)" if len(train) > cut else "")
+        + f", the latest {len(hold)} held out"
+    )
+    return TrainingRows(train, hold, batches, why, shift, start)
+
+
+def _batches_and_times(name, window) -> tuple[np.ndarray, np.ndarray]:
+    """Each window row's batch (its index in ``window.run_ids``) and event time in
+    nanoseconds (0 where its batch was logged without a time-stamp column: log time is no
+    event time, so such rows keep the order they were logged in)."""
+    tags = {r.info.run_id: r.data.tags for r in tracking.finished_runs(name, "batch")}
+    sizes = [int(tags.get(r, {}).get(tracking.TAG + "rows", -1)) for r in window.run_ids]
+    n = len(window.frame)
+    if sum(sizes) != n or min(sizes) < 0:  # not as logged: keep the window's own order
+        return np.full(n, -1), np.zeros(n, "int64")
+    batch = np.repeat(np.arange(len(sizes)), sizes)
+    when = np.zeros(n, "int64")
+    offset = 0
+    for run_id, size in zip(window.run_ids, sizes, strict=True):
+        col = tags[run_id].get(tracking.TAG + "timestamp_col")
+        if col and col in window.frame.columns:
+            stamps = pd.to_datetime(window.frame[col].iloc[offset : offset + size], utc=True)
+            when[offset : offset + size] = stamps.to_numpy("datetime64[ns]").astype("int64")
+        offset += size
+    return batch, when
+
+
+def _cut(rows, model, baseline, rules, seed) -> tuple[Shift | None, str]:
+    """Where the training rows start (a significant change in the champion's per-row loss
+    with at least ``min_rows_after_change`` rows after it, or None for the whole window),
+    and why, in words."""
+    if not rules.start_at_change:
+        return None, "the whole window (start_at_change = false)"
+    loss, what = _losses(rows, model, baseline)
+    # Enough random orders that a p-value below the level can be seen at all.
+    draws = max(499, math.ceil(5 / rules.change_level))
+    shift = latest_change(loss, level=rules.change_level, seed=seed, resamples=draws)
+    if shift is None:
+        return None, f"the whole window (too few labelled rows to look for a change in {what})"
+    said = (
+        f"the champion's mean {what} went from {shift.before:.4f} to {shift.after:.4f} at "
+        f"labelled row {shift.at} of {len(loss)} (permutation p = {shift.p_value:.4f}, "
+        f"level {rules.change_level})"
+    )
+    if not shift.significant:
+        return (
+            None,
+            f"the whole window, as no change in {what} is significant (the strongest: {said})",
+        )
+    after = len(loss) - shift.at
+    if after < rules.min_rows_after_change:
+        return None, (
+            f"the whole window: {said}, but only {after} labelled rows follow the change "
+            f"(min_rows_after_change = {rules.min_rows_after_change})"
+        )
+    return shift, f"the {after} labelled rows since a change: {said}"
+
+
+def _losses(rows, model, baseline) -> tuple[np.ndarray, str]:
+    """The champion's loss on each labelled row, and its name: the Brier score of a binary
+    classifier's probability, else 0/1 error (classification) or absolute error."""
+    x, y = rows[list(baseline.features)], rows[baseline.target]
+    p = predict(model, x)
+    if baseline.task == "regression":
+        return np.abs(y.to_numpy(float) - np.asarray(p.values, float)), "absolute error"
+    if p.score is not None and p.positive is not None:
+        hit = (as_labels(y) == as_labels([p.positive])[0]).astype(float)
+        return (hit - p.score) ** 2, "Brier score"
+    return (p.for_task(baseline.task) != as_labels(y)).astype(float), "error rate"
 
 
 def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy()).hexdigest()
 
 
-def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> RetrainResult:
-    """Train the challenger, compare it with the champion, and log it as one complete run."""
+def _build(name, mv, baseline, model, rows, policy, lineage, key) -> RetrainResult:
+    """Train the challenger, compare it with the champion (and with a challenger waiting
+    for approval), and log it as one complete run."""
     rules = policy.retrain
+    train, hold = rows.train, rows.hold
     features, target, task = list(baseline.features), baseline.target, baseline.task
     experiment = tracking.experiment_id(name)
     project_run = None
@@ -241,20 +470,24 @@ def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> Retr
         challenger = tracking.load_model_uri(f"runs:/{project_run}/model")
     else:
         challenger = _refit(model, train[features], train[target])
-    y, champ, chall = _scored(task, hold, model, challenger, baseline)
+    y, (champ, chall) = _scored(task, hold, [model, challenger], baseline)
     comparisons = compare(task, y, champ, chall, confidence=rules.confidence)
     metric = rules.metric
     if metric == "auto":
         metric = (
             "rmse" if task == "regression" else ("roc_auc" if champ[1] is not None else "accuracy")
         )
-    decision = gate(
-        comparisons,
-        Threshold(
-            metric, METRICS[task][metric], rules.min_absolute_change, rules.min_relative_change
-        ),
-        {c.metric: rules.guardrail_tolerance for c in comparisons if c.metric != metric},
+    threshold = Threshold(
+        metric, METRICS[task][metric], rules.min_absolute_change, rules.min_relative_change
     )
+    guardrails = {c.metric: rules.guardrail_tolerance for c in comparisons if c.metric != metric}
+    decision = gate(comparisons, threshold, guardrails)
+    rival, versus, against = "", (), None
+    if decision.passed and (waiting := registry.waiting(name)) is not None:
+        rival = str(waiting.version)
+        versus, against = _against_waiting(
+            waiting, y, chall, hold, baseline, rules, threshold, guardrails
+        )
     digest = _digest(hold)
     tags = {
         tracking.KIND: "retrain",
@@ -264,13 +497,30 @@ def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> Retr
         tracking.TAG + "training_window": rules.window,
         tracking.TAG + "training": rules.entry_point or "clone of the champion",
         **{tracking.TAG + k: v for k, v in lineage.items()},
+        tracking.TAG + "training_rows": rows.why[:4000],
+        tracking.TAG + "training_start": rows.start,
+        tracking.TAG + "training_cut": "change point" if rows.shift else "policy window",
         tracking.TAG + "holdout_digest": digest,
         tracking.TAG + "gate_reasons": "; ".join(decision.reasons)[:4000],
     }
+    if rival:
+        tags[registry.RIVAL] = rival
+        tags[registry.VERSUS] = "passed" if against.passed else "failed"
+        tags[registry.VERSUS_REASONS] = "; ".join(against.reasons)[:4000]
+    params = {
+        tracking.TAG + "train_rows": len(train),
+        tracking.TAG + "holdout_rows": len(hold),
+        tracking.TAG + "train_batches": len(rows.batches),
+        tracking.TAG + "start_at_change": rules.start_at_change,
+    }
+    if rows.shift is not None:
+        params[tracking.TAG + "change_row"] = rows.shift.at
+        params[tracking.TAG + "change_p_value"] = round(rows.shift.p_value, 6)
     metrics = {}
-    for c in comparisons:
-        for k in ("champion", "challenger", "improvement", "ci_low", "ci_high"):
-            metrics[f"compare.{c.metric}.{k}"] = getattr(c, k)
+    for prefix, found in (("compare", comparisons), ("versus", versus)):
+        for c in found:
+            for k in ("champion", "challenger", "improvement", "ci_low", "ci_high"):
+                metrics[f"{prefix}.{c.metric}.{k}"] = getattr(c, k)
     with tracking.atomic_run(
         experiment, f"challenger of v{mv.version}", tags, run_id=project_run
     ) as run:
@@ -283,6 +533,10 @@ def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> Retr
             len(train),
             len(hold),
             digest,
+            training=rows.why,
+            rival=rival,
+            rival_comparisons=tuple(versus),
+            rival_decision=against,
         )
         if project_run is None:
             _log_clone(challenger, name, mv.version)
@@ -290,12 +544,46 @@ def _build(name, mv, baseline, model, train, hold, policy, lineage, key) -> Retr
             _baseline(challenger, train, hold, target, task, policy), run.info.run_id
         )
         c, run_id = tracking.client(), run.info.run_id
+        c.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
         tracking.log_metrics(run_id, metrics)
         c.log_dict(run_id, result.to_dict(), COMPARISON)
         c.log_text(run_id, result.markdown(), registry.DESCRIPTION)
         # Last: the run counts as a complete challenger only with its verdict.
         c.set_tag(run_id, registry.GATE, "passed" if decision.passed else "failed")
     return result
+
+
+def _against_waiting(waiting, y, chall, hold, baseline, rules, threshold, guardrails):
+    """This challenger against the one waiting for approval, on this one's held-out rows,
+    with the gate it passed against the champion; and whether it replaces that one."""
+    policy_says = {
+        "always": Decision(True, ("replace_challenger = always in the policy",)),
+        "never": Decision(False, ("replace_challenger = never in the policy",)),
+    }
+    try:
+        other = tracking.load_model(waiting)
+    except Exception as exc:  # a version whose model is gone cannot be defended
+        return (), policy_says.get(
+            rules.replace_challenger,
+            Decision(True, (f"the model of version {waiting.version} no longer loads: {exc}",)),
+        )
+    _, (theirs,) = _scored(baseline.task, hold, [other], baseline)
+    versus = compare(baseline.task, y, theirs, chall, confidence=rules.confidence)
+    if rules.replace_challenger in policy_says:
+        return versus, policy_says[rules.replace_challenger]
+    decision = gate(versus, threshold, guardrails)
+    if not decision.passed:
+        return versus, Decision(
+            False, (f"not significantly better than it: {'; '.join(decision.reasons)}",)
+        )
+    c = next(c for c in versus if c.metric == threshold.metric)
+    return versus, Decision(
+        True,
+        (
+            f"{c.metric} better by {c.improvement:+.4f} (interval [{c.ci_low:+.4f}, "
+            f"{c.ci_high:+.4f}], {c.method}) on the same {len(hold)} held-out rows",
+        ),
+    )
 
 
 def _baseline(challenger, train, hold, target, task, policy):
@@ -370,18 +658,18 @@ def _train_in_project(rules, train: pd.DataFrame, target: str, experiment: str) 
     return run_id
 
 
-def _scored(task, hold, champion, challenger, baseline):
+def _scored(task, hold, models, baseline):
     """Labels and each model's (predictions, scores) on the held-out rows, as 0/1 for a
     binary classification."""
     x, y = hold[list(baseline.features)], hold[baseline.target]
     positive = baseline.positive_class
     out = []
-    for m in (champion, challenger):
+    for m in models:
         p = predict(m, x)
         if task == "classification":
             out.append(((p.for_task(task) == positive).astype(int), p.score))
         else:
             out.append((np.asarray(p.values, float), None))
     if task == "classification":
-        return (as_labels(y) == positive).astype(int), out[0], out[1]
-    return y.to_numpy(dtype=float), out[0], out[1]
+        return (as_labels(y) == positive).astype(int), out
+    return y.to_numpy(dtype=float), out

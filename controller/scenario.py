@@ -2,8 +2,9 @@
 
 Columns: salary, commission, age, elevel (education level 0-4), car (make 1-20), zipcode
 (category z0-z8), hvalue (house value), hyears (years owned), loan (loan amount), and the
-label ``approved`` (1 = a good loan), with 5% of labels flipped. Two approval rules:
+label ``approved`` (1 = a good loan), with 5% of labels flipped. Three approval rules:
 
+- ``"age"``: Agrawal's function 1, applicants under 40 or from 60;
 - ``"bands"``: Agrawal's function 2, salary bands by age group;
 - ``"disposable"``: Agrawal's function 7, ``0.67 (salary + commission) - 0.2 loan > 20000``.
 
@@ -13,8 +14,8 @@ what the model sees, not what makes a good loan.
 
 ``timeline`` plays weeks of production: applications decided each week, whose outcomes
 (labels) are known one week later. From ``shift_week`` incomes fall by a quarter and loans
-grow by 40%; from ``concept_week`` the approval rule itself changes from bands to
-disposable income, which no input-drift test can see.
+grow by 40%; from ``concept_week`` the approval rule itself changes (by default from bands
+to disposable income), which no input-drift test can see.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def credit_data(
     # The rule sees the applicant's real-terms income, so a pure shift in units is drift
     # the model must cope with, not a change of concept.
     s = salary
-    if rule == "bands":
+    if rule == "age":
+        good = (age < 40) | (age >= 60)
+    elif rule == "bands":
         good = (
             ((age < 40) & (s >= 50_000) & (s <= 100_000))
             | ((age >= 40) & (age < 60) & (s >= 75_000) & (s <= 125_000))
@@ -68,7 +71,7 @@ def credit_data(
     elif rule == "disposable":
         good = 0.67 * (s + commission) - 0.2 * frame["loan"].to_numpy() > 20_000
     else:
-        raise ValueError(f"unknown rule {rule!r}: use 'bands' or 'disposable'")
+        raise ValueError(f"unknown rule {rule!r}: use 'age', 'bands' or 'disposable'")
     flip = rng.random(n) < noise
     frame[TARGET] = (good ^ flip).astype(int)
     return frame
@@ -95,8 +98,12 @@ def timeline(
     shift_week: int = SHIFT_WEEK,
     concept_week: int = CONCEPT_WEEK,
     start: str = "2026-01-05",
+    rules: tuple[str, str] = ("bands", "disposable"),
+    noise: float = 0.05,
 ) -> list[Week]:
-    """Weekly production batches of the scenario, with their (late) labels."""
+    """Weekly production batches of the scenario, with their (late) labels: ``rules`` are
+    the approval rule before and from ``concept_week``, ``noise`` the share of flipped
+    labels."""
     out = []
     for week in range(1, weeks + 1):
         shifted, new_rule = week >= shift_week, week >= concept_week
@@ -105,7 +112,8 @@ def timeline(
             seed=seed + 100 + week,
             income_shift=0.75 if shifted else 1.0,
             loan_shift=1.4 if shifted else 1.0,
-            rule="disposable" if new_rule else "bands",
+            rule=rules[1] if new_rule else rules[0],
+            noise=noise,
         )
         data.insert(0, ID, [f"w{week}-{i}" for i in range(rows)])
         data[DECIDED] = (

@@ -111,3 +111,66 @@ def test_a_model_that_no_longer_loads_still_gets_its_data_monitored(champion):
     report = monitor("credit")
     assert "x1" in report.drifted and report.attribution is None
     assert any(n.startswith("the model could not be loaded") for n in report.notes)
+
+
+def _triggered(hours_ago, *, rows, gate="", event_time=True):
+    return Cycle(NOW - timedelta(hours=hours_ago), True, True, event_time, rows, gate)
+
+
+def test_a_failed_challenger_holds_nothing_back_once_new_labels_arrive():
+    rules = Retrain(cooldown_hours=24)
+    failed = [_triggered(1, rows=1000, gate="failed")]
+    assert decide(["drop"], failed, NOW, rules, labelled_rows=1001).triggered
+    same_labels = decide(["drop"], failed, NOW, rules, labelled_rows=1000)
+    assert not same_labels.triggered and same_labels.held_back.startswith("cooling down until")
+    passed = [_triggered(1, rows=1000, gate="passed")]
+    assert not decide(["drop"], passed, NOW, rules, labelled_rows=5000).triggered
+
+
+def test_the_cooldown_can_count_labelled_rows():
+    rules = Retrain(cooldown="labelled_rows", cooldown_rows=500)
+    earlier = [_triggered(1000, rows=1000, gate="passed")]  # long ago, but few labels since
+    few = decide(["drop"], earlier, NOW, rules, labelled_rows=1400)
+    assert not few.triggered
+    assert few.held_back.startswith("cooling down until 500 new labelled rows") and (
+        "(400 so far)" in few.held_back
+    )
+    assert decide(["drop"], earlier, NOW, rules, labelled_rows=1500).triggered
+
+
+def test_log_times_are_not_taken_for_event_times():
+    """A replay without event times logs its weeks minutes apart: 24 hours of log time never
+    pass, so labelled rows end the cooldown; live, the hours of log time still do."""
+    rules = Retrain(cooldown_hours=24, cooldown_rows=1000)
+    minutes_ago = [_triggered(0.1, rows=1000, event_time=False)]
+    held = decide(["drop"], minutes_ago, NOW, rules, event_time=False, labelled_rows=1500)
+    assert not held.triggered and "they have no event times" in held.held_back
+    assert decide(["drop"], minutes_ago, NOW, rules, event_time=False, labelled_rows=2000).triggered
+    day_ago = [_triggered(25, rows=1000, event_time=False)]
+    assert decide(["drop"], day_ago, NOW, rules, event_time=False, labelled_rows=1000).triggered
+    # With event times, hours are hours, whatever the labels.
+    event = [_triggered(1, rows=1000)]
+    assert not decide(["drop"], event, NOW, rules, labelled_rows=9000).triggered
+    # Cycles logged before labelled rows were counted: hours, as before.
+    legacy = [Cycle(NOW - timedelta(hours=1), True, True)]
+    assert not decide(["drop"], legacy, NOW, rules, event_time=False, labelled_rows=9000).triggered
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[retrain]\ncooldown = 'weeks'\n",
+        "[retrain]\ncooldown_rows = 0\n",
+        "[retrain]\nmin_rows_after_change = 10\n",
+        "[retrain]\nstart_at_change = 1\n",
+        "[retrain]\nchange_level = 1.5\n",
+        "[retrain]\nreplace_challenger = 'sometimes'\n",
+    ],
+)
+def test_new_retrain_keys_are_checked(tmp_path, text):
+    from controller import PolicyError
+
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match="parameter of \\[retrain\\]"):
+        Policy.from_toml(path)

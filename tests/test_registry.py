@@ -199,3 +199,84 @@ def test_a_hand_move_after_the_old_champion_was_deleted(challenger, capsys):
     assert aliases("credit") == {"champion": "1"} and status("credit", "1") == "champion"
     assert main(["promote", "--model", "credit"]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rule", ["if_better", "always"])
+def test_a_waiting_challenger_is_replaced_only_by_a_better_one(challenger, capsys, tmp_path,
+                                                              rule):
+    """Version 2 waits for approval; a week later a new challenger of the same concept
+    passes against the champion, but is no better than version 2: the reviewer's version
+    stays, unless the policy says to replace it anyway."""
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'[retrain]\nreplace_challenger = "{rule}"\n')
+    log_batch("credit", changed_concept(600, 33), target="y")
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit", "--policy", str(policy)]) == 0
+    out = capsys.readouterr().out
+    newest = max(runs_of("credit", "retrain"), key=lambda r: r.info.start_time)
+    tags = newest.data.tags
+    assert tags["driftctl.waiting_challenger"] == "2"
+    assert "versus.roc_auc.ci_low" in newest.data.metrics
+    if rule == "if_better":
+        assert tags["driftctl.versus_waiting"] == "failed"
+        assert "does not replace version 2" in out and "not significantly better" in out
+        assert aliases("credit") == {"champion": "1", "challenger": "2"}
+        # Reconciling later does not register it behind the reviewer's back either.
+        assert main(["promote", "--model", "credit", "--policy", str(policy)]) == 0
+        assert len(MlflowClient().search_model_versions("name = 'credit'")) == 2
+        assert status("credit", "2") == "awaiting-approval"
+        assert not any(k.startswith("superseded.") for k in ledger_of("credit"))
+    else:
+        assert tags["driftctl.versus_waiting"] == "passed"
+        assert aliases("credit") == {"champion": "1", "challenger": "3"}
+        assert status("credit", "2") == "superseded"
+        assert ledger_of("credit")["superseded.2"] == (
+            "by version 3: replace_challenger = always in the policy")
+
+
+@pytest.fixture
+def waiting_copy(champion):
+    """Version 2, a copy of the champion, waits for approval; three weeks of a new concept
+    are logged, on which a challenger beats both."""
+    client = MlflowClient()
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 140 + week), target="y")
+    v2 = client.create_model_version("credit", client.get_model_version("credit", "1").source)
+    client.set_model_version_tag("credit", v2.version, "driftctl.champion_version", "1")
+    client.set_model_version_tag("credit", v2.version, "driftctl.status", "awaiting-approval")
+    client.set_registered_model_alias("credit", "challenger", v2.version)
+    return champion
+
+
+def test_a_significantly_better_challenger_replaces_the_waiting_one(waiting_copy, capsys):
+    """The waiting version is as good as the champion at the new concept (a copy of it); a
+    challenger trained on the new concept beats both, takes its place, and the ledger says
+    so, once."""
+    client = MlflowClient()
+    assert main(["retrain", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1", "challenger": "3"}
+    assert status("credit", "2") == "superseded" and status("credit", "3") == "awaiting-approval"
+    entry = ledger_of("credit")["superseded.2"]
+    assert entry.startswith("by version 3: roc_auc better by +") and "held-out rows" in entry
+    description = client.get_model_version("credit", "3").description
+    assert "**Against version 2**" in description and "replaces version 2" in description
+    assert main(["retrain", "--model", "credit"]) == 0  # rerun: found, nothing changes
+    assert len(client.search_model_versions("name = 'credit'")) == 3
+    assert ledger_of("credit")["superseded.2"] == entry
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after-candidate", "after-register"])
+def test_a_replacement_killed_half_way_is_finished_by_the_next_run(waiting_copy, point):
+    from conftest import run_cli
+
+    code, out, err = run_cli("retrain", "--model", "credit",
+                             env={"DRIFTCTL_FAILPOINT": point})
+    assert code == -9, (code, out, err)
+    assert aliases("credit")["challenger"] == "2"
+    assert main(["promote", "--model", "credit"]) == 0
+    assert aliases("credit") == {"champion": "1", "challenger": "3"}
+    assert status("credit", "2") == "superseded" and status("credit", "3") == "awaiting-approval"
+    assert ledger_of("credit")["superseded.2"].startswith("by version 3: roc_auc better by")
+    assert main(["promote", "--model", "credit"]) == 0  # and again: nothing more
+    assert len(MlflowClient().search_model_versions("name = 'credit'")) == 3

@@ -121,3 +121,70 @@ def test_a_failing_entry_point_is_a_clear_error(champion, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "the training entry point 'train'" in err and "mlflow run" in err
     assert [r for r in runs_of("credit", "retrain")] == []
+
+
+def test_the_window_starts_at_a_change_in_the_champions_loss(champion, capsys):
+    """Two weeks as in training, then the concept changes: the challenger learns from the
+    rows since the change only, and its run says which rows and why."""
+    before = [log_batch("credit", make_frame(600, 110 + w), target="y") for w in range(2)]
+    after = [log_batch("credit", changed_concept(600, 112 + w), target="y") for w in range(2)]
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit"]) == 0
+    out = capsys.readouterr().out
+    assert "training rows: the 1" in out and "labelled rows since a change" in out
+    (run,) = runs_of("credit", "retrain")
+    tags, params = run.data.tags, run.data.params
+    assert tags["driftctl.training_cut"] == "change point"
+    assert tags["driftctl.batches"] == ",".join(after) and before[1] not in tags["driftctl.batches"]
+    assert tags["driftctl.training_start"].startswith(f"batch {after[0]}")
+    assert abs(int(params["driftctl.change_row"]) - 1200) <= 30
+    assert float(params["driftctl.change_p_value"]) <= 0.01
+    assert int(params["driftctl.train_rows"]) + int(params["driftctl.holdout_rows"]) == 2400 - int(
+        params["driftctl.change_row"])
+    assert "Brier score went from" in tags["driftctl.training_rows"]
+    assert tags["driftctl.gate"] == "passed"
+    description = MlflowClient().get_model_version("credit", "2").description
+    assert "Training rows: the " in description and "since a change" in description
+
+
+def test_random_labels_after_a_change_still_never_pass(champion, capsys):
+    """The control: a window cut at a change to labels that are noise trains a challenger
+    on noise, which the gate turns down."""
+    for week in range(2):
+        log_batch("credit", make_frame(600, 120 + week), target="y")
+    for week in range(2):
+        log_batch("credit", changed_concept(600, 122 + week, shuffle=True), target="y")
+    capsys.readouterr()
+    assert main(["retrain", "--model", "credit"]) == 1
+    (run,) = runs_of("credit", "retrain")
+    assert run.data.tags["driftctl.training_cut"] == "change point"
+    assert run.data.tags["driftctl.gate"] == "failed"
+
+
+def test_too_few_rows_after_a_change_keep_the_whole_window(champion, tmp_path, capsys):
+    policy = tmp_path / "p.toml"
+    policy.write_text("[retrain]\nmin_rows_after_change = 1000\n")
+    for week in range(2):
+        log_batch("credit", make_frame(600, 130 + week), target="y")
+    log_batch("credit", changed_concept(600, 132), target="y")
+    main(["retrain", "--model", "credit", "--policy", str(policy)])
+    (run,) = runs_of("credit", "retrain")
+    tags = run.data.tags
+    assert tags["driftctl.training_cut"] == "policy window"
+    assert "follow the change (min_rows_after_change = 1000)" in tags["driftctl.training_rows"]
+    assert len(tags["driftctl.batches"].split(",")) == 3
+
+
+def test_an_expanding_window_cut_at_a_change_leaves_the_reference_out(champion, tmp_path):
+    policy = tmp_path / "p.toml"
+    policy.write_text('[retrain]\nwindow = "expanding"\n')
+    for week in range(2):
+        log_batch("credit", make_frame(600, 160 + week), target="y")
+    for week in range(2):
+        log_batch("credit", changed_concept(600, 162 + week), target="y")
+    assert main(["retrain", "--model", "credit", "--policy", str(policy)]) == 0
+    (run,) = runs_of("credit", "retrain")
+    params = run.data.params
+    assert run.data.tags["driftctl.training_cut"] == "change point"
+    used = int(params["driftctl.train_rows"]) + int(params["driftctl.holdout_rows"])
+    assert used == 2400 - int(params["driftctl.change_row"])  # no reference rows
