@@ -74,12 +74,12 @@ class Explainer:
     """
 
     def __init__(
-        self, model, background: pd.DataFrame, *, seed: int = 0, loss_background: int = 10
+        self, model, background: pd.DataFrame, *, seed: int = 0, per_row: int | None = None
     ):
         from sklearn.pipeline import Pipeline
 
         self.model = model
-        self.loss_background = loss_background
+        self.per_row = per_row
         self.features = tuple(background.columns)
         self.seed = seed
         if isinstance(model, Pipeline) and len(model.steps) > 1:
@@ -176,14 +176,14 @@ class Explainer:
             return [np.flatnonzero(self.mapping[:, j]) for j in range(self.mapping.shape[1])]
         return [np.array([c]) for c in range(self.mapping.shape[0])]
 
-    def _shapley(self, x: np.ndarray, value, per_row=None) -> tuple[np.ndarray, str]:
+    def _shapley(self, x: np.ndarray, value) -> tuple[np.ndarray, str]:
         """Interventional Shapley values of ``value`` (per input feature) for rows ``x``."""
         players = self._players()
         per_feature = len(players) == len(self.features)
         live = [i for i, cols in enumerate(players) if cols.size]
         values, how = shapley(
             value, x, self.background, [players[i] for i in live],
-            rng=np.random.default_rng(self.seed), per_row=per_row,
+            rng=np.random.default_rng(self.seed), per_row=self.per_row,
         )
         full = np.zeros((len(x), len(players)))
         full[:, live] = values
@@ -218,9 +218,7 @@ class Explainer:
         y = np.asarray(labels)
         if self.classifier:
             y = (pd.Series(y).astype(str).to_numpy() == str(self.estimator.classes_[1])).astype(int)
-        values, how = self._shapley(
-            x, lambda z, rows: self._loss(z, y[rows]), per_row=self.loss_background
-        )
+        values, how = self._shapley(x, lambda z, rows: self._loss(z, y[rows]))
         loss = self._loss(x, y)
         return Attributions(values, loss - values.sum(axis=1), loss, self.features, how)
 
@@ -487,7 +485,7 @@ def baseline_attributions(
     background: int,
     loss_rows: int,
     seed: int,
-    loss_background: int = 10,
+    per_row: int | None = None,
 ) -> tuple[pd.DataFrame | None, dict]:
     """SHAP values of the first ``rows`` reference rows, and what made them (with a target,
     the mean loss attribution over the first ``loss_rows``).
@@ -497,7 +495,7 @@ def baseline_attributions(
     try:
         explainer = Explainer(
             model, reference[features].iloc[:background], seed=seed,
-            loss_background=loss_background,
+            per_row=per_row,
         )
         values = explainer.explain(reference[features].iloc[:rows])
         mean_abs = values.mean_abs()

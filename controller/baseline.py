@@ -180,7 +180,7 @@ def build_baseline(
             rows=attribution.sample_size,
             background=attribution.background_size,
             loss_rows=attribution.loss_sample_size,
-            loss_background=attribution.loss_background,
+            per_row=attribution.background_per_row,
             seed=seed,
         )
     return Baseline(

@@ -28,7 +28,7 @@ Example (every key optional; these are the defaults)::
     sample_size = 300             # window rows explained per cycle
     loss_sample_size = 100        # labelled rows whose loss is explained
     background_size = 100         # baseline rows the explainers integrate over
-    loss_background = 10          # of those, drawn for each labelled row whose loss is explained
+    background_per_row = 10       # of those, drawn for each row explained by interventional values
     bootstrap = 500               # resamples for each share change's confidence interval
     confidence = 0.95
     min_share_change = 0.05       # a feature's share must move at least this much
@@ -112,9 +112,11 @@ class Attribution:
     sample_size: int = 300  # window rows explained per cycle, whatever the window's size
     loss_sample_size: int = 100  # labelled rows whose loss is explained
     background_size: int = 100  # baseline rows the explainers integrate over
-    # Each labelled row's loss integrates over this many of them, drawn per row: only the
-    # mean over rows is reported, and its noise comes mostly from the rows, not from these.
-    loss_background: int = 10
+    # Each row explained by interventional Shapley values (any loss; the output of a model
+    # that is neither a tree ensemble nor linear) integrates over this many of them, drawn
+    # per row: only means over rows are reported, and their error comes mostly from which
+    # rows were explained, not from these.
+    background_per_row: int = 10
     bootstrap: int = 500  # resamples for the confidence interval of each share change
     confidence: float = 0.95
     min_share_change: float = 0.05  # smallest change of a feature's share worth an alert

@@ -305,7 +305,7 @@ def attribution_shift(
             model,
             reference[names].iloc[: limits.background_size],
             seed=policy.seed,
-            loss_background=limits.loss_background,
+            per_row=limits.background_per_row,
         )
         rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
         current = explainer.explain(window.iloc[rows][names])

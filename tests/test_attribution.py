@@ -75,7 +75,7 @@ def test_attributions_add_up_to_the_model_output(model, y, explainer, output):
 )
 def test_loss_attributions_add_up_to_each_rows_log_loss(model, path):
     model.fit(X, Y_CLASS)
-    e = Explainer(model, X.iloc[:50], seed=0, loss_background=50)  # the whole background
+    e = Explainer(model, X.iloc[:50], seed=0, per_row=50)  # the whole background
     rows, labels = X.iloc[300:340], Y_CLASS.iloc[300:340]
     a = e.explain_loss(rows, labels)
     assert a.explainer == path

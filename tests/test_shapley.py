@@ -171,7 +171,7 @@ def test_the_loss_of_a_pipeline_is_explained_per_input_feature():
         ("prep", ColumnTransformer([("oh", OneHotEncoder(), ["seg"])], remainder="passthrough")),
         ("clf", GradientBoostingClassifier(n_estimators=50, random_state=0)),
     ]).fit(frame, y)
-    e = Explainer(model, frame.iloc[:80], seed=0, loss_background=80)
+    e = Explainer(model, frame.iloc[:80], seed=0, per_row=80)
     rows, labels = frame.iloc[1000:1100], y.iloc[1000:1100]
     a = e.explain_loss(rows, labels)
     # Three players (a, seg's six one-hot columns as one, noise): enumerated exactly.
@@ -192,3 +192,23 @@ def test_the_loss_of_a_pipeline_is_explained_per_input_feature():
     np.testing.assert_allclose(a.values[:5], _textbook(loss, x[:5], bg, players), atol=1e-9)
     mean_abs = np.abs(a.values).mean(axis=0)
     assert mean_abs[2] < mean_abs[0] and mean_abs[2] < mean_abs[1]
+
+
+def test_pairing_moves_a_models_attribution_shares_far_less_than_an_alert_needs():
+    # An MLP over 12 features explained both ways: every feature's share of mean |SHAP|
+    # moves by much less than the 0.05 an attribution alert needs.
+    from sklearn.neural_network import MLPRegressor
+
+    from controller.attribution import shares
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(2000, 12)), columns=[f"f{i}" for i in range(12)])
+    y = frame.to_numpy() @ np.linspace(2, 0, 12) + np.tanh(frame.f0 * frame.f1)
+    model = MLPRegressor(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(frame, y)
+    rows = frame.iloc[1000:1200]
+    full = Explainer(model, frame.iloc[:100], seed=0).explain(rows)
+    paired = Explainer(model, frame.iloc[:100], seed=0, per_row=10).explain(rows)
+    assert full.explainer == paired.explainer == "sampled"
+    moved = np.abs(shares(paired.mean_abs()) - shares(full.mean_abs()))
+    assert moved.max() < 0.01, moved
+    np.testing.assert_allclose(paired.output, full.output)
