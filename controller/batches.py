@@ -345,18 +345,15 @@ def _parse_time(text: str, flag: str) -> pd.Timestamp:
         ) from exc
 
 
-def has_event_times(name: str, run_ids) -> bool:
+def has_event_times(batch_runs, run_ids) -> bool:
     """Whether every batch of ``run_ids`` was logged with a time-stamp column: the window's
     times are then event times, else (partly) the times the batches were logged."""
-    tags = {r.info.run_id: r.data.tags for r in tracking.finished_runs(name, "batch")}
+    tags = {r.info.run_id: r.data.tags for r in batch_runs}
     return all(tracking.TAG + "timestamp_col" in tags.get(r, {}) for r in run_ids)
 
 
-def labelled_rows(name: str) -> int:
+def labelled_rows(batch_runs, label_runs) -> int:
     """Labelled production rows logged so far: late labels, and batches logged with their
     target."""
-    labels = tracking.finished_runs(name, "labels")
-    inline = [
-        r for r in tracking.finished_runs(name, "batch") if tracking.TAG + "target" in r.data.tags
-    ]
-    return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in labels + inline)
+    inline = [r for r in batch_runs if tracking.TAG + "target" in r.data.tags]
+    return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in [*label_runs, *inline])

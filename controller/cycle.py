@@ -104,7 +104,9 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             r.data.tags.get(tracking.TAG + "trigger_run"): r.data.tags[registry.GATE]
             for r in registry.complete_retrains(name)
         }
-        event_time, labelled = has_event_times(name, window.run_ids), labelled_rows(name)
+        batch_runs = tracking.finished_runs(name, "batch")
+        event_time = has_event_times(batch_runs, window.run_ids)
+        labelled = labelled_rows(batch_runs, tracking.finished_runs(name, "labels"))
     earlier = [
         Cycle(
             time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),

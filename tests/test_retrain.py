@@ -155,7 +155,7 @@ def test_random_labels_after_a_change_still_never_pass(champion, capsys):
     for week in range(2):
         log_batch("credit", changed_concept(600, 122 + week, shuffle=True), target="y")
     capsys.readouterr()
-    assert main(["retrain", "--model", "credit"]) == 1
+    assert main(["retrain", "--model", "credit", "--exit-code"]) == 1
     (run,) = runs_of("credit", "retrain")
     assert run.data.tags["driftctl.training_cut"] == "change point"
     assert run.data.tags["driftctl.gate"] == "failed"

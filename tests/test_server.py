@@ -64,8 +64,9 @@ def test_a_cycle_costs_a_handful_of_requests(server_uri, monkeypatch):
     assert n_metrics > 50
     log_batches = [c for c in calls if c.endswith("runs/log-batch")]
     assert len(log_batches) <= 3, calls  # cycle metrics, history metrics
-    # Reading registry, baseline and batch, then one run: a few dozen at most, not per metric.
-    assert len(calls) < 40, calls
+    # Reading registry, baseline, batches, labels and earlier cycles and challengers, then
+    # one run: a few dozen at most, not one per metric.
+    assert len(calls) < 45, calls
     (run,) = runs_of("srv-count", "monitor")
     assert len(run.data.metrics) == n_metrics
     assert run.data.tags[tracking.MODEL] == "srv-count"
