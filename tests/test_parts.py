@@ -77,17 +77,18 @@ def test_valid_names_are_kept_and_the_map_lists_only_changes():
 
 def test_policy_defaults_and_file(tmp_path):
     default = Policy()
-    assert default.rule("age", "numeric") == Rule("psi", "ks", 0.1)
-    assert default.rule("zip", "categorical") == Rule("jensen_shannon", "chi2", 0.1)
+    assert default.rule("age", "numeric") == Rule("wasserstein", "ks", 0.1)
+    assert default.rule("zip", "categorical") == Rule("jensen_shannon", "chi2", 0.035)
+    assert default.rule("member", "boolean") == Rule("jensen_shannon", "chi2", 0.035)
     path = tmp_path / "p.toml"
     path.write_text(
-        "[drift]\nfdr = 0.1\n[drift.numeric]\nstatistic = 'wasserstein'\n"
+        "[drift]\nfdr = 0.1\n[drift.numeric]\nstatistic = 'psi'\n"
         "[features.age]\nthreshold = 0.3\n[features.zip]\nignore = true\n"
         "[quality]\nmax_unseen_share = 0.2\n"
     )
     p = Policy.from_toml(path)
     assert p.fdr == 0.1 and p.quality.max_unseen_share == 0.2
-    assert p.rule("age", "numeric") == Rule("wasserstein", "ks", 0.1, threshold=0.3)
+    assert p.rule("age", "numeric") == Rule("psi", "ks", 0.1, threshold=0.3)
     assert p.rule("zip", "categorical").ignore
 
 
