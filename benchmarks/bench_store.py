@@ -64,9 +64,16 @@ def fit(frame: pd.DataFrame):
     return model.fit(features, frame["y"])
 
 
-def make_store(folder: str | Path, rows: int, features: int = 100, seed: int = 0) -> dict:
+def make_store(
+    folder: str | Path,
+    rows: int,
+    features: int = 100,
+    seed: int = 0,
+    reference: pd.DataFrame | None = None,
+) -> dict:
     """Create ``folder/mlflow.db`` holding the registered model and its baseline (built from
-    ``rows`` reference rows); returns the environment that points commands at it."""
+    ``rows`` reference rows, or from ``reference`` when given); returns the environment that
+    points commands at it."""
     import mlflow
     import sklearn
     from mlflow.tracking import MlflowClient
@@ -83,7 +90,8 @@ def make_store(folder: str | Path, rows: int, features: int = 100, seed: int = 0
     os.chdir(folder)  # the sqlite store's artifacts land in ./mlruns
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     try:
-        reference, _ = _frame(seed, rows, features, False)
+        if reference is None:
+            reference, _ = _frame(seed, rows, features, False)
         reference = with_target(reference, seed)
         model = fit(reference.iloc[:20_000])
         mlflow.set_experiment("training")
