@@ -11,11 +11,9 @@ a binary classifier). Labels logged later are runs of kind ``labels`` holding
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 
 from controller import tracking
@@ -110,19 +108,13 @@ def log_batch(
     experiment = tracking.experiment_id(name)
     with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
         tracking.log_table(out, BATCH_PATH)
-        with warnings.catch_warnings():
-            # MLflow's schema hints about integer columns and ambiguous local sources are
-            # about model signatures, not datasets recorded for lineage.
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(
-                out,
-                # A file is recorded as the source; a frame as the calling code.
-                source=None if isinstance(data, pd.DataFrame) else str(data),
-                name=f"{name}-batch",
-                targets=target,
-                predictions=PREDICTION,
-            )
-            mlflow.log_input(dataset, context="production")
+        tracking.log_dataset(
+            run.info.run_id,
+            out,
+            name=f"{name}-batch",
+            source=None if isinstance(data, pd.DataFrame) else str(data),
+            context="production",
+        )
     return run.info.run_id
 
 

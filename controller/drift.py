@@ -86,6 +86,7 @@ def judge(
     ks = np.full(len(names), np.nan)
     wasserstein = np.full(len(names), np.nan)
     ks_p = np.full(len(names), np.nan)
+    exact_null: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if numeric:
         cols = [names[i] for i in numeric]
         ref_x = _numeric_matrix(reference, cols)
@@ -98,6 +99,14 @@ def judge(
         ks_p[numeric] = stats.ks_pvalue(
             d, (~np.isnan(ref_x)).sum(axis=0), (~np.isnan(cur_x)).sum(axis=0)
         )
+        exact = [j for j, i in enumerate(numeric) if rules[names[i]].statistic in EXACT]
+        for j, (d_null, w_null) in _exact_nulls(ref_x, cur_x, exact, policy, rng).items():
+            i = numeric[j]
+            if rules[names[i]].statistic == "ks":
+                exact_null[i] = d_null
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    exact_null[i] = w_null / spread[j]
     table["ks"] = ks
     table["wasserstein"] = wasserstein
 
@@ -111,7 +120,11 @@ def judge(
         profile, rule = profiles[name], rules[name]
         n_cur = int(cur_counts[i].sum())
         value = float(table[rule.statistic][i])
-        null = _null(profile, reference, rule.statistic, n_cur, policy, rng)
+        null = (
+            _split(exact_null[i])
+            if i in exact_null
+            else _null(profile, rule.statistic, n_cur, policy, rng)
+        )
         if rule.threshold is not None:
             threshold, source = rule.threshold, "fixed"
         else:
@@ -164,33 +177,66 @@ def _numeric_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
     return np.column_stack([numeric_values(frame[c]) for c in cols])
 
 
+EXACT = ("ks", "wasserstein")
+"""Statistics computed on samples of the values, not on the baseline's bins."""
+
+
 def _null(
     profile: FeatureProfile,
-    reference: pd.DataFrame,
     statistic: str,
     n_cur: int,
     policy: Policy,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent sets of values of ``statistic`` between resamples of the baseline.
+    """Two independent sets of values of a binned ``statistic`` between resamples of the
+    baseline's counts, at the sizes of the baseline and of the window.
 
     The first calibrates the threshold, the second estimates its false-alarm rate.
     """
     b = policy.calibration_resamples
     if n_cur == 0:
         return np.zeros(1), np.zeros(1)
-    if statistic in stats.BINNED:
-        p = stats.shares(np.asarray(profile.counts))
-        ref = rng.multinomial(profile.count, p, size=2 * b)
-        cur = rng.multinomial(n_cur, p, size=2 * b)
-        values = stats.BINNED[statistic](ref, cur)
-    else:
-        # Exact statistics: bootstrap the reference sample; fewer resamples bound the cost.
-        b = min(b, 100)
-        x = numeric_values(reference[profile.name])
-        x = x[~np.isnan(x)]
-        ref = rng.choice(x, size=(x.size, 2 * b))
-        cur = rng.choice(x, size=(min(n_cur, policy.sample_size), 2 * b))
-        d, w = stats.ks_wasserstein(ref, cur)
-        values = d if statistic == "ks" else w / (profile.std or np.nan)
-    return values[:b], values[b:]
+    p = stats.shares(np.asarray(profile.counts))
+    ref = rng.multinomial(profile.count, p, size=2 * b)
+    cur = rng.multinomial(n_cur, p, size=2 * b)
+    return _split(stats.BINNED[statistic](ref, cur))
+
+
+def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Resampled values in two independent halves: one calibrates, one checks."""
+    half = len(values) // 2
+    return values[:half], values[half:]
+
+
+def _exact_nulls(
+    ref_x: np.ndarray,
+    cur_x: np.ndarray,
+    columns: list[int],
+    policy: Policy,
+    rng: np.random.Generator,
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each of ``columns`` (of ``ref_x``), ``2 b`` values of the KS statistic and of the
+    raw Wasserstein-1 distance between bootstrap resamples of the
+    reference sample's rows, at the reference sample's size and at the number of values
+    the window's sample holds; ``b`` is at most 100, which bounds the cost.
+
+    One draw of rows serves every column with the same number of values in the window.
+    """
+    b = min(policy.calibration_resamples, 100)
+    m = ref_x.shape[0]
+    present_ref = (~np.isnan(ref_x)).sum(axis=0)
+    present_cur = (~np.isnan(cur_x)).sum(axis=0)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    groups: dict[int, list[int]] = {}
+    for j in columns:
+        if present_ref[j] == 0 or present_cur[j] == 0:
+            out[j] = (np.zeros(2), np.zeros(2))
+            continue
+        # Rows drawn so that a resample holds as many values as the window's sample.
+        rows = max(1, round(present_cur[j] * m / present_ref[j]))
+        groups.setdefault(rows, []).append(j)
+    for rows, group in groups.items():
+        d, w = stats.resampled_ks_wasserstein(ref_x[:, group], m, rows, 2 * b, rng)
+        for k, j in enumerate(group):
+            out[j] = (d[:, k], w[:, k])
+    return out

@@ -9,12 +9,17 @@ Example (every key optional; these are the defaults)::
     sample_size = 10000           # production rows used by the exact tests (KS, Wasserstein)
     seed = 0
 
-    [drift.numeric]               # also [drift.categorical] and [drift.boolean]
-    statistic = "psi"             # effect size that decides: psi, kl, jensen_shannon,
+    [drift.numeric]
+    statistic = "wasserstein"     # effect size that decides: psi, kl, jensen_shannon,
                                   # hellinger, wasserstein, ks (numeric only for the last two)
-    test = "ks"                   # significance test: ks or chi2 (categorical: chi2)
-    min_effect = 0.1              # the threshold never goes below this
+    test = "ks"                   # significance test: ks or chi2
+    min_effect = 0.1              # the threshold never goes below this: a mean shift of 0.1 sd
     # threshold = 0.2             # a fixed threshold instead of the calibrated one
+
+    [drift.categorical]           # also [drift.boolean], same defaults
+    statistic = "jensen_shannon"  # psi, kl, jensen_shannon or hellinger
+    test = "chi2"
+    min_effect = 0.035            # a category's share moving by 0.1 sd of its indicator
 
     [features."loan amount"]      # per feature, same keys, plus ignore = true
     min_effect = 0.2
@@ -164,9 +169,12 @@ class Policy:
     calibration_resamples: int = 500
     sample_size: int = 10_000
     seed: int = 0
-    numeric: Rule = Rule("psi", "ks", 0.1)
-    categorical: Rule = Rule("jensen_shannon", "chi2", 0.1)
-    boolean: Rule = Rule("jensen_shannon", "chi2", 0.1)
+    # Each default min_effect is sized to a shift of 0.1 standard deviations: in a numeric
+    # feature's mean (normalised Wasserstein = the shift in sd), or in the mean of a category's
+    # indicator (Jensen-Shannon distance ~ d / sqrt(8) for a shift of d sd).
+    numeric: Rule = Rule("wasserstein", "ks", 0.1)
+    categorical: Rule = Rule("jensen_shannon", "chi2", 0.035)
+    boolean: Rule = Rule("jensen_shannon", "chi2", 0.035)
     features: dict[str, dict] = field(default_factory=dict)
     quality: Quality = Quality()
     attribution: Attribution = Attribution()

@@ -100,9 +100,7 @@ class FeatureProfile:
     def count_values(self, series: pd.Series) -> np.ndarray:
         """Counts of ``series`` in this profile's bins (missing values left out)."""
         if self.kind == "numeric":
-            x = numeric_values(series)
-            idx = np.searchsorted(np.asarray(self.edges), x[~np.isnan(x)], side="left")
-            return np.bincount(idx, minlength=len(self.edges) + 1)
+            return _bin_counts(numeric_values(series), self.edges)
         labels, counts = category_counts(series)
         if self.buckets:
             idx = np.array([zlib.crc32(v.encode()) % self.buckets for v in labels], dtype=int)
@@ -126,8 +124,11 @@ class FeatureProfile:
 
     def observe(self, series: pd.Series) -> FeatureProfile:
         """Profile ``series`` in this profile's bins (same edges and categories)."""
-        counts = self.count_values(series)
-        stats = _numeric_summary(series) if self.kind == "numeric" else {}
+        if self.kind == "numeric":  # one conversion serves the counts and the summary
+            x = numeric_values(series)
+            counts, stats = _bin_counts(x, self.edges), _numeric_summary(x)
+        else:
+            counts, stats = self.count_values(series), {}
         return replace(
             self,
             count=int(counts.sum()),
@@ -179,8 +180,20 @@ class FeatureProfile:
         return cls(**data)
 
 
-def _numeric_summary(series: pd.Series) -> dict:
-    x = numeric_values(series)
+def _bin_counts(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """Counts of the non-NaN values of ``x`` in the bins ``(edges[i-1], edges[i]]``, open
+    at both ends (``len(edges) + 1`` bins)."""
+    if len(edges) > 64:
+        idx = np.searchsorted(np.asarray(edges), x[~np.isnan(x)], side="left")
+        return np.bincount(idx, minlength=len(edges) + 1)
+    # For the few edges of quantile bins, one vectorised comparison per edge counts the
+    # values at or below it (NaN never is) many times faster than a binary search per value.
+    at_or_below = [np.count_nonzero(x <= e) for e in edges]
+    present = x.size - np.count_nonzero(np.isnan(x))
+    return np.diff(np.array([0, *at_or_below, present], dtype=np.int64))
+
+
+def _numeric_summary(x: np.ndarray) -> dict:
     x = x[~np.isnan(x)]
     if x.size == 0:
         return dict(min=None, max=None, mean=None, std=None)

@@ -244,3 +244,67 @@ def test_tiny_real_shift_at_large_n_is_significant_but_not_drift(large, policy):
     results = {r.feature: r for r in judge(base.features, base.reference, window, policy)}
     assert results["normal"].drifted
     assert not any(r.drifted for name, r in results.items() if name != "normal")
+
+
+# --------------------------------------------------------------------------------------
+# The defaults are sized to a shift of 0.1 standard deviations
+
+
+SD = {
+    "normal": 1.0,
+    "lognormal": float(np.sqrt((np.exp(0.75**2) - 1) * np.exp(0.75**2))),
+    "count": float(np.sqrt(3.0)),
+}
+FLAG_P = 0.3
+
+
+def moved(n: int, rng: np.random.Generator, d: float) -> pd.DataFrame:
+    """n fresh rows with every feature moved by ``d`` standard deviations: each numeric
+    feature's mean, and the share of category "a" and of True flags by ``d`` standard
+    deviations of their 0/1 indicators (the other categories scaled in proportion)."""
+    a = CATEGORY_P[0] + d * np.sqrt(CATEGORY_P[0] * (1 - CATEGORY_P[0]))
+    category_p = np.concatenate([[a], CATEGORY_P[1:] * (1 - a) / (1 - CATEGORY_P[0])])
+    frame = generate(n, rng, category_p=category_p)
+    for name, sd in SD.items():
+        frame[name] = frame[name] + d * sd
+    frame["flag"] = rng.random(n) < FLAG_P + d * np.sqrt(FLAG_P * (1 - FLAG_P))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def million():
+    return np.random.default_rng(2026)
+
+
+def test_a_fifth_of_a_standard_deviation_at_a_million_rows_is_drift(baseline, million):
+    window = moved(1_000_000, million, 0.2)
+    policy = Policy()
+    results = {r.feature: r for r in judge(baseline.features, baseline.reference, window, policy)}
+    assert {n for n, r in results.items() if r.drifted} == set(FEATURES)
+    for name in SD:
+        r = results[name]
+        assert r.statistic == "wasserstein" and r.threshold_source == "min_effect"
+        assert r.value == pytest.approx(0.2, abs=0.03)  # normalised Wasserstein = the shift
+        # a plain KS test on the full columns flags it too
+        assert ss.ks_2samp(baseline.reference[name], window[name]).pvalue < 1e-10
+    # PSI on deciles, the deciding statistic before, stays under its usual 0.1
+    assert results["normal"].statistics["psi"] < 0.1
+
+
+def test_a_twentieth_of_a_standard_deviation_is_significant_but_not_drift(baseline, million):
+    window = moved(1_000_000, million, 0.05)
+    results = judge(baseline.features, baseline.reference, window, Policy())
+    assert not any(r.drifted for r in results)
+    for r in results:
+        assert r.value < r.threshold == Policy().rule(r.feature, r.kind).min_effect
+        if r.feature in ("normal", "color", "flag"):
+            assert r.q_value <= Policy().fdr  # real, and significant at this size
+
+
+def test_a_change_of_spread_is_drift(baseline, million):
+    window = generate(1_000_000, million)
+    window["normal"] = window["normal"] * 1.3  # W = 0.3 E|Z| = 0.24 sd
+    results = {r.feature: r for r in judge(baseline.features, baseline.reference, window, Policy())}
+    assert results["normal"].drifted
+    assert results["normal"].value == pytest.approx(0.3 * np.sqrt(2 / np.pi), abs=0.03)
+    assert not any(r.drifted for name, r in results.items() if name != "normal")

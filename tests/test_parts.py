@@ -54,6 +54,34 @@ def test_numeric_bins_are_reference_quantiles_with_open_ends():
     assert p.observe(pd.Series([-5.0, 1.0, 100.0, 500.0], name="x")).outside_share == 0.5
 
 
+def _bins_oracle(values, edges) -> list[int]:
+    """Bin i holds the values v with edges[i-1] < v <= edges[i]; NaN is left out."""
+    counts = [0] * (len(edges) + 1)
+    for v in values:
+        if not np.isnan(v):
+            counts[sum(e < v for e in edges)] += 1
+    return counts
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-100, 100), min_size=2, max_size=150),
+    st.lists(st.one_of(st.floats(-200, 200), st.just(np.nan), st.sampled_from([np.inf, -np.inf])),
+             min_size=0, max_size=150),
+    st.sampled_from([3, 10, 100]),
+)
+def test_numeric_counts_follow_the_bin_definition(reference, window, n_bins):
+    profile = learn(pd.Series(reference, name="x"), n_bins=n_bins)
+    # values exactly on the edges, where a bin's closed side matters
+    window = [*window, *profile.edges]
+    counts = profile.count_values(pd.Series(window, name="x"))
+    assert counts.tolist() == _bins_oracle(window, profile.edges)
+    finite = [v for v in window if not np.isinf(v)]  # batches with inf are refused
+    observed = profile.observe(pd.Series(finite, name="x", dtype=float))
+    assert list(observed.counts) == _bins_oracle(finite, profile.edges)
+    assert observed.count == sum(not np.isnan(v) for v in finite)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(min_size=1, max_size=300))
 def test_metric_names_are_valid_in_mlflow_and_stable(name):
@@ -77,17 +105,18 @@ def test_valid_names_are_kept_and_the_map_lists_only_changes():
 
 def test_policy_defaults_and_file(tmp_path):
     default = Policy()
-    assert default.rule("age", "numeric") == Rule("psi", "ks", 0.1)
-    assert default.rule("zip", "categorical") == Rule("jensen_shannon", "chi2", 0.1)
+    assert default.rule("age", "numeric") == Rule("wasserstein", "ks", 0.1)
+    assert default.rule("zip", "categorical") == Rule("jensen_shannon", "chi2", 0.035)
+    assert default.rule("member", "boolean") == Rule("jensen_shannon", "chi2", 0.035)
     path = tmp_path / "p.toml"
     path.write_text(
-        "[drift]\nfdr = 0.1\n[drift.numeric]\nstatistic = 'wasserstein'\n"
+        "[drift]\nfdr = 0.1\n[drift.numeric]\nstatistic = 'psi'\n"
         "[features.age]\nthreshold = 0.3\n[features.zip]\nignore = true\n"
         "[quality]\nmax_unseen_share = 0.2\n"
     )
     p = Policy.from_toml(path)
     assert p.fdr == 0.1 and p.quality.max_unseen_share == 0.2
-    assert p.rule("age", "numeric") == Rule("wasserstein", "ks", 0.1, threshold=0.3)
+    assert p.rule("age", "numeric") == Rule("psi", "ks", 0.1, threshold=0.3)
     assert p.rule("zip", "categorical").ignore
 
 

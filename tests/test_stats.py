@@ -342,6 +342,59 @@ def test_ks_wasserstein_empty_column_gives_nan():
     assert w[0] == pytest.approx(ss.wasserstein_distance([1, 2], [1.5, 2.5, 3.5]))
 
 
+def _resampled_oracle(x, n_ref, n_cur, resamples, seed, rows):
+    """The same index draws as resampled_ks_wasserstein (``rows`` pairs at a time, reference
+    rows then window rows), each pair of resamples scored by scipy."""
+    rng = np.random.default_rng(seed)
+    m, f = x.shape
+    ks, w = np.full((resamples, f), np.nan), np.full((resamples, f), np.nan)
+    for start in range(0, resamples, rows):
+        r = min(rows, resamples - start)
+        ref_idx = rng.integers(0, m, size=(r, n_ref))
+        cur_idx = rng.integers(0, m, size=(r, n_cur))
+        for i in range(r):
+            for j in range(f):
+                a, b = x[ref_idx[i], j], x[cur_idx[i], j]
+                a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+                if a.size and b.size:
+                    ks[start + i, j] = _ks_stat(a, b)
+                    w[start + i, j] = ss.wasserstein_distance(a, b)
+    return ks, w
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_cur", "block"),
+    [(60, 60, 10_000), (60, 25, 10_000), (60, 140, 10_000), (60, 60, 200), (60, 17, 1)],
+    ids=["equal sizes", "smaller window", "larger window", "blocks", "one pair a block"],
+)
+def test_resampled_ks_wasserstein_is_scipy_on_the_same_resamples(n_ref, n_cur, block):
+    rng = np.random.default_rng(22)
+    x = np.column_stack(
+        [
+            rng.normal(size=60),
+            rng.integers(0, 4, size=60).astype(float),  # ties
+            np.where(rng.random(60) < 0.3, np.nan, rng.lognormal(size=60)),  # missing values
+            np.full(60, 2.5),  # one value
+        ]
+    )
+    resamples = 30
+    ks, w = stats.resampled_ks_wasserstein(
+        x, n_ref, n_cur, resamples, np.random.default_rng(5), block=block
+    )
+    rows = max(1, min(resamples, block // max(n_ref, n_cur, 60)))
+    ks_o, w_o = _resampled_oracle(x, n_ref, n_cur, resamples, 5, rows)
+    assert ks.shape == w.shape == (resamples, 4)
+    np.testing.assert_allclose(ks, ks_o, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w, w_o, rtol=1e-9, atol=1e-12)
+
+
+def test_resampled_ks_wasserstein_of_an_empty_column_is_nan():
+    x = np.column_stack([np.arange(5.0), np.full(5, np.nan)])
+    ks, w = stats.resampled_ks_wasserstein(x, 5, 3, 4, np.random.default_rng(0))
+    assert np.isfinite(ks[:, 0]).all() and np.isfinite(w[:, 0]).all()
+    assert np.isnan(ks[:, 1]).all() and np.isnan(w[:, 1]).all()
+
+
 def test_ks_pvalue_matches_scipy_asymptotic():
     rng = np.random.default_rng(22)
     for _ in range(100):
