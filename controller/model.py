@@ -50,13 +50,14 @@ def predict(model, features: pd.DataFrame) -> Predictions:
     A failure of the model becomes an InputError that names the likely cause.
     """
     try:
-        values = np.asarray(model.predict(features))
+        estimator, x = _final_step(model, features)
+        values = np.asarray(estimator.predict(x))
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         score = positive = None
         classes = getattr(model, "classes_", None)
         if hasattr(model, "predict_proba") and classes is not None and len(classes) == 2:
-            score = np.asarray(model.predict_proba(features))[:, 1]
+            score = np.asarray(estimator.predict_proba(x))[:, 1]
             positive = str(classes[1])
     except Exception as exc:  # any model error means the data does not fit the model
         raise InputError(
@@ -65,3 +66,13 @@ def predict(model, features: pd.DataFrame) -> Predictions:
             "pass the model's predictions in the file with --prediction-col",
         ) from exc
     return Predictions(values, score, positive)
+
+
+def _final_step(model, features):
+    """A scikit-learn pipeline's final estimator and the rows its steps made, so that
+    ``predict`` and ``predict_proba`` do not transform the rows twice; else the model."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[-1], model[:-1].transform(features)
+    return model, features

@@ -165,3 +165,17 @@ def test_performance_matches_sklearn():
     assert reg["rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(target, guess)))
     assert reg["mae"] == pytest.approx(metrics.mean_absolute_error(target, guess))
     assert reg["r2"] == pytest.approx(metrics.r2_score(target, guess))
+
+
+def test_a_pipeline_predicts_as_itself_with_its_rows_transformed_once():
+    from conftest import fit_model, make_frame
+
+    from controller.model import predict
+
+    frame = make_frame(500, 3)
+    model = fit_model(frame)
+    rows = frame[["x1", "x2", "segment", "flag"]]
+    found = predict(model, rows)
+    np.testing.assert_array_equal(found.values, model.predict(rows))
+    np.testing.assert_allclose(found.score, model.predict_proba(rows)[:, 1])
+    assert found.positive == str(model.classes_[1])
