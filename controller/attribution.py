@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import DriftctlError
+from controller.performance import as_labels
 
 TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
 LINEAR_MODULES = ("sklearn.linear_model", "sklearn.svm._classes")
@@ -179,7 +180,7 @@ class Explainer:
     def _shapley(self, x: np.ndarray, value) -> tuple[np.ndarray, str]:
         """Interventional Shapley values of ``value`` (per input feature) for rows ``x``."""
         players = self._players()
-        per_feature = len(players) == len(self.features)
+        per_feature = bool(np.all(np.isin(self.mapping, (0.0, 1.0))))  # as in _players
         live = [i for i, cols in enumerate(players) if cols.size]
         values, how = shapley(
             value, x, self.background, [players[i] for i in live],
@@ -217,7 +218,7 @@ class Explainer:
         x = self._transform(frame)
         y = np.asarray(labels)
         if self.classifier:
-            y = (pd.Series(y).astype(str).to_numpy() == str(self.estimator.classes_[1])).astype(int)
+            y = (as_labels(y) == as_labels([self.estimator.classes_[1]])[0]).astype(int)
         values, how = self._shapley(x, lambda z, rows: self._loss(z, y[rows]))
         loss = self._loss(x, y)
         return Attributions(values, loss - values.sum(axis=1), loss, self.features, how)
@@ -232,7 +233,7 @@ class Explainer:
 
 EXACT_PLAYERS = 8  # up to 2**8 coalitions, enumerate them all; beyond, sample
 PERMUTATIONS = 3  # antithetic pairs of permutations per row when sampling
-BATCH_ROWS = 200_000  # model rows per call: bounds memory, amortises each call's overhead
+BATCH_CELLS = 8_000_000  # values per model call (64 MB): bounds memory, amortises each call
 
 
 def shapley(
@@ -293,22 +294,32 @@ def shapley(
 def _coalition_values(value, x, background, coalitions, owner) -> np.ndarray:
     """v (rows x coalitions). ``background`` is (1 | rows, background rows, columns);
     ``coalitions`` is (coalitions x players), shared by every row, or (rows x coalitions x
-    players), one set per row."""
-    n, b = len(x), background.shape[1]
+    players), one set per row. Rows and coalitions go to the model in blocks of at most
+    ``BATCH_CELLS`` values."""
+    n, b, d = len(x), background.shape[1], x.shape[1]
     shared = coalitions.ndim == 2
     k = coalitions.shape[0] if shared else coalitions.shape[1]
-    # A column no player owns (all-zero derived columns) stays at the background's values.
-    own = np.concatenate([coalitions, np.zeros_like(coalitions[..., :1])], axis=-1)[..., owner]
     v = np.empty((n, k))
-    rows = np.repeat(np.arange(n), b)
-    per_call = max(1, BATCH_ROWS // (n * b))
-    for first in range(0, k, per_call):
-        chunk = slice(first, min(first + per_call, k))
-        take = own[chunk, None] if shared else own[:, chunk].transpose(1, 0, 2)  # (c, n|1, cols)
-        z = np.where(take[:, :, None, :], x[None, :, None, :], background[None])
-        c = z.shape[0]
-        out = value(z.reshape(c * n * b, -1), np.tile(rows, c))
-        v[:, chunk] = np.asarray(out, dtype=float).reshape(c, n, b).mean(axis=2).T
+
+    def owned(c):  # a column no player owns (all-zero derived columns) keeps the background
+        return np.concatenate([c, np.zeros_like(c[..., :1])], axis=-1)[..., owner]
+
+    own = owned(coalitions) if shared else None
+    step = max(1, BATCH_CELLS // (b * d))
+    for lo in range(0, n, step):
+        block = slice(lo, min(lo + step, n))
+        m = block.stop - lo
+        xb, index = x[block], np.repeat(np.arange(m), b)
+        bg = background if background.shape[0] == 1 else background[block]
+        ob = own if shared else owned(coalitions[block])
+        per_call = max(1, BATCH_CELLS // (m * b * d))
+        for first in range(0, k, per_call):
+            chunk = slice(first, min(first + per_call, k))
+            take = ob[chunk, None] if shared else ob[:, chunk].transpose(1, 0, 2)  # (c, m|1, d)
+            z = np.where(take[:, :, None, :], xb[None, :, None, :], bg[None])
+            c = z.shape[0]
+            out = value(z.reshape(c * m * b, d), np.tile(index + lo, c))
+            v[block, chunk] = np.asarray(out, dtype=float).reshape(c, m, b).mean(axis=2).T
     return v
 
 

@@ -170,6 +170,8 @@ def line(title: str, labels: Sequence[str], values: Sequence[float],
          baseline: float | None, ylabel: str) -> str:
     """Values over time (points joined by a line), with the baseline's value dashed."""
     c = _Canvas(720, 280, left=60, bottom=70, title=title)
+    if baseline is not None and not math.isfinite(baseline):
+        baseline = None
     finite = [v for v in values if math.isfinite(v)]
     ys = [*finite, *([baseline] if baseline is not None else [])] or [0.0]
     lo, hi = min(ys), max(ys)
@@ -189,7 +191,8 @@ def line(title: str, labels: Sequence[str], values: Sequence[float],
     step = max(1, len(labels) // 12)
     for i in range(0, len(labels), step):
         c.text(c.sx(i), c.y0 + 12, labels[i], "end", rotate=-30)
-    c.legend([("production", PRODUCTION)] + ([("baseline", "#777")] if baseline else []))
+    shown = [("baseline", "#777")] if baseline is not None else []
+    c.legend([("production", PRODUCTION), *shown])
     return c.svg()
 
 

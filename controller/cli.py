@@ -432,8 +432,11 @@ def entry() -> None:
 
     threading._shutdown()
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader left (``driftctl monitor | head``): nothing to say
+        pass
     os._exit(code)
 
 

@@ -70,9 +70,12 @@ def predict(model, features: pd.DataFrame) -> Predictions:
 
 def _final_step(model, features):
     """A scikit-learn pipeline's final estimator and the rows its steps made, so that
-    ``predict`` and ``predict_proba`` do not transform the rows twice; else the model."""
+    ``predict`` and ``predict_proba`` do not transform the rows twice; else the model.
+    Only a plain ``Pipeline`` whose steps all transform: a subclass may predict its own way,
+    and samplers (imbalanced-learn) do not transform at prediction time."""
     from sklearn.pipeline import Pipeline
 
-    if isinstance(model, Pipeline) and len(model.steps) > 1:
+    steps = [s for _, s in model.steps[:-1]] if type(model) is Pipeline else []
+    if steps and all(s == "passthrough" or s is None or hasattr(s, "transform") for s in steps):
         return model[-1], model[:-1].transform(features)
     return model, features

@@ -179,3 +179,20 @@ def test_a_pipeline_predicts_as_itself_with_its_rows_transformed_once():
     np.testing.assert_array_equal(found.values, model.predict(rows))
     np.testing.assert_allclose(found.score, model.predict_proba(rows)[:, 1])
     assert found.positive == str(model.classes_[1])
+
+
+def test_a_pipeline_subclass_predicts_its_own_way():
+    from conftest import fit_model, make_frame
+    from sklearn.pipeline import Pipeline
+
+    from controller.model import predict
+
+    class Strict(Pipeline):
+        def predict(self, x):
+            return (self.predict_proba(x)[:, 1] > 0.9).astype(int)
+
+    frame = make_frame(500, 3)
+    fitted = fit_model(frame)
+    model = Strict(fitted.steps)
+    rows = frame[["x1", "x2", "segment", "flag"]]
+    np.testing.assert_array_equal(predict(model, rows).values, model.predict(rows))

@@ -212,3 +212,59 @@ def test_pairing_moves_a_models_attribution_shares_far_less_than_an_alert_needs(
     moved = np.abs(shares(paired.mean_abs()) - shares(full.mean_abs()))
     assert moved.max() < 0.01, moved
     np.testing.assert_allclose(paired.output, full.output)
+
+
+def test_a_pipeline_whose_columns_mix_features_is_mapped_back_whatever_its_width():
+    # PCA makes every output column a mix of every input: its three components' values are
+    # shared out equally, never reported as if they were the three features.
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame(rng.normal(size=(600, 3)), columns=["a", "b", "c"])
+    model = make_pipeline(PCA(n_components=3), KNeighborsRegressor()).fit(
+        frame, frame.a + frame.b * frame.c)
+    a = Explainer(model, frame.iloc[:40], seed=0).explain(frame.iloc[100:110])
+    np.testing.assert_allclose(a.values[:, 0], a.values[:, 1])
+    np.testing.assert_allclose(a.values[:, 1], a.values[:, 2])
+    np.testing.assert_allclose(a.values.sum(axis=1) + a.expected, a.output)
+
+
+def test_blocks_of_model_calls_do_not_change_the_values(monkeypatch):
+    import controller.attribution as attribution
+
+    calls = []
+
+    def f(z, rows):
+        calls.append(len(z))
+        return _nonlinear(z, rows)
+
+    whole, _ = shapley(f, X, BACKGROUND, SINGLE, rng=np.random.default_rng(1))
+    monkeypatch.setattr(attribution, "BATCH_CELLS", 4 * 15 * 5)  # four rows' worth a call
+    calls.clear()
+    blocked, _ = shapley(f, X, BACKGROUND, SINGLE, rng=np.random.default_rng(1))
+    # rows 0-3 one coalition a call, then rows 4-5 two coalitions a call
+    assert max(calls) == 4 * 15 and len(calls) == 2**5 + 2**4
+    np.testing.assert_allclose(blocked, whole, atol=1e-12)
+    sampled, _ = shapley(f, X, BACKGROUND, SINGLE, rng=np.random.default_rng(1), per_row=4,
+                         exact_players=0)
+    monkeypatch.setattr(attribution, "BATCH_CELLS", 10**9)
+    again, _ = shapley(f, X, BACKGROUND, SINGLE, rng=np.random.default_rng(1), per_row=4,
+                       exact_players=0)
+    np.testing.assert_allclose(sampled, again, atol=1e-12)
+
+
+def test_float_labels_are_the_classes_they_write():
+    # Labels read back as floats (1.0, 0.0) are the classes 1 and 0, not strangers to both.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(500, 2)), columns=["a", "b"])
+    y = (frame.a > 0).astype(int)
+    model = KNeighborsClassifier(10).fit(frame, y)
+    e = Explainer(model, frame.iloc[:30], seed=0)
+    as_int = e.explain_loss(frame.iloc[200:240], y.iloc[200:240])
+    as_float = e.explain_loss(frame.iloc[200:240], y.iloc[200:240].astype(float))
+    np.testing.assert_allclose(as_float.output, as_int.output)
+    assert as_int.output.mean() < 1.0
