@@ -99,6 +99,8 @@ class Explainer:
         self.kind = _kind(self.estimator)
         self.background = self._transform(background)
         self.mapping = self._mapping()
+        # Each input feature is one player when every derived column comes from one feature.
+        self.grouped = bool(np.all(np.isin(self.mapping, (0.0, 1.0))))
         self._shap = self._make()
 
     # Preprocessing and the map from derived columns back to input features ---------------
@@ -171,16 +173,15 @@ class Explainer:
         return None
 
     def _players(self) -> list[np.ndarray]:
-        """The preprocessed columns of each player: one input feature each, when every
-        derived column comes from one feature; else each derived column on its own."""
-        if np.all(np.isin(self.mapping, (0.0, 1.0))):
+        """The preprocessed columns of each player: one input feature each when
+        ``grouped``, else each derived column on its own."""
+        if self.grouped:
             return [np.flatnonzero(self.mapping[:, j]) for j in range(self.mapping.shape[1])]
         return [np.array([c]) for c in range(self.mapping.shape[0])]
 
     def _shapley(self, x: np.ndarray, value) -> tuple[np.ndarray, str]:
         """Interventional Shapley values of ``value`` (per input feature) for rows ``x``."""
         players = self._players()
-        per_feature = bool(np.all(np.isin(self.mapping, (0.0, 1.0))))  # as in _players
         live = [i for i, cols in enumerate(players) if cols.size]
         values, how = shapley(
             value, x, self.background, [players[i] for i in live],
@@ -188,7 +189,7 @@ class Explainer:
         )
         full = np.zeros((len(x), len(players)))
         full[:, live] = values
-        return (full if per_feature else full @ self.mapping), how
+        return (full if self.grouped else full @ self.mapping), how
 
     def explain(self, frame: pd.DataFrame) -> Attributions:
         """Attributions of the model's output for each row of ``frame``."""
