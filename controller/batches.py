@@ -205,6 +205,9 @@ class Window:
     start: pd.Timestamp
     end: pd.Timestamp
     labels: pd.Series | None  # aligned with frame; NaN where unknown
+    # Every batch was logged with a time-stamp column: start and end are event times, else
+    # (partly) the times the batches were logged.
+    event_times: bool = True
 
 
 def load_window(
@@ -222,7 +225,7 @@ def load_window(
     hi = _parse_time(until, "--until") if until is not None else None
     frames = []
     for run in runs:
-        part = tracking.read_table_artifact(run.info.run_id, BATCH_PATH)
+        part = tracking.read_table_artifact(run, BATCH_PATH)
         ts_col = run.data.tags.get(tracking.TAG + "timestamp_col")
         if ts_col and (lo is not None or hi is not None):
             t = pd.to_datetime(part[ts_col], utc=True)
@@ -251,6 +254,7 @@ def load_window(
         start=lo if lo is not None else min(starts),
         end=hi if hi is not None else max(ends),
         labels=labels,
+        event_times=all(tracking.TAG + "timestamp_col" in r.data.tags for r in runs),
     )
 
 
@@ -305,7 +309,7 @@ def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:
     if ID not in frame.columns:
         return inline
     late = [
-        tracking.read_table_artifact(r.info.run_id, LABELS_PATH)
+        tracking.read_table_artifact(r, LABELS_PATH)
         for r in tracking.finished_runs(name, "labels")
     ]
     if not late:
@@ -335,13 +339,6 @@ def _parse_time(text: str, flag: str) -> pd.Timestamp:
             f"{flag} {text!r} is not a date or time",
             f"write it as ISO 8601, e.g. {flag} 2026-01-31 or 2026-01-31T12:00Z",
         ) from exc
-
-
-def has_event_times(batch_runs, run_ids) -> bool:
-    """Whether every batch of ``run_ids`` was logged with a time-stamp column: the window's
-    times are then event times, else (partly) the times the batches were logged."""
-    tags = {r.info.run_id: r.data.tags for r in batch_runs}
-    return all(tracking.TAG + "timestamp_col" in tags.get(r, {}) for r in run_ids)
 
 
 def labelled_rows(batch_runs, label_runs) -> int:

@@ -26,7 +26,6 @@ from controller._timing import phase
 from controller.baseline import PREDICTION, SCORE
 from controller.batches import (
     VERSION,
-    has_event_times,
     labelled_rows,
     load_window,
     select_runs,
@@ -104,9 +103,10 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             r.data.tags.get(tracking.TAG + "trigger_run"): r.data.tags[registry.GATE]
             for r in registry.complete_retrains(name)
         }
-        batch_runs = tracking.finished_runs(name, "batch")
-        event_time = has_event_times(batch_runs, window.run_ids)
-        labelled = labelled_rows(batch_runs, tracking.finished_runs(name, "labels"))
+        labelled = labelled_rows(
+            tracking.finished_runs(name, "batch"), tracking.finished_runs(name, "labels")
+        )
+    event_time = window.event_times
     earlier = [
         Cycle(
             time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),

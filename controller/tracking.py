@@ -380,22 +380,23 @@ def read_text_artifact(run_id: str, path: str) -> str:
         return Path(client().download_artifacts(run_id, path, tmp)).read_text()
 
 
-def read_table_artifact(run_id: str, path: str) -> pd.DataFrame:
-    """A parquet artifact as a frame; read in place when the artifacts are local files."""
-    local = _local_artifact(run_id, path)
+def read_table_artifact(run, path: str) -> pd.DataFrame:
+    """A parquet artifact of ``run`` (a found run) as a frame; read in place when the
+    artifacts are local files."""
+    local = _local_artifact(run.info.artifact_uri, path)
     if local is not None:
         # Mapped, a million-row file is read in half the time it takes through read().
         return _read_parquet(local, memory_map=True)
     with tempfile.TemporaryDirectory() as tmp:
-        return _read_parquet(client().download_artifacts(run_id, path, tmp))
+        return _read_parquet(client().download_artifacts(run.info.run_id, path, tmp))
 
 
-def _local_artifact(run_id: str, path: str) -> Path | None:
-    """The file behind a run's artifact on a local store, else None (it must be fetched)."""
+def _local_artifact(root: str, path: str) -> Path | None:
+    """The file behind an artifact under ``root`` on a local store, else None (it must be
+    fetched)."""
     from mlflow.utils.file_utils import local_file_uri_to_path
     from mlflow.utils.uri import is_local_uri
 
-    root = client().get_run(run_id).info.artifact_uri
     if not is_local_uri(root, is_tracking_or_registry_uri=False):
         return None
     local = Path(local_file_uri_to_path(root)) / path

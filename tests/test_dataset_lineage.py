@@ -79,7 +79,7 @@ def test_a_logged_batch_records_what_from_pandas_would(champion, tmp_path):
     run = MlflowClient().get_run(run_id)
     [entry] = run.inputs.dataset_inputs
     assert {t.key: t.value for t in entry.tags} == {"mlflow.data.context": "production"}
-    logged = tracking.read_table_artifact(run_id, BATCH_PATH)
+    logged = tracking.read_table_artifact(run, BATCH_PATH)
     expected = mlflow_record(logged, source=str(path), name=f"{champion}-batch")
     got = entry.dataset
     assert got.name == expected["name"] == "credit-batch"
