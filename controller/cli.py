@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 
+from controller import _timing
 from controller._errors import DriftctlError
 
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL, EXIT_QUALITY = 0, 1, 2, 3, 4
@@ -223,8 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # A scheduled job should fail within seconds, not minutes, when the server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    from controller import _timing
-
     with _timing.phase("imports"):
         import mlflow  # after parsing, so that --help answers at once
         from mlflow.exceptions import MlflowException
@@ -259,8 +258,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from controller import _timing
-
     with _timing.phase("imports"):
         from controller import batches, tracking
         from controller.data import read_table
