@@ -1,7 +1,7 @@
 """Attribution cost against window size: it must stay flat.
 
-Times ``controller.report.attribution_shift`` (the SHAP part of a monitoring cycle: explain a
-bounded sample of the window, bootstrap the share changes) for windows of 10,000, 100,000
+Times ``controller.results.report.attribution_shift`` (the SHAP part of a monitoring cycle:
+explain a bounded sample of the window, bootstrap the share changes) for windows of 10,000, 100,000
 and 1,000,000 rows, with a random forest over the credit-scoring features, one-hot encoded
 in a scikit-learn pipeline. The number of rows explained comes from the policy
 (``[attribution] sample_size``, default 300), so the time should not grow with the window.
@@ -22,8 +22,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from controller import Policy, build_baseline
-from controller.report import attribution_shift
-from controller.scenario import FEATURES, TARGET, credit_data
+from controller.demo.scenario import FEATURES, TARGET, credit_data
+from controller.results.report import attribution_shift
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Cost of the champion-challenger comparison against the number of held-out rows.
 
-Times ``controller.evaluate.compare`` (DeLong for ROC AUC, a 1,000-resample paired bootstrap
-for log loss, accuracy and F1) and ``gate`` on 10,000, 100,000 and 1,000,000 held-out rows
+Times ``controller.statistics.comparison.compare`` (DeLong for ROC AUC, a 1,000-resample paired
+bootstrap for log loss, accuracy and F1) and ``gate`` on 10,000, 100,000 and 1,000,000 held-out rows
 of a binary task, and traces the peak memory it allocates. Resamples are drawn in blocks,
 so memory should stay flat while time grows with the rows.
 
@@ -17,7 +17,7 @@ import tracemalloc
 import numpy as np
 from machine import summary
 
-from controller.evaluate import Threshold, compare, gate
+from controller.statistics.comparison import Threshold, compare, gate
 
 
 def main() -> None:

@@ -194,7 +194,7 @@ def _nbytes(frame: pd.DataFrame) -> int:
 
 
 def _phase_baseline(folder: str) -> dict:
-    from controller.baseline import build_baseline
+    from controller.profiles.baseline import build_baseline
 
     reference = _read(folder, "reference")
     baseline, seconds, peak, rss0 = _measured(build_baseline, reference)
@@ -203,9 +203,9 @@ def _phase_baseline(folder: str) -> dict:
 
 
 def _phase_driftctl(folder: str) -> dict:
-    from controller.baseline import Baseline
     from controller.policy import Policy
-    from controller.report import assess
+    from controller.profiles.baseline import Baseline
+    from controller.results.report import assess
 
     baseline = Baseline.load(Path(folder) / "baseline")
     reference = _read(folder, "reference")  # loaded so both phases start from the same state
@@ -298,10 +298,10 @@ def _phase_command(folder: str) -> dict:
     from bench_store import MODEL, driftctl, make_store, timed
 
     from controller import tracking
-    from controller.baseline import PREDICTION, SCORE
-    from controller.batches import load_window
+    from controller.inputs.batches import load_window
     from controller.policy import Policy
-    from controller.report import assess
+    from controller.profiles.baseline import PREDICTION, SCORE
+    from controller.results.report import assess
 
     store = Path(folder) / "store"
     store.mkdir()

@@ -1,28 +1,44 @@
 """driftctl: a retraining controller for MLflow-registered models.
 
-The public API; everything else lives in modules named after the step they implement
-(profile, stats, drift, quality, report, batches, cycle, tracking). Names are imported on
-first use, so the command line starts without loading MLflow for ``--help``.
+The public API. The package reads in pipeline order: ``inputs`` (tables, the model's
+predictions, production batches), ``profiles`` (per-feature profiles and the training
+baseline), ``statistics`` (drift measures and verdicts, data quality, performance metrics,
+paired tests), ``attribution`` (Shapley values and their shift), ``results`` (the report and
+its renderings), ``loop`` (assess, decide, cycle, retrain, registry), ``tracking`` (the one
+place MLflow is called), ``cli`` and ``demo``. Names are imported on first use, so the
+command line answers ``--help`` without loading MLflow.
 """
 
 from __future__ import annotations
 
 import importlib
 
+# public name -> (module, attribute)
 _EXPORTS = {
-    "Baseline": "controller.baseline",
-    "build_baseline": "controller.baseline",
-    "DriftctlError": "controller._errors",
-    "InputError": "controller._errors",
-    "NotFoundError": "controller._errors",
-    "PolicyError": "controller._errors",
-    "Policy": "controller.policy",
-    "Report": "controller.report",
-    "assess": "controller.report",
-    "log_baseline": "controller.tracking",
-    "log_batch": "controller.batches",
-    "log_labels": "controller.batches",
-    "monitor": "controller.cycle",
+    "Baseline": ("controller.profiles.baseline", "Baseline"),
+    "build_baseline": ("controller.profiles.baseline", "build_baseline"),
+    "DriftctlError": ("controller._errors", "DriftctlError"),
+    "InputError": ("controller._errors", "InputError"),
+    "NotFoundError": ("controller._errors", "NotFoundError"),
+    "PolicyError": ("controller._errors", "PolicyError"),
+    "Policy": ("controller.policy", "Policy"),
+    "Rule": ("controller.policy", "Rule"),
+    "Quality": ("controller.policy", "Quality"),
+    "Attribution": ("controller.policy", "Attribution"),
+    "Retrain": ("controller.policy", "Retrain"),
+    "Report": ("controller.results.report", "Report"),
+    "assess": ("controller.results.report", "assess"),
+    "log_baseline": ("controller.tracking", "log_baseline"),
+    "log_batch": ("controller.inputs.batches", "log_batch"),
+    "log_labels": ("controller.inputs.batches", "log_labels"),
+    "monitor": ("controller.loop.cycle", "monitor"),
+    "cycle": ("controller.loop.cycle", "cycle"),
+    "retrain": ("controller.loop.retrain", "retrain"),
+    "promote": ("controller.loop.registry", "reconcile"),
+    "rollback": ("controller.loop.registry", "rollback"),
+    "ledger": ("controller.loop.registry", "ledger"),
+    "CHAMPION": ("controller.loop.registry", "CHAMPION"),
+    "CHALLENGER": ("controller.loop.registry", "CHALLENGER"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -31,4 +47,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'controller' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    module, attribute = _EXPORTS[name]
+    return getattr(importlib.import_module(module), attribute)

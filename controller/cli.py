@@ -259,11 +259,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     with _timing.phase("imports"):
-        from controller import batches, tracking
-        from controller.data import read_table
+        from controller import tracking
+        from controller.inputs import batches
+        from controller.inputs.tables import read_table
 
     if args.command == "baseline":
-        from controller.baseline import build_baseline
+        from controller.profiles.baseline import build_baseline
 
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
         data = read_table(args.data)
@@ -321,7 +322,7 @@ def _run(args) -> int:
 
     if args.command == "monitor":
         with _timing.phase("imports"):
-            from controller.cycle import monitor, summary_json
+            from controller.loop.cycle import monitor, summary_json
 
         _check_last(args.last)
         if args.last is not None and args.until:
@@ -345,7 +346,7 @@ def _run(args) -> int:
     if args.command == "retrain":
         from dataclasses import replace
 
-        from controller.retrain import retrain
+        from controller.loop.retrain import retrain
 
         policy = _policy(args)
         overrides = {k: getattr(args, k) for k in ("entry_point", "project") if getattr(args, k)}
@@ -355,7 +356,7 @@ def _run(args) -> int:
         return EXIT_GATE_FAILED if args.exit_code and not result.decision.passed else EXIT_OK
 
     if args.command == "promote":
-        from controller import registry
+        from controller.loop import registry
 
         said = registry.reconcile(args.model, _policy(args).retrain.promotion)
         said = said or [f"nothing to do for {args.model}"]
@@ -364,7 +365,7 @@ def _run(args) -> int:
         return EXIT_OK
 
     if args.command == "rollback":
-        from controller import registry
+        from controller.loop import registry
 
         said = registry.rollback(args.model, args.reason or "requested with driftctl rollback")
         _record_in_project_run("rollback", args.model, said)
@@ -372,7 +373,7 @@ def _run(args) -> int:
         return EXIT_OK
 
     if args.command == "cycle":
-        from controller.cycle import cycle
+        from controller.loop.cycle import cycle
 
         _check_last(args.last)
         result = cycle(args.model, last=args.last, policy=_policy(args))
@@ -382,7 +383,7 @@ def _run(args) -> int:
         return VERDICT_EXIT.get(result.verdict, EXIT_OK) if args.exit_code else EXIT_OK
 
     if args.command == "demo":
-        from controller.demo import run_demo
+        from controller.demo.run import run_demo
 
         run_demo(weeks=args.weeks, rows=args.rows)
         return EXIT_OK

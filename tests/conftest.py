@@ -166,8 +166,8 @@ def changed_concept(n, seed, *, shuffle=False):
 def challenger_db(tmp_path_factory, template_db) -> Path:
     """A store where 'credit' has champion version 1 and a better challenger, version 2,
     awaiting approval (built once: retraining takes a while)."""
-    from controller.batches import log_batch
-    from controller.retrain import retrain
+    from controller.inputs.batches import log_batch
+    from controller.loop.retrain import retrain
 
     root = tmp_path_factory.mktemp("challenger")
     db = root / "mlflow.db"
@@ -217,7 +217,7 @@ def run_together(*args: str, n: int = 2, timeout: float = 300) -> None:
 
 def ledger_of(model: str) -> dict[str, str]:
     """The registry ledger's decisions (its parameters)."""
-    from controller import registry
+    from controller.loop import registry
 
     return MlflowClient().get_run(registry.ledger(model)).data.params
 

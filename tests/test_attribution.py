@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from controller import Policy, assess, build_baseline
-from controller.attribution import Explainer, ndcg
+from controller.attribution.explain import Explainer, ndcg
 
 rng = np.random.default_rng(0)
 N = 1500

@@ -9,8 +9,8 @@ from conftest import make_frame, register, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import InputError, tracking
-from controller.baseline import build_baseline
 from controller.cli import main
+from controller.profiles.baseline import build_baseline
 
 
 def _no_leftovers(model: str, before: int) -> None:

@@ -1,4 +1,4 @@
-"""Calibration of the drift verdicts (controller.drift.judge): false alarms and power.
+"""Calibration of the drift verdicts (controller.statistics.drift.judge): false alarms and power.
 
 Undrifted windows are fresh draws from the distribution that generated the reference (never
 resampled from the reference rows), so they carry the same sampling noise as real production
@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from controller.baseline import build_baseline
-from controller.drift import judge
 from controller.policy import Policy, Rule
+from controller.profiles.baseline import build_baseline
+from controller.statistics.drift import judge
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from controller.retrain import latest_change
+from controller.loop.retrain import latest_change
 
 
 def _series(*segments, seed=0):

@@ -15,10 +15,10 @@ from conftest import PIP, aliases, changed_concept, ledger_of, make_frame, runs_
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import log_batch, log_labels
-from controller.cycle import cycle
+from controller.demo.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
+from controller.inputs.batches import log_batch, log_labels
+from controller.loop.cycle import cycle
 from controller.policy import Attribution, Policy
-from controller.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
 
 pytestmark = pytest.mark.slow
 

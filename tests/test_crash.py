@@ -20,8 +20,8 @@ from conftest import (
 )
 from mlflow.tracking import MlflowClient
 
-from controller import registry
-from controller.batches import log_batch
+from controller.inputs.batches import log_batch
+from controller.loop import registry
 
 KILLED = -signal.SIGKILL
 pytestmark = pytest.mark.slow

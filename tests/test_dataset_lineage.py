@@ -17,7 +17,7 @@ from conftest import make_frame
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import BATCH_PATH, log_batch
+from controller.inputs.batches import BATCH_PATH, log_batch
 
 
 def mixed_frame(n: int = 300) -> pd.DataFrame:

@@ -9,16 +9,16 @@ import pytest
 from conftest import make_frame, runs_of
 
 from controller import Policy, monitor
-from controller.batches import log_batch
-from controller.decide import Cycle, RetrainDecision, decide, reasons
+from controller.inputs.batches import log_batch
+from controller.loop.decide import Cycle, RetrainDecision, decide, reasons
 from controller.policy import Retrain
-from controller.report import Report
+from controller.results.report import Report
 
 NOW = datetime(2026, 3, 9, 12, tzinfo=UTC)
 
 
 def _report(drifted=(), prediction=False, perf=None, base=None):
-    from controller.drift import FeatureDrift
+    from controller.statistics.drift import FeatureDrift
 
     def fd(name, drifted):
         return FeatureDrift(

@@ -7,7 +7,7 @@ import pytest
 from conftest import aliases, ledger_of
 from mlflow.tracking import MlflowClient
 
-from controller.demo import MODEL, run_demo
+from controller.demo.run import MODEL, run_demo
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ import pytest
 from conftest import make_frame, register, runs_of
 
 from controller import Policy, assess, build_baseline, monitor
-from controller.batches import log_batch, log_labels
 from controller.cli import main
-from controller.drift import judge
-from controller.naming import metric_safe
-from controller.profile import learn
+from controller.inputs.batches import log_batch, log_labels
+from controller.profiles.profile import learn
+from controller.results.naming import metric_safe
+from controller.statistics.drift import judge
 
 
 def test_baseline_from_served_predictions_without_loading_the_model(sqlite_uri, tmp_path,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics
 
-from controller.evaluate import Threshold, compare, delong, gate, metric
+from controller.statistics.comparison import Threshold, compare, delong, gate, metric
 
 rng = np.random.default_rng(0)
 N = 600

@@ -12,9 +12,9 @@ from conftest import PIP, changed_concept, fit_model, make_frame, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import log_batch, log_labels
 from controller.cli import main
-from controller.cycle import RETRAIN, WAITING
+from controller.inputs.batches import log_batch, log_labels
+from controller.loop.cycle import RETRAIN, WAITING
 
 
 def _drifted(n: int, seed: int):

@@ -12,8 +12,8 @@ from conftest import PIP, make_frame, register, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.baseline import Baseline
 from controller.cli import main
+from controller.profiles.baseline import Baseline
 
 
 def _batch(tmp_path, name, n, seed, *, fmt="parquet", start="2026-03-02", **shift):
@@ -183,9 +183,9 @@ def test_feature_names_mlflow_rejects_are_mapped_without_collisions(sqlite_uri, 
     import mlflow
     from sklearn.linear_model import LinearRegression
 
-    from controller.batches import log_batch
-    from controller.cycle import monitor
-    from controller.naming import metric_safe
+    from controller.inputs.batches import log_batch
+    from controller.loop.cycle import monitor
+    from controller.results.naming import metric_safe
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({weird[0]: rng.normal(size=800), weird[1]: rng.normal(size=800)})
@@ -225,8 +225,8 @@ def test_regression_with_inline_labels(sqlite_uri, tmp_path):
     import mlflow
     from sklearn.linear_model import Ridge
 
-    from controller.batches import log_batch
-    from controller.cycle import monitor
+    from controller.inputs.batches import log_batch
+    from controller.loop.cycle import monitor
 
     rng = np.random.default_rng(1)
 

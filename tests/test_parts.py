@@ -11,10 +11,10 @@ from mlflow.utils.validation import _validate_metric_name
 from sklearn import metrics
 
 from controller import PolicyError
-from controller.naming import metric_safe, name_map
-from controller.performance import score
 from controller.policy import Policy, Rule
-from controller.profile import learn
+from controller.profiles.profile import learn
+from controller.results.naming import metric_safe, name_map
+from controller.statistics.performance import score
 
 floats = st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))
 
@@ -170,7 +170,7 @@ def test_performance_matches_sklearn():
 def test_a_pipeline_predicts_as_itself_with_its_rows_transformed_once():
     from conftest import fit_model, make_frame
 
-    from controller.model import predict
+    from controller.inputs.model import predict
 
     frame = make_frame(500, 3)
     model = fit_model(frame)
@@ -185,7 +185,7 @@ def test_a_pipeline_subclass_predicts_its_own_way():
     from conftest import fit_model, make_frame
     from sklearn.pipeline import Pipeline
 
-    from controller.model import predict
+    from controller.inputs.model import predict
 
     class Strict(Pipeline):
         def predict(self, x):

@@ -16,7 +16,7 @@ from conftest import aliases, changed_concept, make_frame
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import log_batch
+from controller.inputs.batches import log_batch
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parent.parent / "mlproject"

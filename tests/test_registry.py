@@ -12,9 +12,9 @@ from conftest import aliases, changed_concept, ledger_of, make_frame, runs_of, s
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import log_batch
 from controller.cli import main
-from controller.cycle import RETRAIN
+from controller.inputs.batches import log_batch
+from controller.loop.cycle import RETRAIN
 
 
 def _decisions(model: str) -> list[str]:

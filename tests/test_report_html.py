@@ -13,8 +13,8 @@ import pytest
 from conftest import make_frame
 from mlflow.tracking import MlflowClient
 
-from controller.batches import log_batch
-from controller.cycle import REPORT, monitor
+from controller.inputs.batches import log_batch
+from controller.loop.cycle import REPORT, monitor
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from conftest import changed_concept, make_frame, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.batches import log_batch
 from controller.cli import main
+from controller.inputs.batches import log_batch
 
 
 def test_a_better_challenger_passes_and_is_logged_with_its_lineage(champion, capsys,

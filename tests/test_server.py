@@ -10,7 +10,7 @@ from conftest import make_frame, register, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
-from controller.cycle import monitor
+from controller.loop.cycle import monitor
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def test_cycle_against_a_tracking_server(server_uri, tmp_path):
 def test_a_cycle_costs_a_handful_of_requests(server_uri, monkeypatch):
     """Logging is batched: the request count does not grow with the number of metrics."""
     register("srv-count", seed=3)
-    from controller.batches import log_batch
+    from controller.inputs.batches import log_batch
 
     log_batch("srv-count", make_frame(500, 4).drop(columns="y"))
     calls = []

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
-from controller.attribution import Explainer, shapley
+from controller.attribution.explain import Explainer, shapley
 
 
 def _nonlinear(z, rows):
@@ -199,7 +199,7 @@ def test_pairing_moves_a_models_attribution_shares_far_less_than_an_alert_needs(
     # moves by much less than the 0.05 an attribution alert needs.
     from sklearn.neural_network import MLPRegressor
 
-    from controller.attribution import shares
+    from controller.attribution.explain import shares
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.normal(size=(2000, 12)), columns=[f"f{i}" for i in range(12)])
@@ -232,7 +232,7 @@ def test_a_pipeline_whose_columns_mix_features_is_mapped_back_whatever_its_width
 
 
 def test_blocks_of_model_calls_do_not_change_the_values(monkeypatch):
-    import controller.attribution as attribution
+    import controller.attribution.explain as attribution
 
     calls = []
 

@@ -1,5 +1,5 @@
-"""Every statistic in controller.stats against an independent oracle (scipy or numpy written
-here), plus property tests with hypothesis.
+"""Every statistic in controller.statistics.stats against an independent oracle (scipy or numpy
+written here), plus property tests with hypothesis.
 
 Nothing here compares driftctl with its own earlier output: each expected value comes from
 scipy, from a formula written out in the test, or from a published check.
@@ -17,14 +17,14 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats as ss
 from scipy.spatial import distance
 
-from controller import stats
+from controller.statistics import stats
 
 FLOOR = 1e-4
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------------------
-# Oracles written out here (independent of controller.stats)
+# Oracles written out here (independent of controller.statistics.stats)
 
 
 def _shares(counts) -> np.ndarray:

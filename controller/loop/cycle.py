@@ -20,26 +20,28 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
-from controller import performance, registry, tracking
+from controller import tracking
 from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
-from controller.baseline import PREDICTION, SCORE
-from controller.batches import (
+from controller.inputs.batches import (
     VERSION,
     labelled_rows,
     load_window,
     select_runs,
     window_key,
 )
-from controller.decide import Cycle, decide, reasons
-from controller.model import predict
-from controller.naming import name_map
+from controller.inputs.model import predict
+from controller.loop import registry
+from controller.loop.decide import Cycle, decide, reasons
 from controller.policy import Policy
-from controller.report import Report, assess
-from controller.report_html import attribution_chart, render_html
+from controller.profiles.baseline import PREDICTION, SCORE
+from controller.results.html import attribution_chart, render_html
+from controller.results.naming import name_map
+from controller.results.report import Report, assess
+from controller.statistics import performance
 
 if TYPE_CHECKING:
-    from controller.retrain import RetrainResult
+    from controller.loop.retrain import RetrainResult
 
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
@@ -276,7 +278,7 @@ class CycleResult:
 
 def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -> CycleResult:
     """Reconcile, monitor, and retrain if triggered: one idempotent pass for a scheduler."""
-    from controller.retrain import retrain
+    from controller.loop.retrain import retrain
 
     policy = policy or Policy()
     said = tuple(registry.reconcile(name, policy.retrain.promotion))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
-from controller.performance import as_labels
+from controller.statistics.performance import as_labels
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from html import escape
 
 import pandas as pd
 
-from controller import charts
-from controller.baseline import Baseline
-from controller.performance import primary
-from controller.report import Report
+from controller.profiles.baseline import Baseline
+from controller.results import charts
+from controller.results.report import Report
+from controller.statistics.performance import primary
 
 MAX_PLOTS = 6
 # The page may load nothing but its own inline images and styles.

@@ -18,10 +18,10 @@ import pandas as pd
 
 from controller import tracking
 from controller._errors import InputError, NotFoundError
-from controller.baseline import PREDICTION, SCORE, Baseline
-from controller.data import check_names, read_table, require_schema, require_values
-from controller.model import predict
-from controller.performance import as_labels
+from controller.inputs.model import predict
+from controller.inputs.tables import check_names, read_table, require_schema, require_values
+from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.statistics.performance import as_labels
 
 BATCH_PATH = "driftctl/batch.parquet"
 LABELS_PATH = "driftctl/labels.parquet"

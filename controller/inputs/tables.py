@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
-from controller.profile import FeatureProfile, kind_of, numeric_values
-from controller.quality import check_schema
+from controller.profiles.profile import FeatureProfile, kind_of, numeric_values
+from controller.statistics.quality import check_schema
 
 
 def read_table(path: str | Path, text_columns: list[str] = ()) -> pd.DataFrame:

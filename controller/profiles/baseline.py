@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from controller import performance
 from controller._errors import InputError
-from controller.data import check_names, require_values
-from controller.model import Predictions, predict, task_of
+from controller.inputs.model import Predictions, predict, task_of
+from controller.inputs.tables import check_names, require_values
 from controller.policy import Attribution
-from controller.profile import FeatureProfile, learn
+from controller.profiles.profile import FeatureProfile, learn
+from controller.statistics import performance
 
 FORMAT_VERSION = 1
 PREDICTION = "__prediction__"
@@ -170,7 +170,7 @@ def build_baseline(
     shap_values, shap_info = None, {}
     attribution = attribution or Attribution()  # the policy's sizes, so both sides match
     if model is not None:
-        from controller.attribution import baseline_attributions
+        from controller.attribution.explain import baseline_attributions
 
         shap_values, shap_info = baseline_attributions(
             model,

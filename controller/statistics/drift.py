@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from controller import stats
 from controller.policy import Policy, Rule
-from controller.profile import FeatureProfile, numeric_values
+from controller.profiles.profile import FeatureProfile, numeric_values
+from controller.statistics import stats
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from controller._errors import InputError
 from controller.policy import Quality
-from controller.profile import FeatureProfile, kind_of
+from controller.profiles.profile import FeatureProfile, kind_of
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from controller._errors import DriftctlError
-from controller.performance import as_labels
+from controller.statistics.performance import as_labels
 
 TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "xgboost", "lightgbm")
 LINEAR_MODULES = ("sklearn.linear_model", "sklearn.svm._classes")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.policy import Retrain
-from controller.report import Report
+from controller.results.report import Report
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from controller._errors import DriftctlError, NotFoundError
-from controller.baseline import Baseline
+from controller.profiles.baseline import Baseline
 
 TAG = "driftctl."
 KIND = TAG + "kind"
@@ -214,7 +214,7 @@ def log_baseline(
     registered version of that model. Versions already registered from the run are tagged
     with ``driftctl.baseline_run_id`` at once. ``options`` go to ``build_baseline``.
     """
-    from controller.baseline import build_baseline
+    from controller.profiles.baseline import build_baseline
 
     if run_id is None:
         active = mlflow.active_run()

@@ -9,10 +9,10 @@ in the champion's per-row loss (``latest_change``), once ``min_rows_after_change
 rows follow it: after an abrupt change of concept, rows of the old concept only teach the
 challenger what no longer holds. The most recent ``holdout_share`` of the rows used is held
 out (a time-based split) and never trained on; both models are scored on exactly those rows
-and the gate of ``controller.evaluate`` decides. A challenger that passes while another
+and the gate of ``controller.statistics.comparison`` decides. A challenger that passes while another
 waits for approval must also beat that one, with the same test on the same rows (or as
 ``replace_challenger`` says). The challenger is logged as an MLflow model with its own
-baseline and its lineage; one that passes is registered by ``controller.registry``.
+baseline and its lineage; one that passes is registered by ``controller.loop.registry``.
 
 An entry point receives two parameters, ``training_data`` (a parquet file of the features
 and the target) and ``target`` (the target's column), and logs the trained model with
@@ -34,14 +34,16 @@ import pandas as pd
 from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 
-from controller import performance, registry, tracking
+from controller import tracking
 from controller._errors import InputError, NotEnoughDataError
 from controller._failpoints import failpoint
-from controller.batches import load_window
-from controller.evaluate import METRICS, Comparison, Decision, Threshold, compare, gate
-from controller.model import predict
-from controller.performance import as_labels
+from controller.inputs.batches import load_window
+from controller.inputs.model import predict
+from controller.loop import registry
 from controller.policy import MIN_SEGMENT, Policy
+from controller.statistics import performance
+from controller.statistics.comparison import METRICS, Comparison, Decision, Threshold, compare, gate
+from controller.statistics.performance import as_labels
 
 COMPARISON = "driftctl/comparison.json"
 MIN_ROWS = 20
@@ -590,7 +592,7 @@ def _baseline(challenger, train, hold, target, task, policy):
     """The challenger's baseline: its training rows, with the performance it showed on the
     held-out rows (on its own training rows it would look better than it is, and every
     later cycle would read that as a drop)."""
-    from controller.baseline import build_baseline
+    from controller.profiles.baseline import build_baseline
 
     baseline = build_baseline(
         train, model=challenger, target=target, attribution=policy.attribution, seed=policy.seed

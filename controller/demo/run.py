@@ -1,7 +1,7 @@
 """The demo: the credit scenario played week by week through the controller's cycle.
 
 It trains and registers the first champion with its baseline, then for each week of
-``controller.scenario.timeline`` logs the batch and the labels that arrived, and runs
+``controller.demo.scenario.timeline`` logs the batch and the labels that arrived, and runs
 ``cycle``: the printed story says where drift was seen, when retraining triggered, how each
 challenger compared, and what was promoted. A challenger that waits for approval is
 approved on the user's behalf (the demo says so), as a person would in the MLflow UI.
@@ -18,11 +18,8 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from controller import registry, tracking
-from controller.batches import log_batch, log_labels
-from controller.cycle import cycle
-from controller.policy import Policy, Retrain
-from controller.scenario import (
+from controller import tracking
+from controller.demo.scenario import (
     CONCEPT_WEEK,
     DECIDED,
     FEATURES,
@@ -32,6 +29,10 @@ from controller.scenario import (
     credit_data,
     timeline,
 )
+from controller.inputs.batches import log_batch, log_labels
+from controller.loop import registry
+from controller.loop.cycle import cycle
+from controller.policy import Policy, Retrain
 
 MODEL = "credit-demo"
 # Labels arrive a week late, so a cycle looks at two weeks: the newest (inputs only) and

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from controller import performance
 from controller._errors import PolicyError
 from controller._timing import phase
-from controller.attribution import AttributionShift, Explainer, compare, unexplained
-from controller.baseline import PREDICTION, SCORE, Baseline
-from controller.drift import FeatureDrift, judge
-from controller.naming import metric_safe
+from controller.attribution.explain import AttributionShift, Explainer, compare, unexplained
 from controller.policy import Policy
-from controller.quality import QualityCheck, check_schema, check_values
+from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.results.naming import metric_safe
+from controller.statistics import performance
+from controller.statistics.drift import FeatureDrift, judge
+from controller.statistics.quality import QualityCheck, check_schema, check_values
 
 if TYPE_CHECKING:
-    from controller.decide import RetrainDecision
+    from controller.loop.decide import RetrainDecision
 
 
 @dataclass(frozen=True)

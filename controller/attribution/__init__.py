@@ -1,0 +1,1 @@
+"""Feature attributions (Shapley values) and their shift from the baseline."""

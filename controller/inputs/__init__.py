@@ -1,0 +1,1 @@
+"""Data input and validation: reading tables, the model's predictions, batches."""

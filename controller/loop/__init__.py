@@ -1,0 +1,1 @@
+"""The control loop: assess, decide, cycle, retrain, and the registry's ledger."""

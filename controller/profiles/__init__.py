@@ -1,0 +1,1 @@
+"""Profiles of the data: per-feature profiles and the training baseline."""

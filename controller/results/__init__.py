@@ -1,0 +1,1 @@
+"""Results and their renderings: the report, text, JSON, HTML and charts."""

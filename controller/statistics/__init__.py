@@ -1,0 +1,1 @@
+"""Statistics and verdicts: drift measures, data quality, performance metrics, paired tests."""
