@@ -298,7 +298,7 @@ def _phase_command(folder: str) -> dict:
     from bench_store import MODEL, driftctl, make_store, timed
 
     from controller import tracking
-    from controller.inputs.batches import load_window
+    from controller.loop.window import load_window
     from controller.policy import Policy
     from controller.profiles.baseline import PREDICTION, SCORE
     from controller.results.report import assess

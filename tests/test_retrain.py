@@ -188,3 +188,49 @@ def test_an_expanding_window_cut_at_a_change_leaves_the_reference_out(champion, 
     assert run.data.tags["driftctl.training_cut"] == "change point"
     used = int(params["driftctl.train_rows"]) + int(params["driftctl.holdout_rows"])
     assert used == 2400 - int(params["driftctl.change_row"])  # no reference rows
+
+
+def test_training_rows_keep_their_batch_and_event_time_when_a_time_filter_trims_the_window(
+        champion):
+    """Each row of a --since/--until window keeps its batch and event time, so the training
+    rows run batch by batch in event-time order, with the right batches and start."""
+    import numpy as np
+    import pandas as pd
+
+    from controller.loop.retrain import training_rows
+    from controller.loop.window import load_window
+    from controller.policy import Retrain
+
+    rng = np.random.default_rng(170)
+    logged, ids = [], []
+    for day in range(3):
+        frame = make_frame(200, 170 + day)
+        # Rows are not logged in time order: the event time alone says which comes first.
+        minutes = rng.permutation(200) * 5
+        frame["at"] = [(pd.Timestamp(f"2026-03-0{day + 1}T00:00Z")
+                        + pd.Timedelta(minutes=int(m))).isoformat() for m in minutes]
+        ids.append(log_batch("credit", frame, timestamp_col="at", target="y"))
+        logged.append(frame.assign(batch=ids[-1], at=pd.to_datetime(frame["at"], utc=True)))
+    since, until = "2026-03-01T12:00Z", "2026-03-03T06:00Z"
+    mv = tracking.resolve_version("credit")
+    baseline, _ = tracking.load_baseline(mv)
+    window = load_window("credit", baseline, since=since, until=until)
+
+    every = pd.concat(logged, ignore_index=True)
+    kept = every[(every["at"] >= pd.Timestamp(since)) & (every["at"] < pd.Timestamp(until))]
+    assert 0 < len(kept) < len(every) and len(window.frame) == len(kept)
+    # Row by row, the window says which batch each row is from and when it happened.
+    by_x1 = kept.set_index("x1")
+    assert window.row_batch.tolist() == by_x1.loc[window.frame["x1"], "batch"].tolist()
+    assert window.row_time.tolist() == by_x1.loc[window.frame["x1"], "at"].tolist()
+
+    rows = training_rows(window, baseline, tracking.load_model(mv),
+                         Retrain(start_at_change=False))
+    expected = kept.sort_values("at")
+    used = pd.concat([rows.train, rows.hold], ignore_index=True)
+    assert used["x1"].tolist() == expected["x1"].tolist()
+    assert rows.batches == tuple(ids)
+    first = expected.iloc[0]
+    assert rows.start == f"batch {ids[0]}, event time {first['at'].isoformat()}"
+    assert first["at"] >= pd.Timestamp(since)
+

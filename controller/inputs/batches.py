@@ -5,19 +5,18 @@ tagged ``driftctl.kind = batch``, holding ``driftctl/batch.parquet``: the featur
 their own names, the id and time-stamp columns if named, an inline target if given, and
 the predictions in ``__prediction__`` (and ``__score__``, the positive-class probability of
 a binary classifier). Labels logged later are runs of kind ``labels`` holding
-``driftctl/labels.parquet`` with the columns ``__id__`` and ``__label__``.
+``driftctl/labels.parquet`` with the columns ``__id__`` and ``__label__``. The window those
+runs make up is read by ``controller.loop.window``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from controller import tracking
-from controller._errors import InputError, NotFoundError
+from controller._errors import InputError
 from controller.inputs.model import predict
 from controller.inputs.tables import check_names, read_table, require_schema, require_values
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
@@ -25,7 +24,7 @@ from controller.statistics.performance import as_labels
 
 BATCH_PATH = "driftctl/batch.parquet"
 LABELS_PATH = "driftctl/labels.parquet"
-ID, LABEL, VERSION = "__id__", "__label__", "__version__"
+ID, LABEL = "__id__", "__label__"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
 
 
@@ -194,155 +193,3 @@ def _timestamps(frame: pd.DataFrame, col: str) -> pd.Series:
             f"time-stamp column {col!r} has missing values", "give every row a time stamp"
         )
     return times
-
-
-@dataclass(frozen=True)
-class Window:
-    """The production rows of a monitoring window, with labels joined where known."""
-
-    frame: pd.DataFrame
-    run_ids: tuple[str, ...]
-    start: pd.Timestamp
-    end: pd.Timestamp
-    labels: pd.Series | None  # aligned with frame; NaN where unknown
-    # Every batch was logged with a time-stamp column: start and end are event times, else
-    # (partly) the times the batches were logged.
-    event_times: bool = True
-
-
-def load_window(
-    name: str,
-    baseline: Baseline,
-    *,
-    last: int | None = None,
-    since: str | None = None,
-    until: str | None = None,
-) -> Window:
-    """Batches of the window: the ``last`` N by event time, or those overlapping
-    [since, until). The column ``__version__`` says which model version scored each row."""
-    runs = select_runs(name, last=last, since=since, until=until)
-    lo = _parse_time(since, "--since") if since is not None else None
-    hi = _parse_time(until, "--until") if until is not None else None
-    frames = []
-    for run in runs:
-        part = tracking.read_table_artifact(run, BATCH_PATH)
-        ts_col = run.data.tags.get(tracking.TAG + "timestamp_col")
-        if ts_col and (lo is not None or hi is not None):
-            t = pd.to_datetime(part[ts_col], utc=True)
-            part = part[
-                ((t >= lo) if lo is not None else True) & ((t < hi) if hi is not None else True)
-            ]
-        id_col = run.data.tags.get(tracking.TAG + "id_col")
-        if id_col:
-            part = part.assign(**{ID: part[id_col]})
-        target = run.data.tags.get(tracking.TAG + "target")
-        if target and target in part.columns:
-            part = part.assign(**{LABEL: part[target]})
-        frames.append(part.assign(**{VERSION: run.data.tags[tracking.VERSION]}))
-    frame = pd.concat(frames, ignore_index=True)
-    if frame.empty:
-        raise NotFoundError(
-            f"the batches of model {name!r} hold no rows between {since} and {until}",
-            "widen the window with --since / --until, or use --last N",
-        )
-    labels = _join_labels(name, frame)
-    starts = [pd.Timestamp(r.data.tags[START]) for r in runs]
-    ends = [pd.Timestamp(r.data.tags[END]) for r in runs]
-    return Window(
-        frame=frame,
-        run_ids=tuple(r.info.run_id for r in runs),
-        start=lo if lo is not None else min(starts),
-        end=hi if hi is not None else max(ends),
-        labels=labels,
-        event_times=all(tracking.TAG + "timestamp_col" in r.data.tags for r in runs),
-    )
-
-
-def select_runs(
-    name: str, *, last: int | None = None, since: str | None = None, until: str | None = None
-) -> list:
-    """The batch runs of a window (see ``load_window``), oldest first."""
-    runs = tracking.finished_runs(name, "batch")
-    lo = _parse_time(since, "--since") if since is not None else None
-    hi = _parse_time(until, "--until") if until is not None else None
-    runs.sort(key=lambda r: r.data.tags[END])
-    if lo is not None or hi is not None:
-        runs = [
-            r
-            for r in runs
-            if (lo is None or pd.Timestamp(r.data.tags[END]) >= lo)
-            and (hi is None or pd.Timestamp(r.data.tags[START]) < hi)
-        ]
-    else:
-        runs = runs[-(last or 1) :]
-    if not runs:
-        if lo is None and hi is None:
-            raise NotFoundError(
-                f"no production batches for model {name!r} at all",
-                f"log some with: driftctl log-batch --model {name} --data FILE",
-            )
-        everything = tracking.finished_runs(name, "batch")
-        raise NotFoundError(
-            f"no production batches for model {name!r} between {since or 'the start'} and "
-            f"{until or 'now'}",
-            "widen the window; the batches logged cover "
-            + (
-                f"{min(r.data.tags[START] for r in everything)} to "
-                f"{max(r.data.tags[END] for r in everything)}"
-                if everything
-                else "nothing yet"
-            ),
-        )
-    return runs
-
-
-def window_key(name: str, version: str, batch_runs, policy) -> str:
-    """What a cycle's findings depend on: the version, the batches, the labels logged so
-    far and the policy. Equal keys, equal findings."""
-    labels = [r.info.run_id for r in tracking.finished_runs(name, "labels")]
-    text = repr((str(version), list(batch_runs), labels, policy))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:
-    inline = frame[LABEL] if LABEL in frame.columns else None
-    if ID not in frame.columns:
-        return inline
-    late = [
-        tracking.read_table_artifact(r, LABELS_PATH)
-        for r in tracking.finished_runs(name, "labels")
-    ]
-    if not late:
-        return inline
-    table = pd.concat(late, ignore_index=True).drop_duplicates(ID, keep="last")
-    # Ids compare as text, with whole floats as ints: a CSV column of ids with a gap in it
-    # is read as floats (1.0), its batch as ints (1).
-    joined = pd.Series(as_labels(frame[ID]), index=frame.index).map(
-        dict(zip(as_labels(table[ID]), table[LABEL], strict=True))
-    )
-    if inline is not None:
-        joined = inline.where(inline.notna(), joined)
-    return None if joined.isna().all() else joined
-
-
-def _parse_time(text: str, flag: str) -> pd.Timestamp:
-    if not text.strip():
-        raise InputError(f"{flag} is empty", f"give {flag} a date, e.g. {flag} 2026-01-31")
-    try:
-        return (
-            pd.Timestamp(text).tz_localize("UTC")
-            if pd.Timestamp(text).tzinfo is None
-            else pd.Timestamp(text).tz_convert("UTC")
-        )
-    except ValueError as exc:
-        raise InputError(
-            f"{flag} {text!r} is not a date or time",
-            f"write it as ISO 8601, e.g. {flag} 2026-01-31 or 2026-01-31T12:00Z",
-        ) from exc
-
-
-def labelled_rows(batch_runs, label_runs) -> int:
-    """Labelled production rows logged so far: late labels, and batches logged with their
-    target."""
-    inline = [r for r in batch_runs if tracking.TAG + "target" in r.data.tags]
-    return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in [*label_runs, *inline])

@@ -23,16 +23,10 @@ import mlflow
 from controller import tracking
 from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
-from controller.inputs.batches import (
-    VERSION,
-    labelled_rows,
-    load_window,
-    select_runs,
-    window_key,
-)
 from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.decide import Cycle, decide, reasons
+from controller.loop.window import VERSION, labelled_rows, load_window, select_runs, window_key
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html

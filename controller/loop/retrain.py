@@ -37,9 +37,9 @@ from mlflow.exceptions import MlflowException
 from controller import tracking
 from controller._errors import InputError, NotEnoughDataError
 from controller._failpoints import failpoint
-from controller.inputs.batches import load_window
 from controller.inputs.model import predict
 from controller.loop import registry
+from controller.loop.window import Window, load_window
 from controller.policy import MIN_SEGMENT, Policy
 from controller.statistics import performance
 from controller.statistics.comparison import METRICS, Comparison, Decision, Threshold, compare, gate
@@ -298,7 +298,7 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
             "log the baseline with --target; for a model that is not a scikit-learn "
             "estimator, name your training entry point in [retrain] entry_point",
         )
-    rows = _split(name, baseline, model, rules, policy.seed)
+    rows = training_rows(_window(name, baseline, rules), baseline, model, rules, policy.seed)
     key = hashlib.sha256(
         repr(
             ("trigger", trigger_run)
@@ -342,23 +342,31 @@ def _refittable(model) -> bool:
     return isinstance(model, BaseEstimator)
 
 
-def _split(name, baseline, model, rules, seed: int = 0) -> TrainingRows:
-    """The labelled rows of the policy's window in time order, cut at the latest change in
-    the champion's loss when the policy says so, with the most recent ``holdout_share`` of
-    the rows used held out."""
+def _window(name, baseline, rules) -> Window:
+    """The policy's training window, with enough labelled rows to train on."""
     last = rules.window_batches if rules.window == "sliding" else 10**9
     window = load_window(name, baseline, last=last)
-    known = window.labels.notna().to_numpy() if window.labels is not None else None
-    if known is None or known.sum() < MIN_ROWS:
+    known = 0 if window.labels is None else int(window.labels.notna().sum())
+    if known < MIN_ROWS:
         raise NotEnoughDataError(
-            f"only {0 if known is None else int(known.sum())} labelled production rows in the "
-            f"training window of model {name!r}; at least {MIN_ROWS} are needed",
+            f"only {known} labelled production rows in the training window of model "
+            f"{name!r}; at least {MIN_ROWS} are needed",
             "log labels with driftctl log-labels, or widen [retrain] window_batches",
         )
+    return window
+
+
+def training_rows(window: Window, baseline, model, rules, seed: int = 0) -> TrainingRows:
+    """The labelled rows of ``window`` in time order (batch by batch, each by its event
+    time), cut at the latest change in the champion's loss when the policy says so, with
+    the most recent ``holdout_share`` of the rows used held out."""
     features, target = list(baseline.features), baseline.target
-    batch, when = _batches_and_times(name, window)
-    order = np.lexsort((when, batch))  # batch by batch, each by its event time
-    order = order[known[order]]
+    batch = window.row_batch.cat.codes.to_numpy()
+    # A batch without event times (NaT throughout) keeps the order its rows were logged
+    # in: lexsort is stable.
+    when = window.row_time.to_numpy("datetime64[ns]")
+    order = np.lexsort((when, batch))
+    order = order[window.labels.notna().to_numpy()[order]]
     labels = window.labels.to_numpy()[order]
     if baseline.task == "classification" and hasattr(model, "classes_"):
         # Labels as the champion knew them: 1.0 from a CSV with gaps is still class 1.
@@ -374,13 +382,9 @@ def _split(name, baseline, model, rules, seed: int = 0) -> TrainingRows:
     train, hold = used.iloc[:cut], used.iloc[cut:].reset_index(drop=True)
     if rules.window == "expanding" and shift is None:
         train = pd.concat([baseline.reference[[*features, target]], train], ignore_index=True)
-    run_ids = window.run_ids
-    if (batch < 0).any():  # which batch a row came from is not known
-        batches, start = run_ids, f"labelled row {first} of the window"
-    else:
-        batches = tuple(run_ids[i] for i in sorted(set(batch[first:].tolist())))
-        start = f"batch {run_ids[batch[first]]}"
-    if when[first]:
+    batches = tuple(window.run_ids[i] for i in sorted(set(batch[first:].tolist())))
+    start = f"batch {window.run_ids[batch[first]]}"
+    if not np.isnat(when[first]):
         start += f", event time {pd.Timestamp(when[first], tz='UTC').isoformat()}"
     why += (
         f"; trained on {len(train)} rows"
@@ -388,27 +392,6 @@ def _split(name, baseline, model, rules, seed: int = 0) -> TrainingRows:
         + f", the latest {len(hold)} held out"
     )
     return TrainingRows(train, hold, batches, why, shift, start)
-
-
-def _batches_and_times(name, window) -> tuple[np.ndarray, np.ndarray]:
-    """Each window row's batch (its index in ``window.run_ids``) and event time in
-    nanoseconds (0 where its batch was logged without a time-stamp column: log time is no
-    event time, so such rows keep the order they were logged in)."""
-    tags = {r.info.run_id: r.data.tags for r in tracking.finished_runs(name, "batch")}
-    sizes = [int(tags.get(r, {}).get(tracking.TAG + "rows", -1)) for r in window.run_ids]
-    n = len(window.frame)
-    if sum(sizes) != n or min(sizes) < 0:  # not as logged: keep the window's own order
-        return np.full(n, -1), np.zeros(n, "int64")
-    batch = np.repeat(np.arange(len(sizes)), sizes)
-    when = np.zeros(n, "int64")
-    offset = 0
-    for run_id, size in zip(window.run_ids, sizes, strict=True):
-        col = tags[run_id].get(tracking.TAG + "timestamp_col")
-        if col and col in window.frame.columns:
-            stamps = pd.to_datetime(window.frame[col].iloc[offset : offset + size], utc=True)
-            when[offset : offset + size] = stamps.to_numpy("datetime64[ns]").astype("int64")
-        offset += size
-    return batch, when
 
 
 def _cut(rows, model, baseline, rules, seed) -> tuple[Shift | None, str]:
