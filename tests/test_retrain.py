@@ -234,3 +234,22 @@ def test_training_rows_keep_their_batch_and_event_time_when_a_time_filter_trims_
     assert rows.start == f"batch {ids[0]}, event time {first['at'].isoformat()}"
     assert first["at"] >= pd.Timestamp(since)
 
+
+def test_a_waiting_challenger_whose_model_is_gone_is_replaced(champion):
+    """The model of the version waiting for approval no longer loads: the next challenger
+    that passes replaces it, and says why."""
+    import shutil
+    from urllib.parse import urlparse
+
+    from controller.loop.retrain import retrain
+
+    for week in range(3):
+        log_batch("credit", changed_concept(600, 180 + week), target="y")
+    assert retrain("credit").version == "2"
+    uri = MlflowClient().get_model_version_download_uri("credit", "2")
+    shutil.rmtree(urlparse(uri).path)  # the artifacts are gone, the registry entry is not
+    log_batch("credit", changed_concept(600, 183), target="y")
+    result = retrain("credit")
+    assert result.rival == "2" and result.rival_decision.passed
+    assert result.rival_decision.reasons[0].startswith("the model of version 2 no longer loads")
+    assert result.version == "3"

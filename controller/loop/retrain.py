@@ -13,6 +13,9 @@ and the gate of ``controller.statistics.comparison`` decides. A challenger that 
 waits for approval must also beat that one, with the same test on the same rows (or as
 ``replace_challenger`` says). The challenger is logged as an MLflow model with its own
 baseline and its lineage; one that passes is registered by ``controller.loop.registry``.
+The rows come from ``controller.loop.window``, the MLflow project run and the model's
+logging from ``controller.tracking.projects``; the result's text and Markdown are rendered
+by ``controller.results.challenger``.
 
 An entry point receives two parameters, ``training_data`` (a parquet file of the features
 and the target) and ``target`` (the target's column), and logs the trained model with
@@ -24,15 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.entities import Param
-from mlflow.exceptions import MlflowException
 
 from controller import tracking
 from controller._errors import InputError, NotEnoughDataError
@@ -41,9 +39,11 @@ from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.window import Window, load_window
 from controller.policy import MIN_SEGMENT, Policy
+from controller.results import challenger as words
 from controller.statistics import performance
 from controller.statistics.comparison import METRICS, Comparison, Decision, Threshold, compare, gate
 from controller.statistics.performance import as_labels
+from controller.tracking import projects
 
 COMPARISON = "driftctl/comparison.json"
 MIN_ROWS = 20
@@ -154,84 +154,12 @@ class RetrainResult:
         """Another challenger waits for approval, and this one does not replace it."""
         return bool(self.rival) and not (self.rival_decision and self.rival_decision.passed)
 
-    def table(self, comparisons=None, names=("champion", "challenger")) -> list[str]:
-        """The comparison as Markdown table rows."""
-        rows = [
-            f"| metric | {names[0]} | {names[1]} | better by | interval | method |",
-            "|---|---:|---:|---:|---|---|",
-        ]
-        for c in self.comparisons if comparisons is None else comparisons:
-            rows.append(
-                f"| {c.metric} | {c.champion:.4f} | {c.challenger:.4f} | {c.improvement:+.4f} "
-                f"| [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.method} |"
-            )
-        return rows
-
-    def rival_words(self) -> str:
-        """What this challenger means for the one waiting for approval, in words."""
-        if not self.rival or self.rival_decision is None:
-            return ""
-        verb = "replaces" if self.rival_decision.passed else "does not replace"
-        return f"this challenger {verb} version {self.rival}, waiting for approval: " + "; ".join(
-            self.rival_decision.reasons
-        )
-
     def markdown(self) -> str:
         """The comparison for the version's description in the MLflow UI."""
-        verdict = "passed" if self.decision.passed else "failed"
-        rival = []
-        if self.rival:
-            rival = [
-                "",
-                f"**Against version {self.rival}**, the challenger that waited for approval, "
-                "on the same rows:",
-                "",
-                *self.table(self.rival_comparisons, (f"version {self.rival}", "this one")),
-                "",
-                self.rival_words()[:1].upper() + self.rival_words()[1:] + ".",
-            ]
-        return "\n".join(
-            [
-                f"**Challenger of version {self.champion_version}** trained by driftctl on "
-                f"{self.n_train} rows, compared with the champion on the same "
-                f"{self.n_holdout} most recent labelled rows, held out from training "
-                f"(digest `{self.holdout_digest[:12]}`).",
-                *(["", f"Training rows: {self.training}."] if self.training else []),
-                "",
-                *self.table(),
-                "",
-                f"Gate on **{self.metric}**: {verdict}.",
-                *(f"- {r}" for r in self.decision.reasons),
-                *rival,
-                "",
-                f"Run: `{self.run_id}`. Approve by setting the tag `approval` to `approved` "
-                "(or `rejected`) on this version.",
-            ]
-        )
+        return words.markdown(self)
 
     def render(self) -> str:
-        lines = [
-            f"challenger of version {self.champion_version}: trained on {self.n_train} "
-            f"rows, compared on {self.n_holdout} held-out rows"
-            + (" (found from an earlier run)" if self.reused else ""),
-            *([f"training rows: {self.training}"] if self.training else []),
-            f"{'metric':<10} {'champion':>9} {'challenger':>10} {'better by':>10}  "
-            f"{'interval':<21} method",
-        ]
-        for c in self.comparisons:
-            lines.append(
-                f"{c.metric:<10} {c.champion:>9.4f} {c.challenger:>10.4f} "
-                f"{c.improvement:>+10.4f}  [{c.ci_low:+.4f}, {c.ci_high:+.4f}]  "
-                f"{c.method}"
-            )
-        verdict = "PASSED" if self.decision.passed else "FAILED"
-        lines.append(f"gate on {self.metric}: {verdict}")
-        lines.extend(f"  {r}" for r in self.decision.reasons)
-        if self.rival:
-            lines.append(self.rival_words())
-        lines.append(f"logged to MLflow run {self.run_id}")
-        lines.extend(self.registry)
-        return "\n".join(lines)
+        return words.text(self)
 
     def to_dict(self) -> dict:
         return {
@@ -324,7 +252,7 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
     if not result.decision.passed:
         return replace(result, registry=tuple(said))
     if result.keeps_waiting:
-        return replace(result, registry=(*said, result.rival_words()))
+        return replace(result, registry=(*said, words.rival_words(result)))
     version, registered = registry.register(name, result.run_id)
     if version is None:
         return replace(result, registry=(*said, registered))
@@ -451,7 +379,9 @@ def _build(name, mv, baseline, model, rows, policy, lineage, key) -> RetrainResu
     experiment = tracking.experiment_id(name)
     project_run = None
     if rules.entry_point:
-        project_run = _train_in_project(rules, train, target, experiment)
+        project_run = projects.train_in_project(
+            rules.project, rules.entry_point, train, target, experiment
+        )
         challenger = tracking.load_model_uri(f"runs:/{project_run}/model")
     else:
         challenger = _refit(model, train[features], train[target])
@@ -524,12 +454,12 @@ def _build(name, mv, baseline, model, rows, policy, lineage, key) -> RetrainResu
             rival_decision=against,
         )
         if project_run is None:
-            _log_clone(challenger, name, mv.version)
+            projects.log_refitted(challenger, name, mv.version)
         tracking.save_baseline(
             _baseline(challenger, train, hold, target, task, policy), run.info.run_id
         )
         c, run_id = tracking.client(), run.info.run_id
-        c.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        projects.log_params(run_id, params)
         tracking.log_metrics(run_id, metrics)
         c.log_dict(run_id, result.to_dict(), COMPARISON)
         c.log_text(run_id, result.markdown(), registry.DESCRIPTION)
@@ -546,8 +476,8 @@ def _against_waiting(waiting, y, chall, hold, baseline, rules, threshold, guardr
         "never": Decision(False, ("replace_challenger = never in the policy",)),
     }
     try:
-        other = tracking.load_model(waiting)
-    except Exception as exc:  # a version whose model is gone cannot be defended
+        other = projects.load_version(waiting)
+    except projects.ModelLoadError as exc:  # a version whose model is gone cannot be defended
         return (), policy_says.get(
             rules.replace_challenger,
             Decision(True, (f"the model of version {waiting.version} no longer loads: {exc}",)),
@@ -590,57 +520,13 @@ def _refit(model, x, y):
 
     try:
         return clone(model).fit(x, y)
-    except Exception as exc:  # the estimator's own message says what is wrong with the data
+    # What scikit-learn raises for data it cannot fit (ValueError, TypeError) or an
+    # estimator it cannot clone (RuntimeError); its own message says what is wrong.
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise InputError(
             f"refitting the champion's estimator failed: {exc}",
             "check the labelled production rows",
         ) from exc
-
-
-def _log_clone(challenger, name, version) -> None:
-    import sklearn
-
-    flavor = mlflow.models.get_model_info(f"models:/{name}/{version}").flavors["sklearn"]
-    mlflow.sklearn.log_model(
-        challenger,
-        name="model",
-        serialization_format=flavor.get("serialization_format"),
-        skops_trusted_types=flavor.get("skops_trusted_types"),
-        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-    )
-
-
-def _train_in_project(rules, train: pd.DataFrame, target: str, experiment: str) -> str:
-    """Run the user's training entry point on the training rows; returns its run."""
-    from mlflow.exceptions import ExecutionException
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "training.parquet"
-        train.to_parquet(path, index=False)
-        try:
-            submitted = mlflow.projects.run(
-                rules.project,
-                rules.entry_point,
-                parameters={"training_data": str(path), "target": target},
-                experiment_id=experiment,
-                env_manager="local",
-                synchronous=True,
-            )
-        except (ExecutionException, MlflowException) as exc:
-            raise InputError(
-                f"the training entry point {rules.entry_point!r} of the MLflow project "
-                f"{rules.project!r} failed: {exc}",
-                f"run it by hand to see why: mlflow run {rules.project} -e {rules.entry_point} "
-                f"-P training_data=FILE -P target={target} --env-manager local",
-            ) from exc
-    run_id = submitted.run_id
-    if not tracking.has_model(run_id, "model"):
-        tracking.client().delete_run(run_id)
-        raise InputError(
-            f"the training entry point {rules.entry_point!r} logged no model named 'model'",
-            "log the trained model in it with mlflow.<flavor>.log_model(model, name='model')",
-        )
-    return run_id
 
 
 def _scored(task, hold, models, baseline):
