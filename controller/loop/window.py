@@ -45,7 +45,8 @@ class Window:
         """Aligned with frame: each row's event time (UTC), NaT where its batch was logged
         without a time-stamp column."""
         # Parsed when first asked for: a monitor needs none, and a million time stamps
-        # written as text take a third of a second.
+        # written as text take a third of a second. Each batch's rows are contiguous, in
+        # the order of run_ids, as load_window concatenates them.
         sizes = np.bincount(self.row_batch.cat.codes, minlength=len(self.run_ids))
         parts, offset = [], 0
         for col, size in zip(self.time_columns, sizes, strict=True):
