@@ -85,6 +85,7 @@ def test_one_client_per_store_and_an_injected_one_takes_precedence(
     injected = MlflowClient(other_uri)
     with tracking.use_client(injected) as c:
         assert c is injected and tracking.client() is injected
+        assert tracking.tracking_uri() == other_uri
         experiment = tracking.experiment_id("m")
         tracking.singleton_run(experiment, "m", "ledger", "registry ledger")
     assert tracking.client() is held

@@ -48,7 +48,8 @@ def use_client(injected: MlflowClient) -> Iterator[MlflowClient]:
 
 
 def tracking_uri() -> str:
-    return mlflow.get_tracking_uri()
+    """The store driftctl talks to: the injected client's, else MLflow's current one."""
+    return _injected[-1].tracking_uri if _injected else mlflow.get_tracking_uri()
 
 
 def set_tracking_uri(uri: str) -> None:
