@@ -6,7 +6,8 @@ Every error names the problem and how to fix it; the CLI prints both and exits w
     ├── InputError (ValueError)      bad data: columns, dtypes, values, files
     │   └── NotEnoughDataError       too little data yet (labels, say): more will come
     ├── PolicyError (ValueError)     a policy file that cannot be used
-    └── NotFoundError (LookupError)  model, alias, version, baseline or batches missing
+    ├── NotFoundError (LookupError)  model, alias, version, baseline or batches missing
+    └── TrackingError                MLflow reported an error (an unreachable server, say)
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class PolicyError(DriftctlError, ValueError):
 
 class NotFoundError(DriftctlError, LookupError):
     """Something driftctl needs does not exist in MLflow."""
+
+
+class TrackingError(DriftctlError):
+    """MLflow tracking or the model registry reported an error."""

@@ -225,23 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     # A scheduled job should fail within seconds, not minutes, when the server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     with _timing.phase("imports"):
-        import mlflow  # after parsing, so that --help answers at once
-        from mlflow.exceptions import MlflowException
+        from controller import tracking  # after parsing, so that --help answers at once
 
     if args.tracking_uri:
-        mlflow.set_tracking_uri(args.tracking_uri)
+        tracking.set_tracking_uri(args.tracking_uri)
     try:
-        return _run(args)
+        # An error MLflow reports (an unreachable server, say) is a DriftctlError too.
+        with tracking.translated_errors():
+            return _run(args)
     except DriftctlError as exc:
         print(f"driftctl {args.command}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
-        return EXIT_INPUT
-    except MlflowException as exc:
-        print(
-            f"driftctl {args.command}: error: MLflow ({mlflow.get_tracking_uri()}) "
-            f"reported: {exc.message}\n  fix: act on MLflow's message above; if MLflow is "
-            "unreachable, check --tracking-uri / MLFLOW_TRACKING_URI and that the server is up",
-            file=sys.stderr,
-        )
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

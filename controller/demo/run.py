@@ -9,14 +9,9 @@ approved on the user's behalf (the demo says so), as a person would in the MLflo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
 from dataclasses import dataclass
-
-import mlflow
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 
 from controller import tracking
 from controller.demo.scenario import (
@@ -61,8 +56,7 @@ def _say(text: str) -> None:
 
 def _clear_previous(client) -> None:
     """Start over: drop the model and the runs a previous demo left."""
-    with contextlib.suppress(MlflowException):
-        client.delete_registered_model(MODEL)
+    tracking.delete_registered_model(MODEL)
     exp = client.get_experiment_by_name(tracking.EXPERIMENT.format(model=MODEL))
     ours = {r.info.run_id for r in tracking.model_runs(MODEL)}
     if exp is not None:
@@ -97,14 +91,14 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
         ]
     ).fit(train[FEATURES], train[TARGET])
     if "MLFLOW_RUN_ID" not in os.environ:  # under `mlflow run`, the project's run is this one
-        mlflow.set_experiment(f"{MODEL}-training")
+        tracking.set_experiment(f"{MODEL}-training")
     with warnings.catch_warnings():
         # The applicants' ages and counts are integers and never missing: MLflow's hint
         # about integer columns does not apply.
         warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(train[FEATURES], model.predict(train[FEATURES]))
-    with mlflow.start_run(run_name="train champion"):
-        info = mlflow.sklearn.log_model(
+        signature = tracking.model_signature(train[FEATURES], model.predict(train[FEATURES]))
+    with tracking.start_run("train champion"):
+        version = tracking.log_sklearn_model(
             model,
             name="model",
             registered_model_name=MODEL,
@@ -114,8 +108,7 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],  # skips a slow inference
         )
         tracking.log_baseline(valid, model=model, target=TARGET, attribution=POLICY.attribution)
-    version = str(info.registered_model_version)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version)
+    tracking.client().set_registered_model_alias(MODEL, "champion", version)
     return version
 
 
@@ -128,8 +121,8 @@ def run_demo(
     concept_week: int = CONCEPT_WEEK,
 ) -> list[WeekResult]:
     """Play the scenario; prints the story and returns it week by week."""
-    client = mlflow.MlflowClient()
-    _say(f"driftctl demo on {mlflow.get_tracking_uri()}")
+    client = tracking.client()
+    _say(f"driftctl demo on {tracking.tracking_uri()}")
     _clear_previous(client)
     version = train_champion(rows=train_rows)
     _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline\n")
@@ -231,7 +224,7 @@ def _summary(story: list[WeekResult]) -> None:
             "outcomes, a week late, do."
         )
     _say(
-        f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {mlflow.get_tracking_uri()}"
+        f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {tracking.tracking_uri()}"
         f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r} (each week is "
         "a monitor run under 'drift history'; the 'registry ledger' run lists every "
         f"promotion) and the model {MODEL!r} in Models (versions, aliases, the approval tag)."

@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import mlflow
-
 from controller import tracking
 from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
@@ -36,6 +34,7 @@ from controller.statistics import performance
 
 if TYPE_CHECKING:
     from controller.loop.retrain import RetrainResult
+    from controller.tracking import ModelVersion
 
 SUMMARY = "driftctl/summary.json"
 NAMES = "driftctl/metric_names.json"
@@ -82,7 +81,7 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     try:
         with phase("model load"):
             model = tracking.load_model(mv)
-    except Exception as exc:  # drift and quality need no model: go on, saying why
+    except tracking.LOAD_ERRORS as exc:  # drift and quality need no model: go on, saying why
         model = None
         notes = (
             f"the model could not be loaded, so predictions are as served and there "
@@ -143,7 +142,7 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
         },
     )
     with phase("logging"):
-        run_id, page = _log(report, name, int(window.end.timestamp() * 1000), baseline, frame)
+        run_id, page = _log(report, mv, int(window.end.timestamp() * 1000), baseline, frame)
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 
@@ -176,9 +175,9 @@ def _scored_by(frame, model, version, baseline):
     return frame
 
 
-def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
+def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
     """Log the cycle's run and its history step; returns the run and the page's makings."""
-    ctx = report.context
+    ctx, name = report.context, mv.name
     experiment = tracking.experiment_id(name)
     history = tracking.singleton_run(experiment, name, "history", "drift history")
     tags = {
@@ -205,27 +204,27 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
     primary = performance.primary(report.performance)
     points = [
         (datetime.fromtimestamp(m.timestamp / 1000, UTC).isoformat(), m.value)
-        for m in (
-            tracking.client().get_metric_history(history, f"performance.{primary}")
-            if primary
-            else []
-        )
+        for m in (tracking.metric_history(history, f"performance.{primary}") if primary else [])
     ]
     page = (report, baseline, frame, sorted(points))
     with phase("report"):
         figure = attribution_chart(report) if report.attribution else None
         html = render_html(*page)
     with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
-        tracking.log_metrics(run.info.run_id, metrics)
-        mlflow.log_dict(report.to_dict(), SUMMARY)
+        run_id = run.info.run_id
+        tracking.log_metrics(run_id, metrics)
+        tracking.log_dict(run_id, report.to_dict(), SUMMARY)
         # Every name a metric key was made from: judged features and quality-only columns.
         named = {f.feature for f in report.features} | {q.feature for q in report.quality}
-        mlflow.log_dict(name_map(sorted(named)), NAMES)
-        mlflow.log_params({"batches": len(ctx["batches"].split(",")), "rows": report.n_rows})
+        tracking.log_dict(run_id, name_map(sorted(named)), NAMES)
+        batches = len(ctx["batches"].split(","))
+        tracking.log_params(run_id, {"batches": batches, "rows": report.n_rows})
         if figure is not None:
-            mlflow.log_text(figure, CHART)
-        mlflow.log_text(html, REPORT)
-    # The version page links to the newest cycle and what it decided.
+            tracking.log_text(run_id, figure, CHART)
+        tracking.log_text(run_id, html, REPORT)
+    # The version page links to the run holding its baseline (a version registered after
+    # its baseline was logged is not yet) and to the newest cycle and what it decided.
+    tracking.link_baseline(mv, ctx["baseline_run_id"])
     decided = (
         "retrain triggered"
         if report.retrain.triggered
@@ -237,12 +236,12 @@ def _log(report: Report, name: str, window_end_ms: int, baseline, frame):
         name,
         ctx["version"],
         tracking.TAG + "last_monitor_run",
-        f"{run.info.run_id}: {report.verdict}, {decided}",
+        f"{run_id}: {report.verdict}, {decided}",
     )
     # The history run turns successive cycles into one line per metric in the UI.
-    step = len(tracking.client().get_metric_history(history, "drift.share_drifted"))
+    step = len(tracking.metric_history(history, "drift.share_drifted"))
     tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
-    return run.info.run_id, page
+    return run_id, page
 
 
 @dataclass(frozen=True)
@@ -311,7 +310,7 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         else:
             tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
             if report is not None:  # the cycle's page shows the challenger it built
-                tracking.client().log_text(run_id, render_html(*page, challenger=result), REPORT)
+                tracking.log_text(run_id, render_html(*page, challenger=result), REPORT)
     return CycleResult(said, run_id, report, result, verdict, waiting)
 
 
@@ -321,7 +320,7 @@ def _record_waiting(name, version, run_id, verdict, why, page) -> None:
     c = tracking.client()
     c.set_tag(run_id, WAITING, why[:4000])
     if page is not None:
-        c.log_text(run_id, render_html(*page, retrain_waiting=why), REPORT)
+        tracking.log_text(run_id, render_html(*page, retrain_waiting=why), REPORT)
     c.set_model_version_tag(
         name,
         version,

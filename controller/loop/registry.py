@@ -28,19 +28,17 @@ way. Read the state, decide once, act idempotently: rerunning converges.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import mlflow
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from controller import tracking
 from controller._errors import NotFoundError
 from controller._failpoints import failpoint
+
+if TYPE_CHECKING:
+    from controller.tracking import ModelVersion
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 APPROVAL = "approval"  # set by a person on a version: approved | rejected
@@ -87,14 +85,7 @@ def ledger(name: str) -> str:
 
 def write_once(ledger_id: str, key: str, value: str) -> str:
     """Record ``key`` = ``value`` unless the ledger holds ``key`` already; the value that holds."""
-    try:
-        tracking.client().log_param(ledger_id, key, value)
-        return value
-    except MlflowException as exc:
-        held = tracking.client().get_run(ledger_id).data.params.get(key)
-        if exc.error_code != "INVALID_PARAMETER_VALUE" or held is None:
-            raise
-        return held
+    return tracking.write_param_once(ledger_id, key, value)
 
 
 def changes(ledger_id: str) -> list[Change]:
@@ -254,17 +245,13 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
             "registry; it is not registered again"
         )
     if not versions:
-        info = mlflow.models.get_model_info(f"runs:/{winner}/model")
-        c.create_model_version(
-            name, info.model_uri, run_id=winner, tags={RETRAIN_RUN: winner}, model_id=info.model_id
-        )
+        tracking.create_version(name, winner, tags={RETRAIN_RUN: winner})
         versions = _versions_of(name, winner)
     keep, *extra = sorted(versions, key=lambda v: int(v.version))
     for v in extra:  # a concurrent controller registered the same run: keep the first
-        with contextlib.suppress(MlflowException):
-            c.delete_model_version(name, v.version)
+        tracking.delete_version(name, v.version)
     version = str(keep.version)  # MLflow gives it as an int
-    _idempotent(c.set_tag, winner, REGISTERED, version)
+    tracking.idempotent(c.set_tag, winner, REGISTERED, version)
     failpoint("after-register")
     if STATUS in keep.tags:  # registered before: whatever happened since stands
         return keep, f"registered before as version {version} (now {keep.tags[STATUS]})"
@@ -296,10 +283,7 @@ def waiting(name: str) -> ModelVersion | None:
     version = aliases.get(CHALLENGER)
     if version is None or version == aliases.get(CHAMPION):
         return None
-    try:
-        return tracking.client().get_model_version(name, version)
-    except MlflowException:
-        return None  # deleted meanwhile
+    return tracking.model_version(name, version)  # None when deleted meanwhile
 
 
 def _replaces(tags: dict[str, str], pending: str) -> bool:
@@ -404,17 +388,12 @@ def _carry_out(name: str, lid: str, change: Change) -> Change:
 
 
 def _exists(name: str, version: str) -> bool:
-    try:
-        tracking.client().get_model_version(name, version)
-    except MlflowException:
-        return False
-    return True
+    return tracking.model_version(name, version) is not None
 
 
 def _carried_out(name: str, change: Change) -> bool:
-    try:
-        mv = tracking.client().get_model_version(name, change.target)
-    except MlflowException:
+    mv = tracking.model_version(name, change.target)
+    if mv is None:
         return True  # the version was deleted: nothing left to carry out
     return mv.tags.get(CHANGE, "").startswith(change.key + " ")
 
@@ -440,46 +419,16 @@ def _words(change: Change) -> str:
     return f"{verb} champion from version {change.source} to {change.target}: {change.why}"
 
 
-def _aliases(name: str) -> dict[str, str]:
-    try:
-        aliases = tracking.client().get_registered_model(name).aliases
-        return {k: str(v) for k, v in aliases.items()}  # versions come back as ints
-    except MlflowException:
-        tracking.resolve_version(name)  # raises the clear error when the model is missing
-        raise
+# The registry's state, and writes repeated safely when they race another controller.
+_aliases = tracking.aliases
+_tag = tracking.set_version_tag
+_alias = tracking.set_alias
 
 
 def _versions_of(name: str, run_id: str) -> list[ModelVersion]:
     return tracking.client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
 
 
-def _tag(name: str, version: str, key: str, value: str) -> None:
-    _idempotent(tracking.client().set_model_version_tag, name, version, key, value)
-
-
-def _alias(name: str, alias: str, version: str) -> None:
-    _idempotent(tracking.client().set_registered_model_alias, name, alias, version)
-
-
 def _drop(name: str, alias: str) -> None:
-    if alias not in _aliases(name):
-        return
-    try:
-        _idempotent(tracking.client().delete_registered_model_alias, name, alias)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise  # else another controller deleted it meanwhile
-
-
-def _idempotent(write, *args) -> None:
-    """Repeat an idempotent registry write that lost a race: MLflow inserts a new tag or
-    alias after looking for it, so two controllers writing the same one at once can see
-    the second insert fail. Once the other's insert is there, the write is an update."""
-    for attempt in range(3):
-        try:
-            write(*args)
-            return
-        except MlflowException as exc:
-            if attempt == 2 or exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    if alias in _aliases(name):
+        tracking.delete_alias(name, alias)  # gone meanwhile (another controller) is fine

@@ -1,0 +1,176 @@
+"""Runs and what is logged in them: the controller's experiment, runs that survive only
+complete, metrics, parameters and small text artifacts, and finding runs again."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import mlflow
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
+
+from controller.tracking.connection import client
+from controller.tracking.tags import EXPERIMENT, KIND, MODEL
+
+_BATCH = 1000  # MLflow's limit of metrics per log_batch request
+
+
+def experiment_id(model: str) -> str:
+    """The controller's experiment for ``model``, created on first use."""
+    name = EXPERIMENT.format(model=model)
+    c = client()
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return c.create_experiment(name, tags={MODEL: model})
+        except MlflowException:  # created meanwhile by a concurrent controller
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+    if exp.lifecycle_stage == "deleted":
+        c.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+def set_experiment(name: str) -> None:
+    """Make ``name`` the experiment of runs started from here on (created if need be)."""
+    mlflow.set_experiment(name)
+
+
+def start_run(run_name: str):
+    """Start a run in the current experiment, the active run until the block ends."""
+    return mlflow.start_run(run_name=run_name)
+
+
+def active_run_id() -> str | None:
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else None
+
+
+@contextlib.contextmanager
+def atomic_run(
+    experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None
+) -> Iterator:
+    """A run that survives only complete: on any error it is marked failed and deleted.
+
+    Readers select runs with status FINISHED, so a run killed half-way is never read.
+    ``run_id`` continues a finished run (one ``mlflow.projects.run`` made) through the
+    client, not as the active run; readers then rely on a marker tag set last.
+    """
+    if run_id:
+        for key, value in tags.items():
+            client().set_tag(run_id, key, value)
+        run = client().get_run(run_id)
+    else:
+        # Inside a caller's run (a training script, a notebook), ours nests under it.
+        nested = mlflow.active_run() is not None
+        run = mlflow.start_run(
+            experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
+        )
+    try:
+        yield run
+    except BaseException:
+        if not run_id:
+            mlflow.end_run("FAILED")
+        with contextlib.suppress(MlflowException):
+            client().delete_run(run.info.run_id)
+        raise
+    if not run_id:
+        mlflow.end_run()
+
+
+def log_metrics(
+    run_id: str, metrics: dict[str, float], step: int = 0, timestamp: int | None = None
+) -> None:
+    """Log many metrics in as few requests as MLflow allows."""
+    ts = timestamp or int(time.time() * 1000)
+    items = [Metric(k, float(v), ts, step) for k, v in metrics.items()]
+    c = client()
+    for i in range(0, len(items), _BATCH):
+        c.log_batch(run_id, metrics=items[i : i + _BATCH])
+
+
+def log_params(run_id: str, params: dict[str, object]) -> None:
+    client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+
+def log_dict(run_id: str, data: dict, path: str) -> None:
+    """Log ``data`` as a JSON (or YAML, by the extension of ``path``) artifact."""
+    client().log_dict(run_id, data, path)
+
+
+def log_text(run_id: str, text: str, path: str) -> None:
+    client().log_text(run_id, text, path)
+
+
+def metric_history(run_id: str, key: str) -> list:
+    """Every value logged for ``key`` in ``run_id`` (with its timestamp and step)."""
+    return client().get_metric_history(run_id, key)
+
+
+def finished_runs(model: str, kind: str) -> list:
+    """Complete runs of one kind (batch, labels, monitor, ...) for ``model``, oldest first.
+
+    Runs are found by their tags in every experiment: a command run by ``mlflow run``
+    logs into the project's run, in the experiment the project was run in.
+    """
+    return sorted(
+        model_runs(model, f"tags.`{KIND}` = '{kind}' and attributes.status = 'FINISHED'"),
+        key=lambda r: r.info.start_time,
+    )
+
+
+def model_runs(model: str, where: str = "") -> list:
+    """Runs tagged with ``model`` in any active experiment, matching ``where``."""
+    experiments, token = [], None
+    while True:
+        page = client().search_experiments(max_results=1000, page_token=token)
+        experiments += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            break
+    runs, token = [], None
+    where = f"tags.`{MODEL}` = '{model}'" + (f" and {where}" if where else "")
+    while True:
+        page = client().search_runs(experiments, where, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
+    """The one long-lived run of ``kind`` for ``model`` (the drift history, the ledger).
+
+    Created on first use. Should two controllers create it at the same moment, both go on
+    with the oldest and the other is deleted.
+    """
+    where = f"tags.`{KIND}` = '{kind}' and tags.`{MODEL}` = '{model}'"
+    order = ["attributes.start_time ASC", "attributes.run_id ASC"]
+    runs = client().search_runs([experiment], where, order_by=order, max_results=1)
+    if runs:
+        return runs[0].info.run_id
+    ours = client().create_run(experiment, run_name=run_name, tags={KIND: kind, MODEL: model})
+    client().set_terminated(ours.info.run_id)
+    first = client().search_runs([experiment], where, order_by=order, max_results=1)[0]
+    if first.info.run_id != ours.info.run_id:
+        client().delete_run(ours.info.run_id)
+    return first.info.run_id
+
+
+def write_param_once(run_id: str, key: str, value: str) -> str:
+    """Log ``key`` = ``value`` unless ``run_id`` holds ``key`` already; the value that holds.
+
+    MLflow refuses to change a parameter: of two writers racing for a key, one writes and
+    the other reads what was written.
+    """
+    try:
+        client().log_param(run_id, key, value)
+        return value
+    except MlflowException as exc:
+        held = client().get_run(run_id).data.params.get(key)
+        if exc.error_code != "INVALID_PARAMETER_VALUE" or held is None:
+            raise
+        return held
