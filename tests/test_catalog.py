@@ -39,9 +39,12 @@ def _mean_shift(ref, cur, spread):
         return (np.abs(_means(cur, once[1]) - _means(ref, once[0])) / spread)[0]
 
 
-def _mean_shift_resampled(x, ref, cur, spread):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(_means(x, cur) - _means(x, ref)) / spread
+def _mean_shift_resampled(x, spread):
+    def of_draws(ref, cur):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.abs(_means(x, cur) - _means(x, ref)) / spread
+
+    return of_draws
 
 
 def _total_variation(ref, cur):

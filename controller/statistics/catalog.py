@@ -38,9 +38,10 @@ class Statistic:
     * counts: ``compute(ref, cur)`` on bin counts ``(..., k)``, one value per leading index;
     * values: ``compute(ref, cur, spread)`` on samples ``(n, f)`` with NaN for a missing value,
       ``spread`` the baseline's standard deviation of each column (NaN when unknown or 0),
-      one value per column; ``resampled(x, ref, cur, spread)`` gives the values between
-      bootstrap resamples of the rows of ``x``, passed as how often each resample drew each
-      row (``(r, m)``), one row per resample.
+      one value per column; ``resampled(x, spread)`` returns a function that gives the
+      values between bootstrap resamples of the rows of ``x`` (``(m, f)``), passed as how
+      often each resample drew each row (``ref`` and ``cur``, ``(r, m)``): ``(r, f)``. It is
+      called for each block of resamples, so work on ``x`` alone belongs outside it.
 
     ``p_value(ref, cur, statistic)`` takes the same inputs as ``compute`` (without
     ``spread``) and the statistic's values.
@@ -115,8 +116,9 @@ def _ks(ref, cur, spread):
     return stats.ks_wasserstein(ref, cur)[0]
 
 
-def _ks_resampled(x, ref, cur, spread):
-    return stats.ks_wasserstein_of_draws(x, ref, cur)[0]
+def _ks_resampled(x, spread):
+    of_draws = stats.ks_wasserstein_of_draws(x)
+    return lambda ref, cur: of_draws(ref, cur)[0]
 
 
 def _ks_p(ref, cur, statistic):
@@ -128,9 +130,14 @@ def _wasserstein(ref, cur, spread):
         return stats.ks_wasserstein(ref, cur)[1] / spread
 
 
-def _wasserstein_resampled(x, ref, cur, spread):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return stats.ks_wasserstein_of_draws(x, ref, cur)[1] / spread
+def _wasserstein_resampled(x, spread):
+    of_draws = stats.ks_wasserstein_of_draws(x)
+
+    def resampled(ref, cur):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return of_draws(ref, cur)[1] / spread
+
+    return resampled
 
 
 def _chi2(ref, cur):

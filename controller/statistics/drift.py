@@ -274,12 +274,14 @@ def _bootstrap_nulls(
         by_statistic: dict[str, list[int]] = {}
         for j in group:
             by_statistic.setdefault(deciding[data.columns[j]].name, []).append(j)
+        resampled = [
+            (cols, catalog.STATISTICS[name].resampled(data.ref_x[:, cols], data.spread[cols]))
+            for name, cols in by_statistic.items()
+        ]
         parts: dict[int, list[np.ndarray]] = {j: [] for j in group}
         for ref, cur in stats.resample_rows(m, m, rows, 2 * b, rng):
-            for name, cols in by_statistic.items():
-                drawn = catalog.STATISTICS[name].resampled(
-                    data.ref_x[:, cols], ref, cur, data.spread[cols]
-                )
+            for cols, of_draws in resampled:
+                drawn = of_draws(ref, cur)
                 for k, j in enumerate(cols):
                     parts[j].append(drawn[:, k])
         for j, chunks in parts.items():

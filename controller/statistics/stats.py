@@ -19,7 +19,7 @@ Conventions (documented in the README, checked against scipy in the tests):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy import special
@@ -144,10 +144,10 @@ def resampled_ks_wasserstein(
     w = np.full((resamples, f), np.nan)
     if m == 0 or n_ref == 0 or n_cur == 0:
         return ks, w
-    start = 0
+    of_draws, start = ks_wasserstein_of_draws(x), 0
     for ref, cur in resample_rows(m, n_ref, n_cur, resamples, rng, block):
         r = len(ref)
-        ks[start : start + r], w[start : start + r] = ks_wasserstein_of_draws(x, ref, cur)
+        ks[start : start + r], w[start : start + r] = of_draws(ref, cur)
         start += r
     return ks, w
 
@@ -174,48 +174,52 @@ def resample_rows(
 
 
 def ks_wasserstein_of_draws(
-    x: np.ndarray, ref: np.ndarray, cur: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    x: np.ndarray,
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """KS statistic and raw Wasserstein-1 distance, per column of ``x`` (``(m, f)``, NaN for
-    a missing value), between resamples of its rows given as how often each was drawn
-    (``ref`` and ``cur``, ``(r, m)``, as from ``resample_rows``). Returns two ``(r, f)``
-    arrays; a column with no values gives NaN.
+    a missing value), between resamples of its rows: the returned function takes how often
+    each resample drew each row (``ref`` and ``cur``, ``(r, m)``, as from ``resample_rows``)
+    and returns two ``(r, f)`` arrays; a column with no values gives NaN.
 
-    A resample is counted, not sorted: how often it drew each row gives every column's CDF
-    at that column's sorted values, so a pair of resamples costs a pass over ``m`` values
-    per column, not a sort.
+    The columns are sorted once, here. A resample is then counted, not sorted: how often it
+    drew each row gives every column's CDF at that column's sorted values, so a pair of
+    resamples costs a pass over ``m`` values per column, not a sort.
     """
     x = np.asarray(x, dtype=float)
     m, f = x.shape
-    r = len(ref)
-    ks = np.full((r, f), np.nan)
-    w = np.full((r, f), np.nan)
-    n_ref, n_cur = int(ref[0].sum()), int(cur[0].sum())
     order = np.argsort(x, axis=0, kind="stable")  # NaN sort last
     values = np.take_along_axis(x, order, axis=0)
     present = (~np.isnan(x)).sum(axis=0)
-    # Columns without missing values share one difference of the CDFs' steps.
-    step = ref - cur if n_ref == n_cur else ref * (1 / n_ref) - cur * (1 / n_cur)
-    for j in np.flatnonzero(present):
-        k = present[j]
-        o = order[:k, j]
-        if k == m:
-            gap = np.cumsum(step[:, o], axis=1, dtype=step.dtype)
-            np.abs(gap, out=gap)
-            if n_ref == n_cur:
-                gap = gap * (1 / n_ref)
-        else:  # each resample's own count of present values
-            a, b = ref[:, o], cur[:, o]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                a = a / a.sum(axis=1, keepdims=True)
-                b = b / b.sum(axis=1, keepdims=True)
-            gap = np.abs(np.cumsum(a - b, axis=1))
-        widths = np.diff(values[:k, j])
-        # CDFs are complete only at the last of a run of equal values.
-        ends = np.append(widths > 0, True)
-        ks[:, j] = (gap if ends.all() else gap[:, ends]).max(axis=1)
-        w[:, j] = gap @ np.append(widths, 0.0)
-    return ks, w
+
+    def of_draws(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = len(ref)
+        ks = np.full((r, f), np.nan)
+        w = np.full((r, f), np.nan)
+        n_ref, n_cur = int(ref[0].sum()), int(cur[0].sum())
+        # Columns without missing values share one difference of the CDFs' steps.
+        step = ref - cur if n_ref == n_cur else ref * (1 / n_ref) - cur * (1 / n_cur)
+        for j in np.flatnonzero(present):
+            k = present[j]
+            o = order[:k, j]
+            if k == m:
+                gap = np.cumsum(step[:, o], axis=1, dtype=step.dtype)
+                np.abs(gap, out=gap)
+                if n_ref == n_cur:
+                    gap = gap * (1 / n_ref)
+            else:  # each resample's own count of present values
+                a, b = ref[:, o], cur[:, o]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    a = a / a.sum(axis=1, keepdims=True)
+                    b = b / b.sum(axis=1, keepdims=True)
+                gap = np.abs(np.cumsum(a - b, axis=1))
+            widths = np.diff(values[:k, j])
+            # CDFs are complete only at the last of a run of equal values.
+            ends = np.append(widths > 0, True)
+            ks[:, j] = (gap if ends.all() else gap[:, ends]).max(axis=1)
+            w[:, j] = gap @ np.append(widths, 0.0)
+        return ks, w
+
+    return of_draws
 
 
 def _row_counts(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
