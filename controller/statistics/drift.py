@@ -11,6 +11,8 @@ A feature drifts only when both of these hold:
    Benjamini-Hochberg, rejects "same distribution" at level ``fdr``.
 
 The expected false-alarm rate of each verdict is estimated on a fresh set of resamples.
+Nothing here names a statistic: what each needs, where it applies and how its resamples
+are drawn comes from its declaration in ``controller.statistics.catalog``.
 """
 
 from __future__ import annotations
@@ -98,7 +100,17 @@ class _Inputs:
         return int(self.cur_counts[i].sum())
 
 
-def _inputs(names, profiles, observed, reference, window, sample_size, rng) -> _Inputs:
+def _inputs(
+    names: list[str],
+    profiles: dict[str, FeatureProfile],
+    observed: dict[str, FeatureProfile],
+    reference: pd.DataFrame,
+    window: pd.DataFrame,
+    sample_size: int,
+    rng: np.random.Generator,
+) -> _Inputs:
+    """Counts of every feature; raw values (the window's sampled down to ``sample_size``
+    rows) of those whose kind a statistic on values applies to."""
     features = [profiles[n] for n in names]
     statistics = catalog.STATISTICS.values()
     with_values = {k for s in statistics if s.needs == "values" for k in s.kinds + s.test_kinds}
@@ -173,6 +185,9 @@ def _verdict(
     null: np.ndarray,
     policy: Policy,
 ) -> FeatureDrift:
+    """Feature ``i``'s threshold (fixed, or calibrated on the first half of its null and
+    never below ``min_effect``) and verdict; the null's second half estimates its false-alarm
+    rate."""
     profile, n_cur = data.profiles[i], data.n_current(i)
     value = float(values[rule.statistic][i])
     calibrate, check = _split(null)

@@ -263,4 +263,5 @@ BINNED = {
     "jensen_shannon": jensen_shannon,
     "hellinger": hellinger,
 }
-"""Binned statistics by name; each maps (ref counts, cur counts) to a distance."""
+"""Binned statistics by name; each maps (ref counts, cur counts) to a distance. What the
+rest of driftctl knows about each is declared in ``controller.statistics.catalog``."""
