@@ -11,7 +11,8 @@ Example (every key optional; these are the defaults)::
 
     [drift.numeric]
     statistic = "wasserstein"     # effect size that decides: psi, kl, jensen_shannon,
-                                  # hellinger, wasserstein, ks (numeric only for the last two)
+                                  # hellinger, wasserstein, ks (numeric only for the last two;
+                                  # controller/statistics/catalog.py declares each)
     test = "ks"                   # significance test: ks or chi2
     min_effect = 0.1              # the threshold never goes below this: a mean shift of 0.1 sd
     # threshold = 0.2             # a fixed threshold instead of the calibrated one
@@ -41,7 +42,7 @@ Example (every key optional; these are the defaults)::
 
     [retrain]
     min_importance = 0.05         # drift counts in features with this attribution share
-    max_performance_drop = 0.05   # relative worsening of ROC AUC (classification) or RMSE
+    max_performance_drop = 0.05   # relative worsening of the primary metric
     consecutive_cycles = 1        # cycles in a row that must call for retraining
     cooldown = "event_time"       # what a cooldown counts: event_time or labelled_rows
     cooldown_hours = 24           # after a trigger, later ones wait this long (event time)
@@ -52,7 +53,8 @@ Example (every key optional; these are the defaults)::
     min_rows_after_change = 500   # labelled rows the change must be followed by
     change_level = 0.01           # significance level of the change-point test
     holdout_share = 0.3           # most recent labelled rows, held out for the comparison
-    metric = "auto"               # gate metric; auto: roc_auc or rmse
+    metric = "auto"               # gate metric; auto: the primary metric, as chosen by
+                                  # controller.statistics.performance.primary
     min_absolute_change = 0.0     # as in mlflow.models.MetricThreshold
     min_relative_change = 0.0
     guardrail_tolerance = 0.02    # how much worse any other metric may get
@@ -71,10 +73,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from controller._errors import PolicyError
+from controller.statistics import catalog
 
-NUMERIC_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger", "wasserstein", "ks")
-CATEGORICAL_STATISTICS = ("psi", "kl", "jensen_shannon", "hellinger")
-TESTS = {"numeric": ("ks", "chi2"), "categorical": ("chi2",), "boolean": ("chi2",)}
 MIN_SEGMENT = 20  # rows on each side of a change point, at the least
 
 
@@ -88,18 +88,21 @@ class Rule:
     threshold: float | None = None
     ignore: bool = False
 
-    def check(self, kind: str, where: str) -> Rule:
+    def check(self, kind: str | None, where: str) -> Rule:
+        """This rule, if valid for features of ``kind`` (None: for some kind of feature)."""
         for key in ("min_effect", "threshold"):
             value = getattr(self, key)
             if not (value is None and key == "threshold") and not _number(value):
                 raise _bad(where, key, "a number >= 0", value)
         if not isinstance(self.ignore, bool):
             raise _bad(where, "ignore", "true or false", self.ignore)
-        allowed = NUMERIC_STATISTICS if kind == "numeric" else CATEGORICAL_STATISTICS
+        features = f" for {kind} features" if kind else ""
+        allowed = catalog.deciding(kind)
         if self.statistic not in allowed:
-            raise _bad(where, "statistic", f"one of {list(allowed)}", self.statistic)
-        if self.test not in TESTS[kind]:
-            raise _bad(where, "test", f"one of {list(TESTS[kind])}", self.test)
+            raise _bad(where, "statistic", f"one of {list(allowed)}{features}", self.statistic)
+        allowed = catalog.tests(kind)
+        if self.test not in allowed:
+            raise _bad(where, "test", f"one of {list(allowed)}{features}", self.test)
         return self
 
 
@@ -148,7 +151,8 @@ class Retrain:
     min_rows_after_change: int = 500
     change_level: float = 0.01  # significance level of the change-point test
     holdout_share: float = 0.3  # the most recent labelled rows, kept for the comparison
-    metric: str = "auto"  # the gate's metric; auto: roc_auc (classification), rmse
+    metric: str = "auto"  # the gate's metric; auto: the primary metric, as chosen by
+    # controller.statistics.performance.primary
     min_absolute_change: float = 0.0  # as in mlflow.models.MetricThreshold
     min_relative_change: float = 0.0
     guardrail_tolerance: float = 0.02  # how much worse any other metric may get
@@ -243,11 +247,21 @@ class Policy:
         metrics = ("auto", "roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae")
         if self.retrain.metric not in metrics:
             raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)
-        for kind in ("numeric", "categorical", "boolean"):
+        for kind in catalog.KINDS:
             getattr(self, kind).check(kind, f"drift.{kind}")
+        # A feature's kind is known only once a baseline is, so each override is checked
+        # here against every kind, and against its feature's kind by ``rule``.
+        _known(self.features, None, "[features]")
+        for feature, overrides in self.features.items():
+            _known(overrides, _rule_keys() | {"ignore"}, f"[features.{feature!r}]")
+            replace(self.numeric, **overrides).check(None, f"features.{feature!r}")
 
     def rule(self, feature: str, kind: str) -> Rule:
-        """The rule for one feature: its type's rule with the feature's overrides applied."""
+        """The rule for one feature: its type's rule with the feature's overrides applied.
+
+        Raises PolicyError when an override does not suit the feature's kind (a numeric
+        statistic for a categorical feature, say).
+        """
         overrides = self.features.get(feature, {})
         return replace(getattr(self, kind), **overrides).check(kind, f"features.{feature!r}")
 
@@ -270,10 +284,13 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict) -> Policy:
+        """Build a policy from the tables of a policy file; unknown keys and bad values raise
+        PolicyError."""
         _known(data, {"drift", "features", "quality", "attribution", "retrain"}, "the top level")
+        _known(data.get("drift", {}), None, "[drift]")
         drift = dict(data.get("drift", {}))
         kwargs = {}
-        for kind in ("numeric", "categorical", "boolean"):
+        for kind in catalog.KINDS:
             if kind in drift:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
@@ -282,8 +299,6 @@ class Policy:
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
-        for name, section in features.items():
-            _known(section, _rule_keys() | {"ignore"}, f"[features.{name!r}]")
         quality = data.get("quality", {})
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
         attribution = data.get("attribution", {})
@@ -307,13 +322,15 @@ def _rule_keys() -> set[str]:
     return {"statistic", "test", "min_effect", "threshold"}
 
 
-def _known(section: dict, allowed: set[str], where: str) -> None:
+def _known(section: dict, allowed: set[str] | None, where: str) -> None:
+    """Raise PolicyError unless ``section`` is a table whose keys are all ``allowed`` (any
+    keys: None)."""
     if not isinstance(section, dict):
         raise PolicyError(
             f"{where} of the policy must be a table, got {section!r}",
             "write it as a [section] with key = value lines",
         )
-    unknown = sorted(set(section) - allowed)
+    unknown = sorted(set(section) - allowed) if allowed is not None else []
     if unknown:
         raise PolicyError(
             f"unknown key(s) {unknown} in {where} of the policy",

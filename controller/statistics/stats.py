@@ -19,6 +19,8 @@ Conventions (documented in the README, checked against scipy in the tests):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 from scipy import special
 from scipy.stats import kstwo
@@ -133,12 +135,8 @@ def resampled_ks_wasserstein(
     pair ``i``, ``n_ref`` rows and ``n_cur`` rows drawn with replacement, each column's
     missing values left out. Returns two ``(resamples, f)`` arrays.
 
-    A resample is counted, not sorted: how often it drew each row gives every column's
-    CDF at that column's sorted values, so a pair of resamples costs a pass over ``m``
-    values per column, not a sort, and one draw serves every column. Pair ``i`` is exactly
-    the statistics of ``x[ref_idx[i]]`` and ``x[cur_idx[i]]`` for the index draws
-    ``rng.integers(0, m, (rows, n_ref))`` then ``rng.integers(0, m, (rows, n_cur))``, taken
-    ``rows`` pairs at a time so that a block holds about ``block`` draws.
+    Pair ``i`` is exactly the statistics of ``x[ref_idx[i]]`` and ``x[cur_idx[i]]`` for the
+    index draws of ``resample_rows``.
     """
     x = np.asarray(x, dtype=float)
     m, f = x.shape
@@ -146,13 +144,58 @@ def resampled_ks_wasserstein(
     w = np.full((resamples, f), np.nan)
     if m == 0 or n_ref == 0 or n_cur == 0:
         return ks, w
-    order = np.argsort(x, axis=0, kind="stable")  # NaN sort last
-    values = np.take_along_axis(x, order, axis=0)
-    present = (~np.isnan(x)).sum(axis=0)
+    of_draws, start = ks_wasserstein_of_draws(x), 0
+    for ref, cur in resample_rows(m, n_ref, n_cur, resamples, rng, block):
+        r = len(ref)
+        ks[start : start + r], w[start : start + r] = of_draws(ref, cur)
+        start += r
+    return ks, w
+
+
+def resample_rows(
+    m: int,
+    n_ref: int,
+    n_cur: int,
+    resamples: int,
+    rng: np.random.Generator,
+    block: int = 250_000,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``resamples`` pairs of bootstrap resamples of ``m`` rows, of ``n_ref`` and ``n_cur``
+    rows, as how often each resample drew each row: ``(r, m)`` int32 arrays, ``r`` pairs at
+    a time so that a block holds about ``block`` draws.
+
+    Each block is the index draws ``rng.integers(0, m, (r, n_ref))`` then
+    ``rng.integers(0, m, (r, n_cur))``, counted.
+    """
     rows = max(1, min(resamples, block // max(n_ref, n_cur, m)))
     for start in range(0, resamples, rows):
         r = min(rows, resamples - start)
-        ref, cur = _row_counts(rng, m, n_ref, r), _row_counts(rng, m, n_cur, r)
+        yield _row_counts(rng, m, n_ref, r), _row_counts(rng, m, n_cur, r)
+
+
+def ks_wasserstein_of_draws(
+    x: np.ndarray,
+) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """KS statistic and raw Wasserstein-1 distance, per column of ``x`` (``(m, f)``, NaN for
+    a missing value), between resamples of its rows: the returned function takes how often
+    each resample drew each row (``ref`` and ``cur``, ``(r, m)``, as from ``resample_rows``)
+    and returns two ``(r, f)`` arrays; a column with no values gives NaN.
+
+    The columns are sorted once, here. A resample is then counted, not sorted: how often it
+    drew each row gives every column's CDF at that column's sorted values, so a pair of
+    resamples costs a pass over ``m`` values per column, not a sort.
+    """
+    x = np.asarray(x, dtype=float)
+    m, f = x.shape
+    order = np.argsort(x, axis=0, kind="stable")  # NaN sort last
+    values = np.take_along_axis(x, order, axis=0)
+    present = (~np.isnan(x)).sum(axis=0)
+
+    def of_draws(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = len(ref)
+        ks = np.full((r, f), np.nan)
+        w = np.full((r, f), np.nan)
+        n_ref, n_cur = int(ref[0].sum()), int(cur[0].sum())
         # Columns without missing values share one difference of the CDFs' steps.
         step = ref - cur if n_ref == n_cur else ref * (1 / n_ref) - cur * (1 / n_cur)
         for j in np.flatnonzero(present):
@@ -172,9 +215,11 @@ def resampled_ks_wasserstein(
             widths = np.diff(values[:k, j])
             # CDFs are complete only at the last of a run of equal values.
             ends = np.append(widths > 0, True)
-            ks[start : start + r, j] = (gap if ends.all() else gap[:, ends]).max(axis=1)
-            w[start : start + r, j] = gap @ np.append(widths, 0.0)
-    return ks, w
+            ks[:, j] = (gap if ends.all() else gap[:, ends]).max(axis=1)
+            w[:, j] = gap @ np.append(widths, 0.0)
+        return ks, w
+
+    return of_draws
 
 
 def _row_counts(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
@@ -218,4 +263,5 @@ BINNED = {
     "jensen_shannon": jensen_shannon,
     "hellinger": hellinger,
 }
-"""Binned statistics by name; each maps (ref counts, cur counts) to a distance."""
+"""Binned statistics by name; each maps (ref counts, cur counts) to a distance. What the
+rest of driftctl knows about each is declared in ``controller.statistics.catalog``."""
