@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy import special
-from scipy.stats import kstwo
 
 FLOOR = 1e-4
 
@@ -231,6 +230,8 @@ def _row_counts(rng: np.random.Generator, m: int, n: int, r: int) -> np.ndarray:
 
 def ks_pvalue(statistic: np.ndarray, n_ref: np.ndarray, n_cur: np.ndarray) -> np.ndarray:
     """Two-sided p-value of the KS statistic from Smirnov's asymptotic distribution."""
+    from scipy.stats import kstwo  # scipy.stats costs half a second; only a cycle needs it
+
     n_ref = np.asarray(n_ref, dtype=float)
     n_cur = np.asarray(n_cur, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
