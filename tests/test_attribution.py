@@ -19,7 +19,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from controller import Policy, assess, build_baseline
-from controller.attribution.explain import Explainer, ndcg
+from controller.attribution.explain import Explainer
+from controller.attribution.shift import ndcg
 
 rng = np.random.default_rng(0)
 N = 1500

@@ -32,12 +32,13 @@ from controller.inputs.batches import (
 )
 from controller.inputs.model import predict
 from controller.loop import registry
+from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html
 from controller.results.naming import name_map
-from controller.results.report import Report, assess
+from controller.results.report import Report
 from controller.statistics import performance
 
 if TYPE_CHECKING:

@@ -592,7 +592,7 @@ def _baseline(challenger, train, hold, target, task, policy):
     """The challenger's baseline: its training rows, with the performance it showed on the
     held-out rows (on its own training rows it would look better than it is, and every
     later cycle would read that as a drop)."""
-    from controller.profiles.baseline import build_baseline
+    from controller.profiles.build import build_baseline
 
     baseline = build_baseline(
         train, model=challenger, target=target, attribution=policy.attribution, seed=policy.seed

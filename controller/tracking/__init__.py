@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from controller._errors import DriftctlError, NotFoundError
+from controller.profiles import storage
 from controller.profiles.baseline import Baseline
 
 TAG = "driftctl."
@@ -166,7 +167,7 @@ def log_metrics(
 def save_baseline(baseline: Baseline, run_id: str) -> None:
     """Log the baseline's files to ``run_id``; the marker tag goes last, so it is atomic."""
     with tempfile.TemporaryDirectory() as tmp:
-        baseline.save(tmp)
+        storage.save(baseline, tmp)
         client().log_artifacts(run_id, tmp, BASELINE_PATH)
     client().set_tag(run_id, BASELINE, BASELINE_PATH)
 
@@ -187,7 +188,7 @@ def load_baseline(mv: ModelVersion) -> tuple[Baseline, str]:
         if run.info.lifecycle_stage == "active" and BASELINE in run.data.tags:
             with tempfile.TemporaryDirectory() as tmp:
                 local = c.download_artifacts(run_id, run.data.tags[BASELINE], tmp)
-                baseline = Baseline.load(local)
+                baseline = storage.load(local)
             if mv.tags.get(BASELINE_RUN) != run_id:
                 link_baseline(mv, run_id)
             return baseline, run_id
@@ -214,7 +215,7 @@ def log_baseline(
     registered version of that model. Versions already registered from the run are tagged
     with ``driftctl.baseline_run_id`` at once. ``options`` go to ``build_baseline``.
     """
-    from controller.profiles.baseline import build_baseline
+    from controller.profiles.build import build_baseline
 
     if run_id is None:
         active = mlflow.active_run()
