@@ -20,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from controller import Policy, assess, build_baseline
 from controller.attribution.explain import Explainer
-from controller.attribution.shift import ndcg
+from controller.attribution.shift import compare, ndcg
 
 rng = np.random.default_rng(0)
 N = 1500
@@ -121,6 +121,14 @@ def test_ndcg_matches_a_hand_computed_example():
         0.715465 / 0.789279, abs=1e-6)
     assert ndcg(np.array([0.5, 0.3, 0.2]), np.array([0.9, 0.5, 0.01])) == 1.0
 
+
+
+def test_a_model_that_ignores_its_inputs_has_not_shifted():
+    zeros = np.zeros((50, 3))
+    shift = compare(zeros, zeros, ("a", "b", "c"), explainer="exact",
+                    limits=Policy().attribution, rng=np.random.default_rng(0))
+    assert shift.spearman == 1.0 and shift.ndcg == 1.0 and shift.total_shift == 0.0
+    assert shift.shifted == [] and not shift.alert
 
 def _credit(n, seed, *, shift=None, rule=("a", "b")):
     r = np.random.default_rng(seed)

@@ -113,7 +113,10 @@ def compare(
         )
         for i, f in enumerate(features)
     )
-    rho = spearmanr(base_mean, cur_mean).statistic if len(features) > 1 else 1.0
+    # Rank correlation is undefined for one feature, or for attributions that are all equal
+    # (a model that ignores its inputs): nothing moved, and scipy would warn.
+    ranked = len(features) > 1 and np.ptp(base_mean) > 0 and np.ptp(cur_mean) > 0
+    rho = spearmanr(base_mean, cur_mean).statistic if ranked else 1.0
     score = ndcg(base_mean, cur_mean)
     return AttributionShift(
         features=rows,
