@@ -371,8 +371,10 @@ def _column_groups(pre, features) -> dict[str, tuple[str, ...]]:
     for step in steps:
         if isinstance(step, ColumnTransformer):
             for name, _, cols in step.transformers_:
-                if isinstance(cols, str):
+                if isinstance(cols, (str, int, np.integer)):
                     cols = [cols]
+                if isinstance(cols, slice) or any(isinstance(c, (bool, np.bool_)) for c in cols):
+                    continue  # a slice or a mask: its columns are matched by name instead
                 cols = [features[c] if isinstance(c, (int, np.integer)) else c for c in cols]
                 groups[name] = tuple(c for c in cols if c in features)
     return groups
