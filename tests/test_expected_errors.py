@@ -100,3 +100,14 @@ def test_an_error_in_the_calling_code_is_not_turned_into_a_note(fitted):
         assess(baseline, window[FEATURES], Policy(), labels=misaligned, model=model)
     report = assess(baseline, window[FEATURES], Policy(), labels=window.y, model=model)
     assert report.attribution is not None and report.attribution.n_loss_rows > 0
+
+
+def test_a_model_whose_output_is_not_a_number_leaves_a_note(fitted):
+    from sklearn.svm import SVC
+
+    _, baseline, window = fitted
+    labels = np.where(window.y == 1, "yes", "no")  # class labels, and no probabilities
+    model = SVC().fit(window[FEATURES], labels)
+    report = assess(baseline, window[FEATURES], Policy(), model=model)
+    assert report.attribution is None
+    assert report.notes[0].startswith("attributions unavailable: ValueError: could not convert")

@@ -177,11 +177,14 @@ class Explainer:
     # Explaining the output ----------------------------------------------------------------
 
     def _output(self, x: np.ndarray) -> np.ndarray:
-        """What is explained: P(positive class), or the prediction."""
+        """What is explained: P(positive class), or the prediction (one number a row)."""
         named = self._named(x)
         if self.classifier:
             return _from_model(lambda: self.estimator.predict_proba(named)[:, 1])
-        return _from_model(lambda: self.estimator.predict(named))
+        # Any model's output (a pyfunc's frame, class labels) becomes numbers, or says why not.
+        return _from_model(
+            lambda: np.asarray(self.estimator.predict(named), dtype=float).reshape(len(x))
+        )
 
     def _named(self, x: np.ndarray):
         """Columns named as the estimator saw them in training, where it saw names."""
