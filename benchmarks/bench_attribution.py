@@ -1,6 +1,6 @@
 """Attribution cost against window size: it must stay flat.
 
-Times ``controller.results.report.attribution_shift`` (the SHAP part of a monitoring cycle:
+Times ``controller.loop.assess.attribution_shift`` (the SHAP part of a monitoring cycle:
 explain a bounded sample of the window, bootstrap the share changes) for windows of 10,000, 100,000
 and 1,000,000 rows, with a random forest over the credit-scoring features, one-hot encoded
 in a scikit-learn pipeline. The number of rows explained comes from the policy
@@ -23,7 +23,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from controller import Policy, build_baseline
 from controller.demo.scenario import FEATURES, TARGET, credit_data
-from controller.results.report import attribution_shift
+from controller.loop.assess import attribution_shift
 
 
 def main() -> None:

@@ -194,20 +194,21 @@ def _nbytes(frame: pd.DataFrame) -> int:
 
 
 def _phase_baseline(folder: str) -> dict:
-    from controller.profiles.baseline import build_baseline
+    from controller.profiles import storage
+    from controller.profiles.build import build_baseline
 
     reference = _read(folder, "reference")
     baseline, seconds, peak, rss0 = _measured(build_baseline, reference)
-    baseline.save(Path(folder) / "baseline")
+    storage.save(baseline, Path(folder) / "baseline")
     return dict(seconds=seconds, peak=peak, rss0=rss0, frame_bytes=_nbytes(reference))
 
 
 def _phase_driftctl(folder: str) -> dict:
+    from controller.loop.assess import assess
     from controller.policy import Policy
-    from controller.profiles.baseline import Baseline
-    from controller.results.report import assess
+    from controller.profiles import storage
 
-    baseline = Baseline.load(Path(folder) / "baseline")
+    baseline = storage.load(Path(folder) / "baseline")
     reference = _read(folder, "reference")  # loaded so both phases start from the same state
     production = _read(folder, "production")
     policy = Policy()
@@ -298,10 +299,10 @@ def _phase_command(folder: str) -> dict:
     from bench_store import MODEL, driftctl, make_store, timed
 
     from controller import tracking
+    from controller.loop.assess import assess
     from controller.loop.window import load_window
     from controller.policy import Policy
     from controller.profiles.baseline import PREDICTION, SCORE
-    from controller.results.report import assess
 
     store = Path(folder) / "store"
     store.mkdir()

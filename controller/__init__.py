@@ -16,7 +16,7 @@ import importlib
 # public name -> (module, attribute)
 _EXPORTS = {
     "Baseline": ("controller.profiles.baseline", "Baseline"),
-    "build_baseline": ("controller.profiles.baseline", "build_baseline"),
+    "build_baseline": ("controller.profiles.build", "build_baseline"),
     "DriftctlError": ("controller._errors", "DriftctlError"),
     "InputError": ("controller._errors", "InputError"),
     "NotFoundError": ("controller._errors", "NotFoundError"),
@@ -27,7 +27,7 @@ _EXPORTS = {
     "Attribution": ("controller.policy", "Attribution"),
     "Retrain": ("controller.policy", "Retrain"),
     "Report": ("controller.results.report", "Report"),
-    "assess": ("controller.results.report", "assess"),
+    "assess": ("controller.loop.assess", "assess"),
     "log_baseline": ("controller.tracking", "log_baseline"),
     "log_batch": ("controller.inputs.batches", "log_batch"),
     "log_labels": ("controller.inputs.batches", "log_labels"),

@@ -257,7 +257,7 @@ def _run(args) -> int:
         from controller.inputs.tables import read_table
 
     if args.command == "baseline":
-        from controller.profiles.baseline import build_baseline
+        from controller.profiles.build import build_baseline
 
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
         data = read_table(args.data)

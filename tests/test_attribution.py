@@ -19,7 +19,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from controller import Policy, assess, build_baseline
-from controller.attribution.explain import Explainer, ndcg
+from controller.attribution.explain import Explainer
+from controller.attribution.shift import compare, ndcg
 
 rng = np.random.default_rng(0)
 N = 1500
@@ -112,6 +113,28 @@ def test_pipeline_attributions_are_summed_back_to_input_features():
     np.testing.assert_allclose(ours.output, model.decision_function(rows), atol=1e-8)
 
 
+
+@pytest.mark.parametrize(
+    "columns", [slice(0, 2), slice("a", "b"), [True, True, False, False], np.array([0, 1])],
+    ids=["positions", "labels", "mask", "array"],
+)
+def test_any_column_spec_of_a_column_transformer_is_summed_back_like_names(columns):
+    frame = X.assign(seg=np.where(X.c > 0, "u", "v"))[["a", "b", "c", "seg"]]
+
+    def fitted(numeric):
+        encode = ColumnTransformer([("num", StandardScaler(), numeric),
+                                    ("cat", OneHotEncoder(), ["seg"])])
+        return Pipeline([("pre", encode), ("gb", GradientBoostingClassifier(
+            n_estimators=20, random_state=0))]).fit(frame, Y_CLASS)
+
+    def explained(model):
+        return Explainer(model, frame.iloc[:100]).explain(frame.iloc[:20])
+
+    named = explained(fitted(["a", "b"]))
+    other = explained(fitted(columns))
+    assert named.explainer == other.explainer == "tree"
+    np.testing.assert_allclose(other.values, named.values, atol=1e-12)
+
 def test_ndcg_matches_a_hand_computed_example():
     # Baseline attributions A=0.5, B=0.3, C=0.2; production ranks B, A, C.
     # DCG = 0.3/log2(2) + 0.5/log2(3) + 0.2/log2(4) = 0.3 + 0.315465 + 0.1 = 0.715465
@@ -120,6 +143,14 @@ def test_ndcg_matches_a_hand_computed_example():
         0.715465 / 0.789279, abs=1e-6)
     assert ndcg(np.array([0.5, 0.3, 0.2]), np.array([0.9, 0.5, 0.01])) == 1.0
 
+
+
+def test_a_model_that_ignores_its_inputs_has_not_shifted():
+    zeros = np.zeros((50, 3))
+    shift = compare(zeros, zeros, ("a", "b", "c"), explainer="exact",
+                    limits=Policy().attribution, rng=np.random.default_rng(0))
+    assert shift.spearman == 1.0 and shift.ndcg == 1.0 and shift.total_shift == 0.0
+    assert shift.shifted == [] and not shift.alert
 
 def _credit(n, seed, *, shift=None, rule=("a", "b")):
     r = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from controller import InputError, tracking
 from controller.cli import main
-from controller.profiles.baseline import build_baseline
+from controller.profiles.build import build_baseline
 
 
 def _no_leftovers(model: str, before: int) -> None:

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats as ss
 
 from controller.policy import Policy, Rule
-from controller.profiles.baseline import build_baseline
+from controller.profiles.build import build_baseline
 from controller.statistics.drift import judge
 
 pytestmark = pytest.mark.slow

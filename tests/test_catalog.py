@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from controller._errors import PolicyError
+from controller.loop.assess import assess
 from controller.policy import Policy, Rule
-from controller.profiles.baseline import build_baseline
-from controller.results.report import assess
+from controller.profiles.build import build_baseline
 from controller.statistics import catalog, stats
 from controller.statistics.drift import judge
 

@@ -10,9 +10,9 @@ from conftest import make_frame, runs_of
 
 from controller import Policy, monitor
 from controller.inputs.batches import log_batch
-from controller.loop.decide import Cycle, RetrainDecision, decide, reasons
+from controller.loop.decide import Cycle, decide, reasons
 from controller.policy import Retrain
-from controller.results.report import Report
+from controller.results.report import Report, RetrainDecision
 
 NOW = datetime(2026, 3, 9, 12, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from controller import tracking
 from controller.cli import main
-from controller.profiles.baseline import Baseline
+from controller.profiles import storage
 
 
 def _batch(tmp_path, name, n, seed, *, fmt="parquet", start="2026-03-02", **shift):
@@ -171,8 +171,8 @@ def test_console_script_exit_status_and_help(champion, tmp_path):
 
 def test_saved_baseline_round_trips(champion, tmp_path):
     baseline, _ = tracking.load_baseline(MlflowClient().get_model_version("credit", "1"))
-    baseline.save(tmp_path / "b")
-    again = Baseline.load(tmp_path / "b")
+    storage.save(baseline, tmp_path / "b")
+    again = storage.load(tmp_path / "b")
     assert again.features == baseline.features
     assert again.performance == baseline.performance
     pd.testing.assert_frame_equal(again.reference, baseline.reference)

@@ -199,7 +199,7 @@ def test_pairing_moves_a_models_attribution_shares_far_less_than_an_alert_needs(
     # moves by much less than the 0.05 an attribution alert needs.
     from sklearn.neural_network import MLPRegressor
 
-    from controller.attribution.explain import shares
+    from controller.statistics.stats import shares
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.normal(size=(2000, 12)), columns=[f"f{i}" for i in range(12)])

@@ -20,6 +20,12 @@ together, so a one-hot row is never half one category and half another). With fe
 features it enumerates every coalition: the values are exact for the background. With many
 it walks random antithetic permutations. Either way every model call is batched: a few
 calls of many rows, not one call per explained row.
+
+The model (and shap) are code driftctl does not own: whatever they raise when called
+becomes ``NotExplainable``, which monitoring turns into a note. An error in driftctl's own
+code is not caught: it is a bug, and surfaces.
+
+How the attributions of a window moved against the baseline's is in ``shift``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,25 @@ LINEAR_MODULES = ("sklearn.linear_model", "sklearn.svm._classes")
 
 class NotExplainable(DriftctlError):
     """The model cannot be explained; monitoring goes on without attributions."""
+
+
+def unexplained(exc: NotExplainable) -> str:
+    """The note a report carries when the model could not be explained."""
+    return f"attributions unavailable: {exc.problem}"
+
+
+def _from_model(call):
+    """``call()``, which runs the model's or shap's code: whatever they raise means the
+    model cannot be explained on these rows."""
+    try:
+        return call()
+    except DriftctlError:
+        raise
+    except Exception as exc:  # code driftctl does not own; its own errors are not caught
+        raise NotExplainable(
+            f"{type(exc).__name__}: {exc}",
+            "monitoring continues without attributions for this model",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -106,7 +131,10 @@ class Explainer:
     # Preprocessing and the map from derived columns back to input features ---------------
 
     def _transform(self, frame: pd.DataFrame) -> np.ndarray:
-        x = frame[list(self.features)] if self.pre is None else self.pre.transform(frame)
+        if self.pre is None:
+            x = frame[list(self.features)]
+        else:
+            x = _from_model(lambda: self.pre.transform(frame))
         if hasattr(x, "toarray"):
             x = x.toarray()
         try:
@@ -149,10 +177,14 @@ class Explainer:
     # Explaining the output ----------------------------------------------------------------
 
     def _output(self, x: np.ndarray) -> np.ndarray:
-        """What is explained: P(positive class), or the prediction."""
+        """What is explained: P(positive class), or the prediction (one number a row)."""
+        named = self._named(x)
         if self.classifier:
-            return self.estimator.predict_proba(self._named(x))[:, 1]
-        return self.estimator.predict(self._named(x))
+            return _from_model(lambda: self.estimator.predict_proba(named)[:, 1])
+        # Any model's output (a pyfunc's frame, class labels) becomes numbers, or says why not.
+        return _from_model(
+            lambda: np.asarray(self.estimator.predict(named), dtype=float).reshape(len(x))
+        )
 
     def _named(self, x: np.ndarray):
         """Columns named as the estimator saw them in training, where it saw names."""
@@ -208,7 +240,7 @@ class Explainer:
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                values = self._shap.shap_values(x)
+                values = _from_model(lambda: self._shap.shap_values(x))
             values, expected = _positive_class(values, self._shap.expected_value)
         base = np.full(len(x), expected)
         output = values.sum(axis=1) + base
@@ -342,8 +374,10 @@ def _column_groups(pre, features) -> dict[str, tuple[str, ...]]:
     for step in steps:
         if isinstance(step, ColumnTransformer):
             for name, _, cols in step.transformers_:
-                if isinstance(cols, str):
+                if isinstance(cols, (str, int, np.integer)):
                     cols = [cols]
+                if isinstance(cols, slice) or any(isinstance(c, (bool, np.bool_)) for c in cols):
+                    continue  # a slice or a mask: its columns are matched by name instead
                 cols = [features[c] if isinstance(c, (int, np.integer)) else c for c in cols]
                 groups[name] = tuple(c for c in cols if c in features)
     return groups
@@ -360,174 +394,3 @@ def _source(name: str, candidates: tuple[str, ...]) -> tuple[str, ...]:
     if found:
         return (max(found, key=len),)
     return tuple(candidates)
-
-
-# Shift metrics ----------------------------------------------------------------------------
-
-
-def shares(mean_abs: np.ndarray) -> np.ndarray:
-    total = mean_abs.sum()
-    return mean_abs / total if total > 0 else np.zeros_like(mean_abs)
-
-
-def ndcg(baseline: np.ndarray, current: np.ndarray) -> float:
-    """SageMaker Clarify's nDCG of the current ranking, weighted by baseline attributions.
-
-    DCG = sum_i a(F'_i) / log2(i + 1) with F' the features ranked by current attribution and
-    a the baseline attribution; iDCG the same over the baseline ranking F.
-    """
-    discount = 1 / np.log2(np.arange(2, baseline.size + 2))
-    ideal = np.sort(baseline)[::-1] @ discount
-    order = np.argsort(-current, kind="stable")
-    return float(baseline[order] @ discount / ideal) if ideal > 0 else 1.0
-
-
-@dataclass(frozen=True)
-class FeatureShift:
-    """How one feature's share of the model's attention moved."""
-
-    feature: str
-    baseline_mean_abs: float
-    mean_abs: float
-    baseline_share: float
-    share: float
-    share_change: float
-    ci_low: float
-    ci_high: float
-    shifted: bool
-    loss_change: float | None = None
-
-
-@dataclass(frozen=True)
-class AttributionShift:
-    """Attribution shift of one window against the baseline."""
-
-    features: tuple[FeatureShift, ...]
-    total_shift: float  # half the L1 distance between the share vectors
-    spearman: float
-    ndcg: float
-    ndcg_alert: bool
-    explainer: str
-    n_rows: int
-    n_loss_rows: int = 0
-
-    @property
-    def shifted(self) -> list[str]:
-        return [f.feature for f in self.features if f.shifted]
-
-    @property
-    def alert(self) -> bool:
-        return self.ndcg_alert or bool(self.shifted)
-
-
-def compare(
-    baseline: np.ndarray,
-    current: np.ndarray,
-    features: tuple[str, ...],
-    *,
-    explainer: str,
-    limits,
-    rng: np.random.Generator,
-    baseline_loss: np.ndarray | None = None,
-    current_loss: np.ndarray | None = None,
-) -> AttributionShift:
-    """Compare per-row attributions (rows x features) of the baseline and of a window.
-
-    A feature's share of the total mean |SHAP| shifted when the change is at least
-    ``limits.min_share_change`` and its bootstrap confidence interval excludes zero.
-    """
-    from scipy.stats import spearmanr
-
-    a, b = np.abs(baseline), np.abs(current)
-    base_mean, cur_mean = a.mean(axis=0), b.mean(axis=0)
-    base_share, cur_share = shares(base_mean), shares(cur_mean)
-    change = cur_share - base_share
-    n_boot = limits.bootstrap
-    boot_a = a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
-    boot_b = b[rng.integers(0, len(b), size=(n_boot, len(b)))].mean(axis=1)
-    boot = _row_shares(boot_b) - _row_shares(boot_a)
-    tail = (1 - limits.confidence) / 2 * 100
-    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
-    loss_change = (
-        current_loss.mean(axis=0) - baseline_loss.mean(axis=0)
-        if baseline_loss is not None and current_loss is not None
-        else None
-    )
-    rows = tuple(
-        FeatureShift(
-            feature=f,
-            baseline_mean_abs=float(base_mean[i]),
-            mean_abs=float(cur_mean[i]),
-            baseline_share=float(base_share[i]),
-            share=float(cur_share[i]),
-            share_change=float(change[i]),
-            ci_low=float(low[i]),
-            ci_high=float(high[i]),
-            shifted=bool(abs(change[i]) >= limits.min_share_change and (low[i] > 0 or high[i] < 0)),
-            loss_change=None if loss_change is None else float(loss_change[i]),
-        )
-        for i, f in enumerate(features)
-    )
-    rho = spearmanr(base_mean, cur_mean).statistic if len(features) > 1 else 1.0
-    score = ndcg(base_mean, cur_mean)
-    return AttributionShift(
-        features=rows,
-        total_shift=float(np.abs(change).sum() / 2),
-        spearman=float(rho) if np.isfinite(rho) else 1.0,
-        ndcg=score,
-        ndcg_alert=score < limits.min_ndcg,
-        explainer=explainer,
-        n_rows=len(current),
-        n_loss_rows=0 if current_loss is None else len(current_loss),
-    )
-
-
-def _row_shares(means: np.ndarray) -> np.ndarray:
-    total = means.sum(axis=1, keepdims=True)
-    return np.divide(means, total, out=np.zeros_like(means), where=total > 0)
-
-
-def baseline_attributions(
-    model,
-    reference: pd.DataFrame,
-    features: list[str],
-    target: str | None,
-    *,
-    rows: int,
-    background: int,
-    loss_rows: int,
-    seed: int,
-    per_row: int | None = None,
-) -> tuple[pd.DataFrame | None, dict]:
-    """SHAP values of the first ``rows`` reference rows, and what made them (with a target,
-    the mean loss attribution over the first ``loss_rows``).
-
-    A model that cannot be explained gives no values and a ``note`` saying why.
-    """
-    try:
-        explainer = Explainer(
-            model, reference[features].iloc[:background], seed=seed,
-            per_row=per_row,
-        )
-        values = explainer.explain(reference[features].iloc[:rows])
-        mean_abs = values.mean_abs()
-        info = {
-            "explainer": values.explainer,
-            "rows": len(values.values),
-            "mean_abs": dict(zip(features, map(float, mean_abs), strict=True)),
-            "share": dict(zip(features, map(float, shares(mean_abs)), strict=True)),
-            "rank": [features[i] for i in np.argsort(-mean_abs, kind="stable")],
-        }
-        if target is not None:
-            sample = reference.iloc[:loss_rows]
-            loss = explainer.explain_loss(sample[features], sample[target])
-            info["loss"] = dict(zip(features, map(float, loss.values.mean(axis=0)), strict=True))
-            info["loss_explainer"] = loss.explainer
-    except Exception as exc:  # monitoring goes on without attributions, saying why
-        return None, {"note": unexplained(exc)}
-    return pd.DataFrame(values.values, columns=features), info
-
-
-def unexplained(exc: Exception) -> str:
-    reason = exc.problem if isinstance(exc, DriftctlError) else f"{type(exc).__name__}: {exc}"
-    return f"attributions unavailable: {reason}"

@@ -47,25 +47,27 @@ def task_of(model, y: pd.Series | None = None, predictions: np.ndarray | None = 
 def predict(model, features: pd.DataFrame) -> Predictions:
     """Predict with a scikit-learn estimator or an MLflow pyfunc model.
 
-    A failure of the model becomes an InputError that names the likely cause.
+    Whatever the model's own code raises on these rows becomes an InputError that names the
+    likely cause; an error in driftctl's code is not caught.
     """
+    classes = getattr(model, "classes_", None)
+    binary = hasattr(model, "predict_proba") and classes is not None and len(classes) == 2
     try:
         estimator, x = _final_step(model, features)
-        values = np.asarray(estimator.predict(x))
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        score = positive = None
-        classes = getattr(model, "classes_", None)
-        if hasattr(model, "predict_proba") and classes is not None and len(classes) == 2:
-            score = np.asarray(estimator.predict_proba(x))[:, 1]
-            positive = str(classes[1])
-    except Exception as exc:  # any model error means the data does not fit the model
+        values = estimator.predict(x)
+        score = estimator.predict_proba(x) if binary else None
+    except Exception as exc:  # the model's code: any error means the data does not fit it
         raise InputError(
             f"the model failed to predict on this data: {type(exc).__name__}: {exc}",
             "check the data against the model's training columns and categories, or "
             "pass the model's predictions in the file with --prediction-col",
         ) from exc
-    return Predictions(values, score, positive)
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if score is None:
+        return Predictions(values)
+    return Predictions(values, np.asarray(score)[:, 1], str(classes[1]))
 
 
 def _final_step(model, features):

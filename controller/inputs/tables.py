@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import lzma
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from controller._errors import InputError
 from controller.profiles.profile import FeatureProfile, kind_of, numeric_values
 from controller.statistics.quality import check_schema
+
+# What the readers raise on a file that is not a complete, valid table: parse and decode
+# errors (ValueError, pyarrow's and pandas' included), I/O errors (OSError, a bad gzip or
+# bz2 stream), damaged compressed files (EOFError when truncated, zlib, lzma and zip
+# errors), pyarrow's other errors, and a compression whose optional library is missing.
+UNREADABLE = (
+    ValueError, OSError, EOFError, ImportError, zlib.error, lzma.LZMAError,
+    zipfile.BadZipFile, pa.ArrowException,
+)
 
 
 def read_table(path: str | Path, text_columns: list[str] = ()) -> pd.DataFrame:
@@ -24,20 +37,19 @@ def read_table(path: str | Path, text_columns: list[str] = ()) -> pd.DataFrame:
             f"data file {str(path)!r} does not exist or is not a file",
             "pass the path of a parquet or CSV file",
         )
+    parquet = ".parquet" in suffixes or suffixes.endswith(".pq")
+    if not parquet and ".csv" not in suffixes:
+        raise InputError(
+            f"cannot tell the format of {str(path)!r} from its extension",
+            "name the file *.parquet or *.csv (optionally *.csv.gz)",
+        )
     try:
-        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+        if parquet:
             frame = pd.read_parquet(path)
-        elif ".csv" in suffixes:
+        else:
             header = pd.read_csv(path, nrows=0).columns
             frame = pd.read_csv(path, dtype={c: str for c in text_columns if c in header})
-        else:
-            raise InputError(
-                f"cannot tell the format of {str(path)!r} from its extension",
-                "name the file *.parquet or *.csv (optionally *.csv.gz)",
-            )
-    except InputError:
-        raise
-    except Exception as exc:  # readers raise many types; all mean the same to the user
+    except UNREADABLE as exc:
         raise InputError(
             f"cannot read {str(path)!r}: {type(exc).__name__}: {exc}",
             "check that the file is a complete, valid parquet or CSV file",

@@ -23,17 +23,18 @@ from controller._errors import DriftctlError, NotEnoughDataError
 from controller._timing import phase
 from controller.inputs.model import predict
 from controller.loop import registry
+from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
 from controller.loop.window import VERSION, labelled_rows, load_window, select_runs, window_key
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html
 from controller.results.naming import name_map
-from controller.results.report import Report, assess
+from controller.results.report import Report
 from controller.statistics import performance
 
 if TYPE_CHECKING:
-    from controller.loop.retrain import RetrainResult
+    from controller.results.challenger import RetrainResult
     from controller.tracking import ModelVersion
 
 SUMMARY = "driftctl/summary.json"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.policy import Retrain
-from controller.results.report import Report
+from controller.results.report import Report, RetrainDecision
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,6 @@ class Cycle:
     event_time: bool = True  # its window's times were event times, not log times
     labelled_rows: int | None = None  # labelled rows logged by then (None: not recorded)
     gate: str = ""  # the gate of the challenger it triggered: passed | failed | "" (unknown)
-
-
-@dataclass(frozen=True)
-class RetrainDecision:
-    triggered: bool
-    reasons: tuple[str, ...]  # why the results call for retraining; empty when they do not
-    held_back: str = ""  # why a called-for retrain was not triggered
-
-    @property
-    def called(self) -> bool:
-        return bool(self.reasons)
 
 
 def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> list[str]:

@@ -40,8 +40,9 @@ from controller.loop import registry
 from controller.loop.window import Window, load_window
 from controller.policy import MIN_SEGMENT, Policy
 from controller.results import challenger as words
+from controller.results.challenger import RetrainResult
 from controller.statistics import performance
-from controller.statistics.comparison import METRICS, Comparison, Decision, Threshold, compare, gate
+from controller.statistics.comparison import METRICS, Decision, Threshold, compare, gate
 from controller.statistics.performance import as_labels
 from controller.tracking import projects
 
@@ -131,74 +132,6 @@ class TrainingRows:
     start: str  # where the rows used start: batch run and event time
 
 
-@dataclass(frozen=True)
-class RetrainResult:
-    run_id: str
-    champion_version: str
-    metric: str
-    comparisons: tuple[Comparison, ...]
-    decision: Decision
-    n_train: int
-    n_holdout: int
-    holdout_digest: str
-    version: str | None = None  # the registered version, when the challenger passed
-    registry: tuple[str, ...] = ()  # what happened in the registry, in words
-    reused: bool = False  # an earlier run for the same trigger or data was found
-    training: str = ""  # which rows it was trained on, and why
-    rival: str = ""  # the version waiting for approval when this one passed, if any
-    rival_comparisons: tuple[Comparison, ...] = ()  # this one against the rival
-    rival_decision: Decision | None = None  # whether this one replaces the rival
-
-    @property
-    def keeps_waiting(self) -> bool:
-        """Another challenger waits for approval, and this one does not replace it."""
-        return bool(self.rival) and not (self.rival_decision and self.rival_decision.passed)
-
-    def markdown(self) -> str:
-        """The comparison for the version's description in the MLflow UI."""
-        return words.markdown(self)
-
-    def render(self) -> str:
-        return words.text(self)
-
-    def to_dict(self) -> dict:
-        return {
-            "metric": self.metric,
-            "passed": self.decision.passed,
-            "reasons": list(self.decision.reasons),
-            "comparisons": [c.__dict__ for c in self.comparisons],
-            "champion_version": self.champion_version,
-            "n_train": self.n_train,
-            "n_holdout": self.n_holdout,
-            "holdout_digest": self.holdout_digest,
-            "training": self.training,
-            "rival": self.rival,
-            "rival_comparisons": [c.__dict__ for c in self.rival_comparisons],
-            "rival_passed": self.rival_decision.passed if self.rival_decision else None,
-            "rival_reasons": list(self.rival_decision.reasons) if self.rival_decision else [],
-        }
-
-    @classmethod
-    def from_run(cls, run_id: str) -> RetrainResult:
-        d = json.loads(tracking.read_text_artifact(run_id, COMPARISON))
-        rival = d.get("rival_passed")
-        return cls(
-            run_id,
-            d["champion_version"],
-            d["metric"],
-            tuple(Comparison(**c) for c in d["comparisons"]),
-            Decision(d["passed"], tuple(d["reasons"])),
-            d["n_train"],
-            d["n_holdout"],
-            d["holdout_digest"],
-            reused=True,
-            training=d.get("training", ""),
-            rival=d.get("rival", ""),
-            rival_comparisons=tuple(Comparison(**c) for c in d.get("rival_comparisons", [])),
-            rival_decision=None if rival is None else Decision(rival, tuple(d["rival_reasons"])),
-        )
-
-
 def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -> RetrainResult:
     """Build a challenger of ``name``'s champion, compare, log and register it.
 
@@ -244,7 +177,10 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
         r for r in registry.complete_retrains(name) if r.data.tags.get(registry.RETRAIN_KEY) == key
     ]
     if earlier:
-        result = RetrainResult.from_run(earlier[-1].info.run_id)
+        result = RetrainResult.from_dict(
+            earlier[-1].info.run_id,
+            json.loads(tracking.read_text_artifact(earlier[-1].info.run_id, COMPARISON)),
+        )
     else:
         lineage = {"trigger_run": trigger_run, "batches": ",".join(rows.batches)[:4000]}
         result = _build(name, mv, baseline, model, rows, policy, lineage, key)
@@ -505,7 +441,7 @@ def _baseline(challenger, train, hold, target, task, policy):
     """The challenger's baseline: its training rows, with the performance it showed on the
     held-out rows (on its own training rows it would look better than it is, and every
     later cycle would read that as a drop)."""
-    from controller.profiles.baseline import build_baseline
+    from controller.profiles.build import build_baseline
 
     baseline = build_baseline(
         train, model=challenger, target=target, attribution=policy.attribution, seed=policy.seed

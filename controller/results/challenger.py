@@ -1,12 +1,79 @@
 """A challenger against the champion, in words: the terminal's text and the Markdown of the
-version's description in the MLflow UI (a ``controller.loop.retrain.RetrainResult``)."""
+version's description in the MLflow UI."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-if TYPE_CHECKING:
-    from controller.loop.retrain import RetrainResult
+from controller.statistics.comparison import Comparison, Decision
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    run_id: str
+    champion_version: str
+    metric: str
+    comparisons: tuple[Comparison, ...]
+    decision: Decision
+    n_train: int
+    n_holdout: int
+    holdout_digest: str
+    version: str | None = None  # the registered version, when the challenger passed
+    registry: tuple[str, ...] = ()  # what happened in the registry, in words
+    reused: bool = False  # an earlier run for the same trigger or data was found
+    training: str = ""  # which rows it was trained on, and why
+    rival: str = ""  # the version waiting for approval when this one passed, if any
+    rival_comparisons: tuple[Comparison, ...] = ()  # this one against the rival
+    rival_decision: Decision | None = None  # whether this one replaces the rival
+
+    @property
+    def keeps_waiting(self) -> bool:
+        """Another challenger waits for approval, and this one does not replace it."""
+        return bool(self.rival) and not (self.rival_decision and self.rival_decision.passed)
+
+    def markdown(self) -> str:
+        """The comparison for the version's description in the MLflow UI."""
+        return markdown(self)
+
+    def render(self) -> str:
+        return text(self)
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "passed": self.decision.passed,
+            "reasons": list(self.decision.reasons),
+            "comparisons": [c.__dict__ for c in self.comparisons],
+            "champion_version": self.champion_version,
+            "n_train": self.n_train,
+            "n_holdout": self.n_holdout,
+            "holdout_digest": self.holdout_digest,
+            "training": self.training,
+            "rival": self.rival,
+            "rival_comparisons": [c.__dict__ for c in self.rival_comparisons],
+            "rival_passed": self.rival_decision.passed if self.rival_decision else None,
+            "rival_reasons": list(self.rival_decision.reasons) if self.rival_decision else [],
+        }
+
+    @classmethod
+    def from_dict(cls, run_id: str, d: dict) -> RetrainResult:
+        """The result an earlier run logged (``to_dict``), as reused."""
+        rival = d.get("rival_passed")
+        return cls(
+            run_id,
+            d["champion_version"],
+            d["metric"],
+            tuple(Comparison(**c) for c in d["comparisons"]),
+            Decision(d["passed"], tuple(d["reasons"])),
+            d["n_train"],
+            d["n_holdout"],
+            d["holdout_digest"],
+            reused=True,
+            training=d.get("training", ""),
+            rival=d.get("rival", ""),
+            rival_comparisons=tuple(Comparison(**c) for c in d.get("rival_comparisons", [])),
+            rival_decision=None if rival is None else Decision(rival, tuple(d["rival_reasons"])),
+        )
 
 
 def table(result: RetrainResult, comparisons=None, names=("champion", "challenger")) -> list[str]:

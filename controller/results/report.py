@@ -1,26 +1,37 @@
-"""One monitoring cycle's findings: computed from plain objects, viewed as a table or metrics."""
+"""One monitoring cycle's findings (``Report``) and their plain views: MLflow metrics, a
+long table, JSON and the text people read. ``loop.assess`` computes them."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from controller._errors import PolicyError
-from controller._timing import phase
-from controller.attribution.explain import AttributionShift, Explainer, compare, unexplained
-from controller.policy import Policy
-from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.attribution.shift import AttributionShift
 from controller.results.naming import metric_safe
-from controller.statistics import performance
-from controller.statistics.drift import FeatureDrift, judge
-from controller.statistics.quality import QualityCheck, check_schema, check_values
+from controller.statistics.drift import FeatureDrift
+from controller.statistics.quality import QualityCheck
 
-if TYPE_CHECKING:
-    from controller.loop.decide import RetrainDecision
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """Whether a cycle's results call for retraining, and whether it was triggered."""
+
+    triggered: bool
+    reasons: tuple[str, ...]  # why the results call for retraining; empty when they do not
+    held_back: str = ""  # why a called-for retrain was not triggered
+
+    @property
+    def called(self) -> bool:
+        return bool(self.reasons)
+
+
+FRAME_COLUMNS = (
+    "section", "feature", "statistic", "value", "baseline", "threshold", "alert",
+    "p_value", "q_value", "ci_low", "ci_high",
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,52 @@ class Report:
         # MLflow stores NaN, but the UI plots it poorly: leave undefined values out.
         return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
+    def to_frame(self) -> pd.DataFrame:
+        """The findings as one long table, as NannyML gives its results: a row per feature
+        (or metric) and statistic, in the columns of ``FRAME_COLUMNS``.
+
+        ``section`` is drift, prediction, quality, attribution or performance; ``feature``
+        is missing for a metric of the whole window. A drift verdict is drawn from one
+        statistic: its row holds the threshold, the alert and the p- and q-values of the
+        test, the other statistics' rows only their values. ``baseline`` is the value at
+        the baseline and ``ci_low``/``ci_high`` the bootstrap interval of a change in
+        attribution share.
+        """
+        rows: list[dict] = []
+        drifts = [("drift", f) for f in self.features]
+        if self.prediction:
+            drifts.append(("prediction", self.prediction))
+        for section, f in drifts:
+            for stat, value in {**f.statistics, f.statistic: f.value}.items():
+                verdict = (
+                    {"threshold": f.threshold, "alert": f.drifted, "p_value": f.p_value,
+                     "q_value": f.q_value}
+                    if stat == f.statistic
+                    else {}
+                )
+                rows.append(_row(section, f.feature, stat, value, **verdict))
+        for q in self.quality:
+            rows.append(_row("quality", q.feature, q.check, q.value, threshold=q.threshold,
+                             alert=q.alert))
+        if self.attribution:
+            a = self.attribution
+            rows.append(_row("attribution", None, "total_shift", a.total_shift))
+            rows.append(_row("attribution", None, "spearman", a.spearman))
+            rows.append(_row("attribution", None, "ndcg", a.ndcg, alert=a.ndcg_alert))
+            for f in a.features:
+                rows.append(_row("attribution", f.feature, "mean_abs", f.mean_abs,
+                                 baseline=f.baseline_mean_abs))
+                rows.append(_row("attribution", f.feature, "share_change", f.share_change,
+                                 alert=f.shifted, ci_low=f.ci_low, ci_high=f.ci_high))
+                if f.loss_change is not None:
+                    rows.append(_row("attribution", f.feature, "loss_change", f.loss_change))
+        for name, value in self.performance.items():
+            rows.append(_row("performance", None, name, value,
+                             baseline=self.baseline_performance.get(name)))
+        frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        numbers = ["value", "baseline", "threshold", "p_value", "q_value", "ci_low", "ci_high"]
+        return frame.astype({**dict.fromkeys(numbers, float), "alert": "boolean"})
+
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,
@@ -197,6 +254,11 @@ class Report:
         return "\n".join(lines)
 
 
+def _row(section, feature, statistic, value, **more) -> dict:
+    return {"section": section, "feature": feature, "statistic": statistic, "value": value,
+            **more}
+
+
 def _clean_attribution(a: AttributionShift | None) -> dict | None:
     if a is None:
         return None
@@ -216,129 +278,3 @@ def _clean(d: dict) -> dict:
         )
         for k, v in d.items()
     }
-
-
-def assess(
-    baseline: Baseline,
-    window: pd.DataFrame,
-    policy: Policy,
-    labels: pd.Series | None = None,
-    meta_columns: tuple[str, ...] = (PREDICTION, SCORE),
-    model=None,
-) -> Report:
-    """Compare a production window with the baseline: drift, quality, performance, and,
-    given the model, the shift of its SHAP attributions."""
-    unknown = sorted(set(policy.features) - set(baseline.features))
-    if unknown:
-        raise PolicyError(
-            f"the policy names feature(s) {unknown} that the baseline does not have",
-            f"use feature names from the baseline: {list(baseline.features)}",
-        )
-    schema = check_schema(baseline.features, window, ignore=meta_columns)
-    broken = {q.feature for q in schema}
-    profiles = {n: p for n, p in baseline.features.items() if n not in broken}
-    # One pass over the window's columns serves the drift statistics and the quality checks.
-    with phase("drift and quality"):
-        observed = {n: p.observe(window[n]) for n, p in profiles.items()}
-        quality = schema + check_values(profiles, observed, policy.quality)
-        features = judge(profiles, baseline.reference, window, policy, observed=observed)
-
-    prediction = None
-    if baseline.prediction is not None and PREDICTION in window.columns:
-        ref = baseline.reference[[PREDICTION]]
-        kind = baseline.prediction.kind
-        rules = {PREDICTION: policy.rule(PREDICTION, kind)}
-        found = judge({PREDICTION: baseline.prediction}, ref, window, policy, rules)
-        prediction = found[0] if found else None
-
-    perf: dict[str, float] = {}
-    n_labelled = 0
-    if labels is not None and baseline.task and PREDICTION in window.columns:
-        known = labels.notna().to_numpy()
-        n_labelled = int(known.sum())
-        score = window[SCORE].to_numpy()[known] if SCORE in window.columns else None
-        if score is not None and np.isnan(score).any():
-            score = None  # batches with and without scores: threshold-free metrics only
-        perf = performance.score(
-            baseline.task,
-            labels.to_numpy()[known],
-            window[PREDICTION].to_numpy()[known],
-            score,
-            baseline.positive_class,
-        )
-    attribution, notes = None, []
-    if model is not None and not broken:
-        try:
-            attribution = attribution_shift(baseline, window, labels, model, policy)
-        except Exception as exc:  # the cycle logs everything else, saying why
-            notes.append(unexplained(exc))
-    elif baseline.attribution.get("note"):
-        notes.append(baseline.attribution["note"])
-    return Report(
-        n_rows=len(window),
-        features=tuple(features),
-        prediction=prediction,
-        quality=tuple(quality),
-        performance=perf,
-        baseline_performance=dict(baseline.performance),
-        n_labelled=n_labelled,
-        attribution=attribution,
-        notes=tuple(notes),
-    )
-
-
-def attribution_shift(
-    baseline: Baseline,
-    window: pd.DataFrame,
-    labels: pd.Series | None,
-    model,
-    policy: Policy,
-) -> AttributionShift:
-    """How the model's attributions moved, on a bounded sample of the window."""
-    limits = policy.attribution
-    names = list(baseline.features)
-    reference = baseline.reference
-    stored = baseline.attribution
-    rng = np.random.default_rng(policy.seed)
-    with phase("attributions"):
-        explainer = Explainer(
-            model,
-            reference[names].iloc[: limits.background_size],
-            seed=policy.seed,
-            per_row=limits.background_per_row,
-        )
-        rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
-        current = explainer.explain(window.iloc[rows][names])
-        # A baseline explained another way (an older release, another explainer) is
-        # explained again, so that both sides are the same kind of value.
-        if baseline.attribution_values is not None and stored.get("explainer") == current.explainer:
-            base = baseline.attribution_values[names].to_numpy()
-        else:
-            base = explainer.explain(reference[names].iloc[: limits.sample_size]).values
-    base_loss = current_loss = None
-    if labels is not None and baseline.target and baseline.target in reference:
-        known = np.flatnonzero(labels.notna().to_numpy())
-        if known.size:
-            with phase("loss attribution"):
-                pick = np.sort(
-                    rng.choice(known, min(limits.loss_sample_size, known.size), replace=False)
-                )
-                found = explainer.explain_loss(window.iloc[pick][names], labels.iloc[pick])
-                current_loss = found.values
-                if "loss" in stored and stored.get("loss_explainer") == found.explainer:
-                    base_loss = np.array([[stored["loss"][n] for n in names]])
-                else:
-                    sample = reference.iloc[: limits.loss_sample_size]
-                    base_loss = explainer.explain_loss(
-                        sample[names], sample[baseline.target]
-                    ).values
-    return compare(
-        base,
-        current.values,
-        tuple(names),
-        explainer=current.explainer,
-        limits=limits,
-        rng=rng,
-        baseline_loss=base_loss,
-        current_loss=current_loss,
-    )

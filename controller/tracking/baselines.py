@@ -10,6 +10,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from controller._errors import DriftctlError, NotFoundError
+from controller.profiles import storage
 from controller.profiles.baseline import Baseline
 from controller.tracking.connection import client
 from controller.tracking.runs import active_run_id
@@ -19,7 +20,7 @@ from controller.tracking.tags import BASELINE, BASELINE_PATH, BASELINE_RUN
 def save_baseline(baseline: Baseline, run_id: str) -> None:
     """Log the baseline's files to ``run_id``; the marker tag goes last, so it is atomic."""
     with tempfile.TemporaryDirectory() as tmp:
-        baseline.save(tmp)
+        storage.save(baseline, tmp)
         client().log_artifacts(run_id, tmp, BASELINE_PATH)
     client().set_tag(run_id, BASELINE, BASELINE_PATH)
 
@@ -46,7 +47,7 @@ def load_baseline(mv: ModelVersion) -> tuple[Baseline, str]:
         if run.info.lifecycle_stage == "active" and BASELINE in run.data.tags:
             with tempfile.TemporaryDirectory() as tmp:
                 local = c.download_artifacts(run_id, run.data.tags[BASELINE], tmp)
-                return Baseline.load(local), run_id
+                return storage.load(local), run_id
     raise NotFoundError(
         f"model {mv.name!r} version {mv.version} has no driftctl baseline",
         f"log one: driftctl baseline --model {mv.name} --version {mv.version} "
@@ -70,7 +71,7 @@ def log_baseline(
     registered version of that model. Versions already registered from the run are tagged
     with ``driftctl.baseline_run_id`` at once. ``options`` go to ``build_baseline``.
     """
-    from controller.profiles.baseline import build_baseline
+    from controller.profiles.build import build_baseline
 
     if run_id is None:
         run_id = active_run_id()

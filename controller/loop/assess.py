@@ -1,0 +1,144 @@
+"""Assess a production window against the baseline: drift, data quality, performance and,
+given the model, the shift of its attributions, gathered in one ``Report``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from controller._errors import PolicyError
+from controller._timing import phase
+from controller.attribution.explain import Explainer, NotExplainable, unexplained
+from controller.attribution.shift import AttributionShift, compare
+from controller.policy import Policy
+from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.results.report import Report
+from controller.statistics import performance
+from controller.statistics.drift import judge
+from controller.statistics.quality import check_schema, check_values
+
+
+def assess(
+    baseline: Baseline,
+    window: pd.DataFrame,
+    policy: Policy,
+    labels: pd.Series | None = None,
+    meta_columns: tuple[str, ...] = (PREDICTION, SCORE),
+    model=None,
+) -> Report:
+    """Compare a production window with the baseline: drift, quality, performance, and,
+    given the model, the shift of its SHAP attributions."""
+    unknown = sorted(set(policy.features) - set(baseline.features))
+    if unknown:
+        raise PolicyError(
+            f"the policy names feature(s) {unknown} that the baseline does not have",
+            f"use feature names from the baseline: {list(baseline.features)}",
+        )
+    schema = check_schema(baseline.features, window, ignore=meta_columns)
+    broken = {q.feature for q in schema}
+    profiles = {n: p for n, p in baseline.features.items() if n not in broken}
+    # One pass over the window's columns serves the drift statistics and the quality checks.
+    with phase("drift and quality"):
+        observed = {n: p.observe(window[n]) for n, p in profiles.items()}
+        quality = schema + check_values(profiles, observed, policy.quality)
+        features = judge(profiles, baseline.reference, window, policy, observed=observed)
+
+    prediction = None
+    if baseline.prediction is not None and PREDICTION in window.columns:
+        ref = baseline.reference[[PREDICTION]]
+        kind = baseline.prediction.kind
+        rules = {PREDICTION: policy.rule(PREDICTION, kind)}
+        found = judge({PREDICTION: baseline.prediction}, ref, window, policy, rules)
+        prediction = found[0] if found else None
+
+    perf: dict[str, float] = {}
+    n_labelled = 0
+    if labels is not None and baseline.task and PREDICTION in window.columns:
+        known = labels.notna().to_numpy()
+        n_labelled = int(known.sum())
+        score = window[SCORE].to_numpy()[known] if SCORE in window.columns else None
+        if score is not None and np.isnan(score).any():
+            score = None  # batches with and without scores: threshold-free metrics only
+        perf = performance.score(
+            baseline.task,
+            labels.to_numpy()[known],
+            window[PREDICTION].to_numpy()[known],
+            score,
+            baseline.positive_class,
+        )
+    attribution, notes = None, []
+    if model is not None and not broken:
+        try:
+            attribution = attribution_shift(baseline, window, labels, model, policy)
+        except NotExplainable as exc:  # the rest of the report stands; the note says why
+            notes.append(unexplained(exc))
+    elif baseline.attribution.get("note"):
+        notes.append(baseline.attribution["note"])
+    return Report(
+        n_rows=len(window),
+        features=tuple(features),
+        prediction=prediction,
+        quality=tuple(quality),
+        performance=perf,
+        baseline_performance=dict(baseline.performance),
+        n_labelled=n_labelled,
+        attribution=attribution,
+        notes=tuple(notes),
+    )
+
+
+def attribution_shift(
+    baseline: Baseline,
+    window: pd.DataFrame,
+    labels: pd.Series | None,
+    model,
+    policy: Policy,
+) -> AttributionShift:
+    """How the model's attributions moved, on a bounded sample of the window."""
+    limits = policy.attribution
+    names = list(baseline.features)
+    reference = baseline.reference
+    stored = baseline.attribution
+    rng = np.random.default_rng(policy.seed)
+    with phase("attributions"):
+        explainer = Explainer(
+            model,
+            reference[names].iloc[: limits.background_size],
+            seed=policy.seed,
+            per_row=limits.background_per_row,
+        )
+        rows = np.sort(rng.choice(len(window), min(limits.sample_size, len(window)), replace=False))
+        current = explainer.explain(window.iloc[rows][names])
+        # A baseline explained another way (an older release, another explainer) is
+        # explained again, so that both sides are the same kind of value.
+        if baseline.attribution_values is not None and stored.get("explainer") == current.explainer:
+            base = baseline.attribution_values[names].to_numpy()
+        else:
+            base = explainer.explain(reference[names].iloc[: limits.sample_size]).values
+    base_loss = current_loss = None
+    if labels is not None and baseline.target and baseline.target in reference:
+        known = np.flatnonzero(labels.notna().to_numpy())
+        if known.size:
+            with phase("loss attribution"):
+                pick = np.sort(
+                    rng.choice(known, min(limits.loss_sample_size, known.size), replace=False)
+                )
+                found = explainer.explain_loss(window.iloc[pick][names], labels.iloc[pick])
+                current_loss = found.values
+                if "loss" in stored and stored.get("loss_explainer") == found.explainer:
+                    base_loss = np.array([[stored["loss"][n] for n in names]])
+                else:
+                    sample = reference.iloc[: limits.loss_sample_size]
+                    base_loss = explainer.explain_loss(
+                        sample[names], sample[baseline.target]
+                    ).values
+    return compare(
+        base,
+        current.values,
+        tuple(names),
+        explainer=current.explainer,
+        limits=limits,
+        rng=rng,
+        baseline_loss=base_loss,
+        current_loss=current_loss,
+    )
