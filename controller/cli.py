@@ -257,8 +257,6 @@ def _run(args) -> int:
         from controller.inputs.tables import read_table
 
     if args.command == "baseline":
-        from controller.profiles.build import build_baseline
-
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
         data = read_table(args.data)
         preds = None
@@ -272,14 +270,6 @@ def _run(args) -> int:
             preds = data[args.prediction_col].to_numpy()
             exclude += (args.prediction_col,)
         model = tracking.load_model(mv) if preds is None else None
-        baseline = build_baseline(
-            data,
-            model=model,
-            target=args.target,
-            predictions=preds,
-            exclude=exclude,
-            sample_size=args.sample_size,
-        )
         tags = {
             tracking.KIND: "baseline",
             tracking.MODEL: args.model,
@@ -288,7 +278,15 @@ def _run(args) -> int:
         with tracking.atomic_run(
             tracking.experiment_id(args.model), f"baseline v{mv.version}", tags
         ) as run:
-            tracking.save_baseline(baseline, run.info.run_id)
+            baseline = tracking.log_baseline(
+                data,
+                model=model,
+                target=args.target,
+                predictions=preds,
+                run_id=run.info.run_id,
+                exclude=exclude,
+                sample_size=args.sample_size,
+            )
             tracking.link_baseline(mv, run.info.run_id)
         print(
             f"baseline of {args.model} version {mv.version}: {len(baseline.features)} "
