@@ -25,6 +25,27 @@ FEATURES = ["x1", "x2", "segment", "flag"]
 PIP = [f"scikit-learn=={sklearn.__version__}"]
 
 
+def _seeds() -> list[int]:
+    """The seeds DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED names: one ("42", the default), an
+    inclusive range ("40-42"), or "all" (0 to 99)."""
+    value = os.environ.get("DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED", "42")
+    if value == "all":
+        return list(range(100))
+    first, _, last = value.partition("-")
+    seeds = list(range(int(first), int(last or first) + 1))
+    if not seeds or seeds[0] < 0 or seeds[-1] > 99:
+        raise ValueError(f"DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED={value!r}: use 0-99, a range or 'all'")
+    return seeds
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes ``global_random_seed`` runs once per seed of ``_seeds``, as with
+    scikit-learn's fixture of that name: it builds its own ``np.random.default_rng(seed)``,
+    so its data do not depend on the other tests, and it must pass whatever the seed."""
+    if "global_random_seed" in metafunc.fixturenames:
+        metafunc.parametrize("global_random_seed", _seeds())
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory) -> Path:
     """An initialised MLflow sqlite database; copying it spares every test the migrations."""
