@@ -28,6 +28,7 @@ def computable(task: str, scored: bool) -> list[str]:
 
 
 def greater_is_better(name: str) -> bool:
+    """Whether a higher value of ``name`` (one of ``METRICS``) is better."""
     return next(by_name[name] for by_name in METRICS.values() if name in by_name)
 
 
