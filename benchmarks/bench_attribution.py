@@ -16,13 +16,9 @@ import time
 
 import numpy as np
 from machine import summary
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
 
 from controller import Policy, build_baseline
-from controller.demo.scenario import FEATURES, TARGET, credit_data
+from controller.demo.scenario import FEATURES, TARGET, credit_data, credit_pipeline
 from controller.loop.assess import attribution_shift
 
 
@@ -34,18 +30,7 @@ def main() -> None:
 
     print(summary())
     train = credit_data(5000, seed=0)
-    model = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [("zip", OneHotEncoder(handle_unknown="ignore"), ["zipcode"])],
-                    remainder="passthrough",
-                ),
-            ),
-            ("forest", RandomForestClassifier(100, max_depth=10, random_state=0, n_jobs=1)),
-        ]
-    ).fit(train[FEATURES], train[TARGET])
+    model = credit_pipeline().fit(train[FEATURES], train[TARGET])
     baseline = build_baseline(credit_data(5000, seed=1), model=model, target=TARGET)
     policy = Policy()
     print(

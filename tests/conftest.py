@@ -25,6 +25,27 @@ FEATURES = ["x1", "x2", "segment", "flag"]
 PIP = [f"scikit-learn=={sklearn.__version__}"]
 
 
+def _seeds() -> list[int]:
+    """The seeds DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED names: one ("42", the default), an
+    inclusive range ("40-42"), or "all" (0 to 99)."""
+    value = os.environ.get("DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED", "42")
+    if value == "all":
+        return list(range(100))
+    first, _, last = value.partition("-")
+    seeds = list(range(int(first), int(last or first) + 1))
+    if not seeds or seeds[0] < 0 or seeds[-1] > 99:
+        raise ValueError(f"DRIFTCTL_TESTS_GLOBAL_RANDOM_SEED={value!r}: use 0-99, a range or 'all'")
+    return seeds
+
+
+def pytest_generate_tests(metafunc):
+    """A test that takes ``global_random_seed`` runs once per seed of ``_seeds``, as with
+    scikit-learn's fixture of that name: it builds its own ``np.random.default_rng(seed)``,
+    so its data do not depend on the other tests, and it must pass whatever the seed."""
+    if "global_random_seed" in metafunc.fixturenames:
+        metafunc.parametrize("global_random_seed", _seeds())
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory) -> Path:
     """An initialised MLflow sqlite database; copying it spares every test the migrations."""
@@ -47,12 +68,17 @@ def _tracking_at(uri: str, monkeypatch, tmp_path):
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
+def _copy_of(store: Path, monkeypatch, tmp_path):
+    """A copy of the sqlite store ``store`` in tmp_path, for one test."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(store, db)
+    yield from _tracking_at(f"sqlite:///{db}", monkeypatch, tmp_path)
+
+
 @pytest.fixture
 def sqlite_uri(tmp_path, monkeypatch, template_db) -> str:
     """A fresh sqlite tracking store in a temp dir, used by the API and the CLI alike."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(template_db, db)
-    yield from _tracking_at(f"sqlite:///{db}", monkeypatch, tmp_path)
+    yield from _copy_of(template_db, monkeypatch, tmp_path)
 
 
 def _free_port() -> int:
@@ -130,20 +156,30 @@ def fit_model(frame: pd.DataFrame):
     ]).fit(frame[FEATURES], frame["y"])
 
 
-def register(name: str, *, baseline: bool = True, seed: int = 0, alias: str = "champion") -> str:
-    """Train, log and register a model (with its baseline logged in the training run)."""
-    train = make_frame(3000, seed)
-    model = fit_model(train)
+def register_model(name: str, model, data=None, *, alias: str = "champion",
+                   trusted: tuple[str, ...] = (), **baseline):
+    """Log ``model`` in a training run, register it as ``name`` and give the version
+    ``alias``; with ``data``, log its baseline in the same run (``baseline`` options go to
+    ``log_baseline``). Returns (version, the baseline or None). ``trusted``: types MLflow's
+    skops format must load (a forest's trees)."""
     mlflow.set_experiment("training")
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name=name,
-                                        pip_requirements=PIP)
-        if baseline:
-            tracking.log_baseline(make_frame(2000, seed + 1), model=model, target="y")
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name=name, pip_requirements=PIP,
+            **({"skops_trusted_types": list(trusted)} if trusted else {}))
+        logged = None if data is None else tracking.log_baseline(data, model=model, **baseline)
     version = str(info.registered_model_version)
     if alias:
         MlflowClient().set_registered_model_alias(name, alias, version)
-    return version
+    return version, logged
+
+
+def register(name: str, *, baseline: bool = True, seed: int = 0, alias: str = "champion") -> str:
+    """Train, register and alias the usual model (with its baseline unless ``baseline`` is
+    false); returns the version."""
+    model = fit_model(make_frame(3000, seed))
+    data = make_frame(2000, seed + 1) if baseline else None
+    return register_model(name, model, data, alias=alias, target="y")[0]
 
 
 @pytest.fixture
@@ -189,9 +225,7 @@ def challenger_db(tmp_path_factory, template_db) -> Path:
 @pytest.fixture
 def challenger(challenger_db, tmp_path, monkeypatch) -> str:
     """A copy of ``challenger_db`` for one test (artifacts stay where they were logged)."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(challenger_db, db)
-    yield from _tracking_at(f"sqlite:///{db}", monkeypatch, tmp_path)
+    yield from _copy_of(challenger_db, monkeypatch, tmp_path)
 
 
 def run_cli(*args: str, env: dict | None = None, wait: bool = True):

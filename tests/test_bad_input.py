@@ -107,8 +107,7 @@ def test_unreadable_and_absent_files(champion, tmp_path, capsys):
 
 
 def test_model_that_cannot_score_unseen_categories(sqlite_uri, tmp_path, batch, capsys):
-    import mlflow
-    from conftest import FEATURES, PIP
+    from conftest import FEATURES, register_model
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -120,12 +119,7 @@ def test_model_that_cannot_score_unseen_categories(sqlite_uri, tmp_path, batch, 
                                   remainder="passthrough")),
         ("clf", LogisticRegression()),
     ]).fit(train[FEATURES], train["y"])
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(strict, name="m", registered_model_name="strict",
-                                        pip_requirements=PIP)
-        tracking.log_baseline(train, model=strict, target="y")
-    MlflowClient().set_registered_model_alias("strict", "champion", info.registered_model_version)
+    register_model("strict", strict, train, target="y")
     odd = batch.assign(segment=np.where(np.arange(len(batch)) < 5, "zz", batch.segment))
     _fails(capsys, ["log-batch", "--model", "strict", "--data", _write(tmp_path, odd)],
            "the model failed to predict", "zz", "--prediction-col")

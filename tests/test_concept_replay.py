@@ -9,13 +9,19 @@ every week after.
 
 from __future__ import annotations
 
-import mlflow
 import pytest
-from conftest import PIP, aliases, changed_concept, ledger_of, make_frame, runs_of
+from conftest import aliases, changed_concept, ledger_of, make_frame, register_model, runs_of
 from mlflow.tracking import MlflowClient
 
-from controller import tracking
-from controller.demo.scenario import DECIDED, FEATURES, ID, TARGET, credit_data, timeline
+from controller.demo.scenario import (
+    DECIDED,
+    FEATURES,
+    ID,
+    TARGET,
+    credit_data,
+    credit_pipeline,
+    timeline,
+)
 from controller.inputs.batches import log_batch, log_labels
 from controller.loop.cycle import cycle
 from controller.policy import Attribution, Policy
@@ -30,28 +36,11 @@ POLICY = Policy(attribution=Attribution(sample_size=100, loss_sample_size=30))
 
 def _champion() -> None:
     """A forest that learned the old rule (Agrawal's function 1) perfectly."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
     train = credit_data(3000, seed=0, rule="age", noise=0.0)
-    model = Pipeline([
-        ("encode", ColumnTransformer(
-            [("zip", OneHotEncoder(handle_unknown="ignore"), ["zipcode"])],
-            remainder="passthrough")),
-        ("forest", RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0,
-                                          n_jobs=1)),
-    ]).fit(train[FEATURES], train[TARGET])
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=MODEL, pip_requirements=PIP,
-            skops_trusted_types=["sklearn.tree._tree.Tree"])
-        tracking.log_baseline(credit_data(1000, seed=1, rule="age", noise=0.0), model=model,
-                              target=TARGET, attribution=POLICY.attribution)
-    MlflowClient().set_registered_model_alias(MODEL, "champion",
-                                              str(info.registered_model_version))
+    model = credit_pipeline(30, max_depth=8).fit(train[FEATURES], train[TARGET])
+    register_model(MODEL, model, credit_data(1000, seed=1, rule="age", noise=0.0),
+                   trusted=("sklearn.tree._tree.Tree",), target=TARGET,
+                   attribution=POLICY.attribution)
 
 
 @pytest.mark.parametrize("event_times", [True, False], ids=["event-times", "log-times"])

@@ -8,7 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame, register, runs_of
+from conftest import make_frame, register, register_model, runs_of
 
 from controller import Policy, assess, build_baseline, monitor
 from controller.cli import main
@@ -26,7 +26,8 @@ def test_baseline_from_served_predictions_without_loading_the_model(sqlite_uri, 
     data.to_csv(tmp_path / "train.csv", index=False)
     assert main(["baseline", "--model", "plain", "--version", "1", "--data",
                  str(tmp_path / "train.csv"), "--target", "y", "--prediction-col", "pred"]) == 0
-    assert "8 features" not in capsys.readouterr().out  # 'pred' is not a feature
+    out = capsys.readouterr().out
+    assert "baseline of plain version 1: 4 features, 800 rows" in out  # not 'y' nor 'pred'
 
 
 def test_window_mixing_scored_and_served_batches(champion, capsys):
@@ -47,20 +48,10 @@ def test_served_predictions_and_labels_are_validated(champion, tmp_path, capsys)
 
 
 def test_regression_labels_must_be_numbers(sqlite_uri, tmp_path):
-    from conftest import PIP
     from sklearn.linear_model import Ridge
 
-    from controller import tracking
-
     x = pd.DataFrame({"a": np.arange(200.0), "b": np.arange(200.0) % 7})
-    model = Ridge().fit(x, x.a)
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="m", registered_model_name="reg",
-                                        pip_requirements=PIP)
-        tracking.log_baseline(x.assign(t=x.a), model=model, target="t")
-    mlflow.MlflowClient().set_registered_model_alias("reg", "champion",
-                                                      info.registered_model_version)
+    register_model("reg", Ridge().fit(x, x.a), x.assign(t=x.a), target="t")
     labels = pd.DataFrame({"id": [1, 2], "t": ["high", "low"]})
     with pytest.raises(ValueError, match="label column 't' is not numeric"):
         log_labels("reg", labels, id_col="id", target="t")
@@ -106,20 +97,10 @@ def test_csv_types_follow_the_baseline(champion, tmp_path):
 
 
 def test_zip_codes_keep_their_leading_zeros(sqlite_uri, tmp_path):
-    from conftest import PIP
     from sklearn.dummy import DummyClassifier
 
-    from controller import tracking
-
     ref = pd.DataFrame({"zip": ["02139", "10001", "94105"] * 100, "n": np.arange(300.0)})
-    model = DummyClassifier().fit(ref, np.arange(300) % 2)
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="m", registered_model_name="zips",
-                                        pip_requirements=PIP)
-        tracking.log_baseline(ref, model=model)
-    mlflow.MlflowClient().set_registered_model_alias("zips", "champion",
-                                                      info.registered_model_version)
+    register_model("zips", DummyClassifier().fit(ref, np.arange(300) % 2), ref)
     ref.to_csv(tmp_path / "b.csv", index=False)
     log_batch("zips", tmp_path / "b.csv")
     report = monitor("zips")

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pytest
-from conftest import PIP, changed_concept, fit_model, make_frame, runs_of
+from conftest import changed_concept, fit_model, make_frame, register_model, runs_of
 from mlflow.tracking import MlflowClient
 
-from controller import tracking
 from controller.cli import main
 from controller.inputs.batches import log_batch, log_labels
 from controller.loop.cycle import RETRAIN, WAITING
@@ -104,14 +102,7 @@ def test_a_retrain_without_labels_waits_and_runs_once_they_arrive(champion, caps
 
 def test_a_retrain_that_cannot_run_at_all_is_still_an_error(sqlite_uri, capsys):
     train = make_frame(2000, 0)
-    model = fit_model(train)
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="credit",
-                                        pip_requirements=PIP)
-        tracking.log_baseline(train.drop(columns="y"), model=model)  # no target
-    MlflowClient().set_registered_model_alias("credit", "champion",
-                                              info.registered_model_version)
+    register_model("credit", fit_model(train), train.drop(columns="y"))  # no target
     log_batch("credit", _drifted(600, 9).drop(columns=["id", "y"]))
     capsys.readouterr()
     assert main(["cycle", "--model", "credit"]) == 2

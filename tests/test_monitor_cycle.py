@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import PIP, make_frame, register, run_cli, runs_of
+from conftest import make_frame, register, register_model, run_cli, runs_of
 from mlflow.tracking import MlflowClient
 
 from controller import tracking
@@ -180,7 +180,6 @@ def test_saved_baseline_round_trips(champion, tmp_path):
 
 @pytest.mark.parametrize("weird", [["income ($)", "income (%)"], ["a/b", "a..b"]])
 def test_feature_names_mlflow_rejects_are_mapped_without_collisions(sqlite_uri, tmp_path, weird):
-    import mlflow
     from sklearn.linear_model import LinearRegression
 
     from controller.inputs.batches import log_batch
@@ -189,13 +188,7 @@ def test_feature_names_mlflow_rejects_are_mapped_without_collisions(sqlite_uri, 
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({weird[0]: rng.normal(size=800), weird[1]: rng.normal(size=800)})
-    model = LinearRegression().fit(frame, frame.sum(axis=1))
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="odd",
-                                        pip_requirements=PIP)
-        tracking.log_baseline(frame, model=model)
-    MlflowClient().set_registered_model_alias("odd", "champion", info.registered_model_version)
+    register_model("odd", LinearRegression().fit(frame, frame.sum(axis=1)), frame)
     log_batch("odd", frame.assign(**{weird[0]: frame[weird[0]] + 3}))
     report = monitor("odd")
     assert report.drifted == [weird[0]]
@@ -222,7 +215,6 @@ def test_served_predictions_are_taken_from_the_file(champion, tmp_path, capsys):
 
 
 def test_regression_with_inline_labels(sqlite_uri, tmp_path):
-    import mlflow
     from sklearn.linear_model import Ridge
 
     from controller.inputs.batches import log_batch
@@ -237,12 +229,7 @@ def test_regression_with_inline_labels(sqlite_uri, tmp_path):
 
     train = frame(2000, 0.1)
     model = Ridge().fit(train[["a", "b", "c"]], train["price"])
-    mlflow.set_experiment("training")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="price",
-                                        pip_requirements=PIP)
-        baseline = tracking.log_baseline(train, model=model, target="price")
-    MlflowClient().set_registered_model_alias("price", "champion", info.registered_model_version)
+    _, baseline = register_model("price", model, train, target="price")
     assert baseline.task == "regression" and baseline.performance["rmse"] < 0.2
     log_batch("price", frame(500, 1.0), target="price")
     report = monitor("price")

@@ -147,8 +147,8 @@ def test_policy_errors_name_the_key(tmp_path, text, needle):
     assert needle in info.value.problem
 
 
-def test_performance_matches_sklearn():
-    rng = np.random.default_rng(0)
+def test_performance_matches_sklearn(global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
     y = rng.integers(0, 2, 400)
     proba = np.clip(y * 0.6 + rng.random(400) * 0.5, 0.01, 0.99)
     pred = (proba > 0.5).astype(int)

@@ -22,6 +22,7 @@ from controller.demo.scenario import (
     SHIFT_WEEK,
     TARGET,
     credit_data,
+    credit_pipeline,
     timeline,
 )
 from controller.inputs.batches import log_batch, log_labels
@@ -68,28 +69,10 @@ def _clear_previous(client) -> None:
 def train_champion(rows: int = 5000, seed: int = 0) -> str:
     """Train, log and register the first champion with its baseline; returns its version."""
     import sklearn
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
     train = credit_data(rows, seed=seed)
     valid = credit_data(max(rows // 2, 500), seed=seed + 1)
-    model = Pipeline(
-        [
-            (
-                "encode",
-                ColumnTransformer(
-                    [("zip", OneHotEncoder(handle_unknown="ignore"), ["zipcode"])],
-                    remainder="passthrough",
-                ),
-            ),
-            (
-                "forest",
-                RandomForestClassifier(n_estimators=100, max_depth=10, random_state=seed, n_jobs=1),
-            ),
-        ]
-    ).fit(train[FEATURES], train[TARGET])
+    model = credit_pipeline(seed=seed).fit(train[FEATURES], train[TARGET])
     if "MLFLOW_RUN_ID" not in os.environ:  # under `mlflow run`, the project's run is this one
         tracking.set_experiment(f"{MODEL}-training")
     with warnings.catch_warnings():

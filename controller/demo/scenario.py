@@ -77,6 +77,24 @@ def credit_data(
     return frame
 
 
+def credit_pipeline(trees: int = 100, *, max_depth: int = 10, seed: int = 0):
+    """An unfitted model of the scenario's ``FEATURES``: the zip code one-hot encoded
+    (codes unseen in training ignored), the other features as they are, and a random
+    forest of ``trees`` trees."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = ColumnTransformer(
+        [("zip", OneHotEncoder(handle_unknown="ignore"), ["zipcode"])], remainder="passthrough"
+    )
+    forest = RandomForestClassifier(
+        n_estimators=trees, max_depth=max_depth, random_state=seed, n_jobs=1
+    )
+    return Pipeline([("encode", encode), ("forest", forest)])
+
+
 SHIFT_WEEK, CONCEPT_WEEK = 4, 8
 ID, DECIDED = "application_id", "decided_at"
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 from controller.policy import Retrain
 from controller.results.report import Report, RetrainDecision
+from controller.statistics import performance
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,16 @@ def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> 
             )
     if report.prediction and report.prediction.drifted:
         out.append("drift in the model's predictions")
-    for metric, greater in (("roc_auc", True), ("accuracy", True), ("rmse", False)):
-        now, base = report.performance.get(metric), report.baseline_performance.get(metric)
-        if now is None or not base:
-            continue
+    perf, base_perf = report.performance, report.baseline_performance
+    metric = performance.primary([m for m, v in perf.items() if v is not None and base_perf.get(m)])
+    if metric:  # the primary metric of those both have
+        now, base = perf[metric], base_perf[metric]
+        greater = performance.greater_is_better(metric)
         drop = (base - now) / abs(base) if greater else (now - base) / abs(base)
         if drop > rules.max_performance_drop:
             out.append(
                 f"{metric} worse by {drop:.1%} than at the baseline ({now:.4f} against {base:.4f})"
             )
-        break  # one primary metric
     return out
 
 

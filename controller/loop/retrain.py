@@ -324,10 +324,8 @@ def _build(name, mv, baseline, model, rows, policy, lineage, key) -> RetrainResu
     y, (champ, chall) = _scored(task, hold, [model, challenger], baseline)
     comparisons = compare(task, y, champ, chall, confidence=rules.confidence)
     metric = rules.metric
-    if metric == "auto":
-        metric = (
-            "rmse" if task == "regression" else ("roc_auc" if champ[1] is not None else "accuracy")
-        )
+    if metric == "auto":  # the champion's primary metric
+        metric = performance.primary(performance.computable(task, champ[1] is not None))
     threshold = Threshold(
         metric, METRICS[task][metric], rules.min_absolute_change, rules.min_relative_change
     )

@@ -14,38 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
-from sklearn import metrics
 
-# Metrics by task, with greater_is_better. All but ROC AUC are means or ratios of sums of
-# per-row terms, so a bootstrap resample is one fancy-indexing pass.
-METRICS = {
-    "classification": {"roc_auc": True, "log_loss": False, "accuracy": True, "f1": True},
-    "regression": {"rmse": False, "mae": False},
-}
-
-
-def metric(name: str, y, pred, score, rows: np.ndarray | None = None) -> np.ndarray | float:
-    """``name`` on all rows, or on each row set of ``rows`` (resamples x n) at once."""
-    if name == "roc_auc":
-        return float(metrics.roc_auc_score(y, score))
-    if name == "log_loss":
-        s = np.clip(np.asarray(score, float), 1e-15, 1 - 1e-15)
-        terms = -np.where(np.asarray(y) == 1, np.log(s), np.log(1 - s))
-    elif name == "accuracy":
-        terms = (np.asarray(y) == np.asarray(pred)).astype(float)
-    elif name in ("rmse", "mae"):
-        err = np.asarray(y, float) - np.asarray(pred, float)
-        terms = err**2 if name == "rmse" else np.abs(err)
-    elif name == "f1":
-        hit, said = np.asarray(y) == 1, np.asarray(pred) == 1
-        tp, wrong = (hit & said).astype(float), (hit != said).astype(float)
-        tp, wrong = (tp, wrong) if rows is None else (tp[rows], wrong[rows])
-        tp, wrong = tp.sum(axis=-1), wrong.sum(axis=-1)
-        return np.divide(2 * tp, 2 * tp + wrong, out=np.zeros_like(tp), where=2 * tp + wrong > 0)
-    else:
-        raise ValueError(f"unknown metric {name!r}")
-    mean = (terms if rows is None else terms[rows]).mean(axis=-1)
-    return np.sqrt(mean) if name == "rmse" else mean
+from controller.statistics.performance import METRICS, computable, metric
 
 
 @dataclass(frozen=True)
@@ -118,7 +88,7 @@ def compare(
     y = np.asarray(y)
     z = norm.ppf(0.5 + confidence / 2)
     scored = champion[1] is not None and challenger[1] is not None
-    names = [n for n in METRICS[task] if scored or n not in ("roc_auc", "log_loss")]
+    names = computable(task, scored)
     boot = _paired_bootstrap(
         [n for n in names if n != "roc_auc"], y, champion, challenger, n_boot, seed
     )
