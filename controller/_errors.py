@@ -7,7 +7,8 @@ Every error names the problem and how to fix it; the CLI prints both and exits w
     │   └── NotEnoughDataError       too little data yet (labels, say): more will come
     ├── PolicyError (ValueError)     a policy file that cannot be used
     ├── NotFoundError (LookupError)  model, alias, version, baseline or batches missing
-    └── TrackingError                MLflow reported an error (an unreachable server, say)
+    ├── TrackingError                MLflow reported an error (an unreachable server, say)
+    └── ModelLoadError               a registered model that cannot be loaded here
 """
 
 from __future__ import annotations
@@ -44,3 +45,8 @@ class NotFoundError(DriftctlError, LookupError):
 
 class TrackingError(DriftctlError):
     """MLflow tracking or the model registry reported an error."""
+
+
+class ModelLoadError(DriftctlError):
+    """A model logged in MLflow cannot be loaded here: its files are gone, its flavor's
+    library is missing, or it was saved by another version of that library."""

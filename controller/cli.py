@@ -389,11 +389,10 @@ def _record_in_project_run(kind: str, model: str, lines: list[str]) -> None:
         return
     from controller import tracking
 
-    c = tracking.client()
-    c.set_tag(run_id, tracking.KIND, kind)
-    c.set_tag(run_id, tracking.MODEL, model)
-    c.set_tag(run_id, tracking.TAG + "outcome", "; ".join(lines)[:4000])
-    c.log_text(run_id, "\n".join(lines) + "\n", f"driftctl/{kind}.txt")
+    tracking.set_run_tag(run_id, tracking.KIND, kind)
+    tracking.set_run_tag(run_id, tracking.MODEL, model)
+    tracking.set_run_tag(run_id, tracking.TAG + "outcome", "; ".join(lines)[:4000])
+    tracking.log_text(run_id, "\n".join(lines) + "\n", f"driftctl/{kind}.txt")
 
 
 def _policy(args):

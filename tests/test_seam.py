@@ -55,6 +55,21 @@ def test_only_the_seam_imports_mlflow():
     assert not offenders, "mlflow imported outside controller/tracking:\n" + "\n".join(offenders)
 
 
+def test_the_rest_of_the_package_calls_the_seams_functions_not_its_client():
+    """``tracking.client()`` is the seam's own: outside it, MLflow is reached through named
+    functions, where retries and error translation live."""
+    offenders = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if SEAM not in path.parents
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("client", "use_client")
+        and getattr(node.value, "id", None) == "tracking"
+    ]
+    assert not offenders, "tracking.client() used outside the seam:\n" + "\n".join(offenders)
+
+
 def test_the_import_check_sees_every_form(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
@@ -69,7 +84,10 @@ def test_the_import_check_sees_every_form(tmp_path):
         "import mlflowlike\n"
     )
     assert _mlflow_imports(module, tmp_path) == [
-        "m.py:2 mlflow.sklearn", "m.py:4 mlflow.entities", "m.py:6 mlflow", "m.py:8 mlflow.pyfunc"
+        "m.py:2 mlflow.sklearn",
+        "m.py:4 mlflow.entities",
+        "m.py:6 mlflow",
+        "m.py:8 mlflow.pyfunc",
     ]
 
 

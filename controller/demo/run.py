@@ -55,15 +55,13 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _clear_previous(client) -> None:
+def _clear_previous() -> None:
     """Start over: drop the model and the runs a previous demo left."""
     tracking.delete_registered_model(MODEL)
-    exp = client.get_experiment_by_name(tracking.EXPERIMENT.format(model=MODEL))
     ours = {r.info.run_id for r in tracking.model_runs(MODEL)}
-    if exp is not None:
-        ours |= {r.info.run_id for r in client.search_runs([exp.experiment_id], max_results=5000)}
+    ours |= tracking.experiment_run_ids(tracking.EXPERIMENT.format(model=MODEL))
     for run_id in ours - {os.environ.get("MLFLOW_RUN_ID")}:  # not the project's own run
-        client.delete_run(run_id)
+        tracking.delete_run(run_id)
 
 
 def train_champion(rows: int = 5000, seed: int = 0) -> str:
@@ -91,7 +89,7 @@ def train_champion(rows: int = 5000, seed: int = 0) -> str:
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],  # skips a slow inference
         )
         tracking.log_baseline(valid, model=model, target=TARGET, attribution=POLICY.attribution)
-    tracking.client().set_registered_model_alias(MODEL, "champion", version)
+    tracking.set_alias(MODEL, "champion", version)
     return version
 
 
@@ -104,9 +102,8 @@ def run_demo(
     concept_week: int = CONCEPT_WEEK,
 ) -> list[WeekResult]:
     """Play the scenario; prints the story and returns it week by week."""
-    client = tracking.client()
     _say(f"driftctl demo on {tracking.tracking_uri()}")
-    _clear_previous(client)
+    _clear_previous()
     version = train_champion(rows=train_rows)
     _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline\n")
     story, previous = [], None
@@ -115,13 +112,13 @@ def run_demo(
         if previous is not None:  # last week's outcomes are known now
             log_labels(MODEL, previous.labels, id_col=ID, target=TARGET)
         result = cycle(MODEL, last=LAST, policy=POLICY)
-        story.append(_tell(week, result, client))
+        story.append(_tell(week, result))
         previous = week
     _summary(story)
     return story
 
 
-def _tell(week, result, client) -> WeekResult:
+def _tell(week, result) -> WeekResult:
     report, retrained = result.report, result.retrain
     accuracy = report.performance.get("accuracy") if report else None
     context = ("incomes down, loans up" if week.shifted else "as in training") + (
@@ -147,13 +144,13 @@ def _tell(week, result, client) -> WeekResult:
             f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]): gate {gate}"
             + ("" if retrained.decision.passed else f" ({retrained.decision.reasons[0]})")
         )
-        if retrained.version and registry.CHALLENGER in _aliases(client):
+        if retrained.version and registry.CHALLENGER in tracking.aliases(MODEL):
             _say(
                 f"         version {retrained.version} awaits approval; the demo approves it on "
                 "your behalf (in real use a person sets the tag approval=approved on the "
                 "version page in the MLflow UI)"
             )
-            client.set_model_version_tag(MODEL, retrained.version, registry.APPROVAL, "approved")
+            tracking.set_version_tag(MODEL, retrained.version, registry.APPROVAL, "approved")
             for line in registry.reconcile(MODEL):
                 _say(f"         {line}")
             promoted = retrained.version
@@ -169,10 +166,6 @@ def _tell(week, result, client) -> WeekResult:
         improvement,
         promoted,
     )
-
-
-def _aliases(client) -> dict:
-    return client.get_registered_model(MODEL).aliases
 
 
 def _summary(story: list[WeekResult]) -> None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from controller import tracking
-from controller._errors import DriftctlError, NotEnoughDataError
+from controller._errors import DriftctlError, ModelLoadError, NotEnoughDataError
 from controller._timing import phase
 from controller.inputs.model import predict
 from controller.loop import registry
@@ -82,11 +82,11 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     try:
         with phase("model load"):
             model = tracking.load_model(mv)
-    except tracking.LOAD_ERRORS as exc:  # drift and quality need no model: go on, saying why
+    except ModelLoadError as exc:  # drift and quality need no model: go on, saying why
         model = None
         notes = (
             f"the model could not be loaded, so predictions are as served and there "
-            f"are no attributions: {exc}",
+            f"are no attributions: {exc.problem}",
         )
     with phase("scoring"):
         frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
@@ -233,7 +233,7 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
         if report.retrain.called
         else "no retrain"
     )
-    tracking.client().set_model_version_tag(
+    tracking.set_version_tag(
         name,
         ctx["version"],
         tracking.TAG + "last_monitor_run",
@@ -305,11 +305,11 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         except DriftctlError as exc:
             # Not a trigger for the cooldown: the next cycle with new batches or labels
             # tries again.
-            tracking.client().set_tag(run_id, RETRAIN, "failed")
-            tracking.client().set_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
+            tracking.set_run_tag(run_id, RETRAIN, "failed")
+            tracking.set_run_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
             raise
         else:
-            tracking.client().set_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
+            tracking.set_run_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
             if report is not None:  # the cycle's page shows the challenger it built
                 tracking.log_text(run_id, render_html(*page, challenger=result), REPORT)
     return CycleResult(said, run_id, report, result, verdict, waiting)
@@ -318,17 +318,16 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
 def _record_waiting(name, version, run_id, verdict, why, page) -> None:
     """Record on the monitor run, its page (when this cycle made it) and the version page
     why its retrain waits."""
-    c = tracking.client()
-    c.set_tag(run_id, WAITING, why[:4000])
+    tracking.set_run_tag(run_id, WAITING, why[:4000])
     if page is not None:
         tracking.log_text(run_id, render_html(*page, retrain_waiting=why), REPORT)
-    c.set_model_version_tag(
+    tracking.set_version_tag(
         name,
         version,
         tracking.TAG + "last_monitor_run",
         f"{run_id}: {verdict}, retrain triggered, waiting for data",
     )
-    c.set_tag(run_id, RETRAIN, "waiting")  # last: the reason is there when this is
+    tracking.set_run_tag(run_id, RETRAIN, "waiting")  # last: the reason is there when this is
 
 
 def summary_json(report: Report) -> str:

@@ -91,7 +91,7 @@ def write_once(ledger_id: str, key: str, value: str) -> str:
 def changes(ledger_id: str) -> list[Change]:
     """The ledger's changes of champion, oldest first."""
     out = []
-    for key, value in tracking.client().get_run(ledger_id).data.params.items():
+    for key, value in tracking.get_run(ledger_id).data.params.items():
         if key.startswith("champion.") and (m := _ENTRY.match(value)):
             source = None if m[2] == "-" else m[2]
             out.append(Change(int(key.split(".")[1]), m[1], source, m[3], m[4]))
@@ -116,7 +116,7 @@ def reconcile(name: str, promotion: str = "approval") -> list[str]:
             if challenger is not None:  # moved by hand onto the challenger: done with it
                 _drop(name, CHALLENGER)
             break
-        mv = tracking.client().get_model_version(name, challenger)
+        mv = tracking.get_version(name, challenger)
         approval = mv.tags.get(APPROVAL, "").strip().lower()
         if approval == "approved" or (promotion == "auto" and not approval):
             why = (
@@ -212,16 +212,15 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
     Once per retrain key: when a concurrent controller registered a challenger for the same
     key first, its version is the one returned, and this run is deleted.
     """
-    c = tracking.client()
     lid = ledger(name)
-    run = c.get_run(run_id)
+    run = tracking.get_run(run_id)
     key = "register." + run.data.tags[RETRAIN_KEY][:32]
     pending = waiting(name)
     if (
         pending is not None
         # A run of the same retrain key registered first (its ledger entry comes before
         # its alias) is the one to find below, not a challenger to defend.
-        and key not in c.get_run(lid).data.params
+        and key not in tracking.get_run(lid).data.params
         and not _versions_of(name, run_id)
         and not _replaces(run.data.tags, str(pending.version))
     ):
@@ -236,8 +235,8 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
         )
     winner = write_once(lid, key, run_id)
     if winner != run_id:
-        c.delete_run(run_id)
-        run = c.get_run(winner)
+        tracking.delete_run(run_id)
+        run = tracking.get_run(winner)
     versions = _versions_of(name, winner)
     if not versions and REGISTERED in run.data.tags:
         return None, (
@@ -251,12 +250,12 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
     for v in extra:  # a concurrent controller registered the same run: keep the first
         tracking.delete_version(name, v.version)
     version = str(keep.version)  # MLflow gives it as an int
-    tracking.idempotent(c.set_tag, winner, REGISTERED, version)
+    tracking.idempotent(tracking.set_run_tag, winner, REGISTERED, version)
     failpoint("after-register")
     if STATUS in keep.tags:  # registered before: whatever happened since stands
         return keep, f"registered before as version {version} (now {keep.tags[STATUS]})"
     description = tracking.read_text_artifact(winner, DESCRIPTION)
-    c.update_model_version(name, version, description=description)
+    tracking.describe_version(name, version, description)
     tags = run.data.tags
     for key in ("champion_version", "trigger_run", "gate", "holdout_digest"):
         _tag(name, version, tracking.TAG + key, tags.get(tracking.TAG + key, ""))
@@ -341,7 +340,6 @@ def _decide(name: str, lid: str, log: list[Change], kind, source, target, why) -
 
 def _carry_out(name: str, lid: str, change: Change) -> Change:
     """Make the registry show ``change``; every step is idempotent, the marker comes last."""
-    c = tracking.client()
     failpoint("after-decision")
     if changes(lid)[-1].slot != change.slot:
         return change  # a later decision was made meanwhile: it is the one to carry out
@@ -364,7 +362,7 @@ def _carry_out(name: str, lid: str, change: Change) -> Change:
         _drop(name, CHALLENGER)
     elif (
         pending
-        and c.get_model_version(name, pending).tags.get(tracking.TAG + "champion_version")
+        and tracking.get_version(name, pending).tags.get(tracking.TAG + "champion_version")
         != change.target
     ):
         # Its comparison was with another champion: it no longer says anything.
@@ -374,7 +372,7 @@ def _carry_out(name: str, lid: str, change: Change) -> Change:
     roles = {change.target: "champion"}
     if change.kind != "rollback" and change.source and change.source != change.target:
         roles[change.source] = "previous-champion"
-    for mv in c.search_model_versions(f"name = '{name}'", max_results=1000):
+    for mv in tracking.versions(name):
         version, status = str(mv.version), mv.tags.get(STATUS)
         if version in roles and status != roles[version]:
             _tag(name, version, STATUS, roles[version])
@@ -426,7 +424,7 @@ _alias = tracking.set_alias
 
 
 def _versions_of(name: str, run_id: str) -> list[ModelVersion]:
-    return tracking.client().search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    return tracking.versions(name, run_id)
 
 
 def _drop(name: str, alias: str) -> None:

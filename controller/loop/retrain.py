@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from controller import tracking
-from controller._errors import InputError, NotEnoughDataError
+from controller._errors import InputError, ModelLoadError, NotEnoughDataError
 from controller._failpoints import failpoint
 from controller.inputs.model import predict
 from controller.loop import registry
@@ -392,13 +392,13 @@ def _build(name, mv, baseline, model, rows, policy, lineage, key) -> RetrainResu
         tracking.save_baseline(
             _baseline(challenger, train, hold, target, task, policy), run.info.run_id
         )
-        c, run_id = tracking.client(), run.info.run_id
-        projects.log_params(run_id, params)
+        run_id = run.info.run_id
+        tracking.log_params(run_id, params)
         tracking.log_metrics(run_id, metrics)
-        c.log_dict(run_id, result.to_dict(), COMPARISON)
-        c.log_text(run_id, result.markdown(), registry.DESCRIPTION)
+        tracking.log_dict(run_id, result.to_dict(), COMPARISON)
+        tracking.log_text(run_id, result.markdown(), registry.DESCRIPTION)
         # Last: the run counts as a complete challenger only with its verdict.
-        c.set_tag(run_id, registry.GATE, "passed" if decision.passed else "failed")
+        tracking.set_run_tag(run_id, registry.GATE, "passed" if decision.passed else "failed")
     return result
 
 
@@ -410,12 +410,10 @@ def _against_waiting(waiting, y, chall, hold, baseline, rules, threshold, guardr
         "never": Decision(False, ("replace_challenger = never in the policy",)),
     }
     try:
-        other = projects.load_version(waiting)
-    except projects.ModelLoadError as exc:  # a version whose model is gone cannot be defended
-        return (), policy_says.get(
-            rules.replace_challenger,
-            Decision(True, (f"the model of version {waiting.version} no longer loads: {exc}",)),
-        )
+        other = tracking.load_model(waiting)
+    except ModelLoadError as exc:  # a version whose model is gone cannot be defended
+        gone = f"the model of version {waiting.version} no longer loads: {exc.__cause__}"
+        return (), policy_says.get(rules.replace_challenger, Decision(True, (gone,)))
     _, (theirs,) = _scored(baseline.task, hold, [other], baseline)
     versus = compare(baseline.task, y, theirs, chall, confidence=rules.confidence)
     if rules.replace_challenger in policy_says:

@@ -12,13 +12,13 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from controller._errors import NotFoundError
+from controller._errors import ModelLoadError, NotFoundError
 from controller.tracking.connection import client, tracking_uri
 
 # What loading a model logged elsewhere raises when it cannot be loaded here: its files or
 # metadata are missing, its flavor's library is not installed, or it was pickled by another
 # version of that library (unpickling raises whatever the library's classes raise).
-LOAD_ERRORS = (
+_LOAD_ERRORS = (
     MlflowException,
     OSError,
     ImportError,
@@ -71,12 +71,26 @@ def _versions(c: MlflowClient, name: str) -> str:
     return ", ".join(str(v) for v in sorted(int(v.version) for v in found)) or "none"
 
 
+def get_version(name: str, version: str) -> ModelVersion:
+    return client().get_model_version(name, version)
+
+
 def model_version(name: str, version: str) -> ModelVersion | None:
     """The version, or None when the registry cannot give it (deleted, say)."""
     try:
         return client().get_model_version(name, version)
     except MlflowException:
         return None
+
+
+def versions(name: str, run_id: str | None = None) -> list[ModelVersion]:
+    """The model's versions (only those registered from ``run_id``, if given)."""
+    where = f"name = '{name}'" + (f" and run_id = '{run_id}'" if run_id else "")
+    return client().search_model_versions(where, max_results=1000)
+
+
+def describe_version(name: str, version: str, description: str) -> None:
+    client().update_model_version(name, version, description=description)
 
 
 def aliases(name: str) -> dict[str, str]:
@@ -95,10 +109,17 @@ def load_model(mv: ModelVersion):
 
 
 def load_model_uri(uri: str):
-    flavors = mlflow.models.get_model_info(uri).flavors
-    if "sklearn" in flavors:
-        return mlflow.sklearn.load_model(uri)
-    return mlflow.pyfunc.load_model(uri)
+    """The model at ``uri``; ``ModelLoadError`` when it cannot be loaded here."""
+    try:
+        if "sklearn" in mlflow.models.get_model_info(uri).flavors:
+            return mlflow.sklearn.load_model(uri)
+        return mlflow.pyfunc.load_model(uri)
+    except _LOAD_ERRORS as exc:
+        raise ModelLoadError(
+            f"the model {uri} cannot be loaded: {exc}",
+            "check that its artifacts exist and that its flavor's library is installed here, "
+            "at the version it was saved with",
+        ) from exc
 
 
 def has_model(run_id: str, name: str) -> bool:

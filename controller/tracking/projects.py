@@ -1,43 +1,17 @@
 """MLflow for building a challenger: the user's training entry point (an MLflow project),
-the refitted model and the parameters of its run, and loading a model that may be gone."""
+and the refitted model."""
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Param
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import ExecutionException, MlflowException
 
 from controller import tracking
 from controller._errors import InputError
-
-# What loading a model raises when its files are gone or unreadable, its flavor's library
-# is missing here, or a class it was pickled with no longer exists.
-_LOAD_ERRORS = (
-    MlflowException,
-    OSError,
-    ImportError,
-    EOFError,
-    pickle.UnpicklingError,
-    AttributeError,
-)
-
-
-class ModelLoadError(Exception):
-    """A registered model version whose model cannot be loaded; the message says why."""
-
-
-def load_version(mv: ModelVersion):
-    """``tracking.load_model``, raising ``ModelLoadError`` when the model cannot be loaded."""
-    try:
-        return tracking.load_model(mv)
-    except _LOAD_ERRORS as exc:
-        raise ModelLoadError(str(exc)) from exc
 
 
 def train_in_project(
@@ -87,8 +61,3 @@ def log_refitted(model, name: str, version: str) -> None:
         skops_trusted_types=flavor.get("skops_trusted_types"),
         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
     )
-
-
-def log_params(run_id: str, params: dict) -> None:
-    """Log parameters (any values, written as text) in one request."""
-    tracking.client().log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])

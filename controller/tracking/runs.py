@@ -105,6 +105,26 @@ def log_text(run_id: str, text: str, path: str) -> None:
     client().log_text(run_id, text, path)
 
 
+def get_run(run_id: str):
+    return client().get_run(run_id)
+
+
+def set_run_tag(run_id: str, key: str, value: str) -> None:
+    client().set_tag(run_id, key, value)
+
+
+def experiment_run_ids(name: str) -> set[str]:
+    """The runs of the experiment called ``name`` (none when there is no such experiment)."""
+    exp = client().get_experiment_by_name(name)
+    if exp is None:
+        return set()
+    return {r.info.run_id for r in client().search_runs([exp.experiment_id], max_results=5000)}
+
+
+def delete_run(run_id: str) -> None:
+    client().delete_run(run_id)
+
+
 def metric_history(run_id: str, key: str) -> list:
     """Every value logged for ``key`` in ``run_id`` (with its timestamp and step)."""
     return client().get_metric_history(run_id, key)
