@@ -257,6 +257,8 @@ def _run(args) -> int:
         from controller.inputs.tables import read_table
 
     if args.command == "baseline":
+        from controller.profiles.build import build_baseline
+
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
         data = read_table(args.data)
         preds = None
@@ -270,6 +272,15 @@ def _run(args) -> int:
             preds = data[args.prediction_col].to_numpy()
             exclude += (args.prediction_col,)
         model = tracking.load_model(mv) if preds is None else None
+        # Built before any run exists: bad input leaves nothing in MLflow.
+        baseline = build_baseline(
+            data,
+            model=model,
+            target=args.target,
+            predictions=preds,
+            exclude=exclude,
+            sample_size=args.sample_size,
+        )
         tags = {
             tracking.KIND: "baseline",
             tracking.MODEL: args.model,
@@ -278,15 +289,7 @@ def _run(args) -> int:
         with tracking.atomic_run(
             tracking.experiment_id(args.model), f"baseline v{mv.version}", tags
         ) as run:
-            baseline = tracking.log_baseline(
-                data,
-                model=model,
-                target=args.target,
-                predictions=preds,
-                run_id=run.info.run_id,
-                exclude=exclude,
-                sample_size=args.sample_size,
-            )
+            tracking.save_baseline(baseline, run.info.run_id)
             tracking.link_baseline(mv, run.info.run_id)
         print(
             f"baseline of {args.model} version {mv.version}: {len(baseline.features)} "

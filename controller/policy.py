@@ -74,6 +74,7 @@ from pathlib import Path
 
 from controller._errors import PolicyError
 from controller.statistics import catalog
+from controller.statistics.performance import METRICS
 
 MIN_SEGMENT = 20  # rows on each side of a change point, at the least
 
@@ -244,7 +245,7 @@ class Policy:
         for name in ("entry_point", "project"):
             if not isinstance(getattr(self.retrain, name), str):
                 raise _bad("retrain", name, "a string", getattr(self.retrain, name))
-        metrics = ("auto", "roc_auc", "log_loss", "accuracy", "f1", "rmse", "mae")
+        metrics = ("auto", *dict.fromkeys(m for names in METRICS.values() for m in names))
         if self.retrain.metric not in metrics:
             raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)
         for kind in catalog.KINDS:

@@ -86,7 +86,7 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
         model = None
         notes = (
             f"the model could not be loaded, so predictions are as served and there "
-            f"are no attributions: {exc.problem}",
+            f"are no attributions: {exc.__cause__}",
         )
     with phase("scoring"):
         frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame

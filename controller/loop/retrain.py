@@ -452,9 +452,10 @@ def _refit(model, x, y):
 
     try:
         return clone(model).fit(x, y)
-    # What scikit-learn raises for data it cannot fit (ValueError, TypeError) or an
-    # estimator it cannot clone (RuntimeError); its own message says what is wrong.
-    except (ValueError, TypeError, RuntimeError) as exc:
+    # Fitting runs the estimator's own code (scikit-learn's, or a library's such as
+    # LightGBM's, whose errors derive from Exception alone): whatever it raises says why the
+    # rows cannot be fitted, and only this call is guarded.
+    except Exception as exc:
         raise InputError(
             f"refitting the champion's estimator failed: {exc}",
             "check the labelled production rows",

@@ -11,6 +11,7 @@ here and calls ``tracking.<name>``. By concern:
     artifacts   parquet tables and the datasets a run used (lineage)
     models      resolving, loading, logging and registering models; registry writes
     baselines   training baselines logged, linked from their versions, read back
+    projects    the user's training entry point (an MLflow project), a refitted model
     tags        the tag keys and paths driftctl writes
 """
 

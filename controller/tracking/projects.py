@@ -40,7 +40,7 @@ def train_in_project(
             ) from exc
     run_id = submitted.run_id
     if not tracking.has_model(run_id, "model"):
-        tracking.client().delete_run(run_id)
+        tracking.delete_run(run_id)
         raise InputError(
             f"the training entry point {entry_point!r} logged no model named 'model'",
             "log the trained model in it with mlflow.<flavor>.log_model(model, name='model')",
