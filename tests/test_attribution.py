@@ -22,11 +22,20 @@ from controller import Policy, assess, build_baseline
 from controller.attribution.explain import Explainer
 from controller.attribution.shift import compare, ndcg
 
-rng = np.random.default_rng(0)
 N = 1500
-X = pd.DataFrame({"a": rng.normal(size=N), "b": rng.normal(size=N), "c": rng.normal(size=N)})
-Y_CLASS = (X.a + 0.5 * X.b + rng.normal(0, 0.3, N) > 0).astype(int)
-Y_REG = 2 * X.a - X.b + rng.normal(0, 0.1, N)
+
+
+def _shared_data(seed: int) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Constant data for the parametrized tests, drawn once at import from a generator of
+    its own, which no test draws from again."""
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame({"a": rng.normal(size=N), "b": rng.normal(size=N), "c": rng.normal(size=N)})
+    y_class = (x.a + 0.5 * x.b + rng.normal(0, 0.3, N) > 0).astype(int)
+    y_reg = 2 * x.a - x.b + rng.normal(0, 0.1, N)
+    return x, y_class, y_reg
+
+
+X, Y_CLASS, Y_REG = _shared_data(0)
 
 
 def _output(model, x, kind):
@@ -89,7 +98,8 @@ def test_loss_attributions_add_up_to_each_rows_log_loss(model, path):
         np.testing.assert_allclose(base, base[0], atol=1e-6)
 
 
-def test_pipeline_attributions_are_summed_back_to_input_features():
+def test_pipeline_attributions_are_summed_back_to_input_features(global_random_seed):
+    rng = np.random.default_rng(global_random_seed)
     frame = X.assign(seg=rng.choice(["u", "v", "w"], N))
     y = (frame.a + (frame.seg == "u") * 1.5 + rng.normal(0, 0.3, N) > 0.5).astype(int)
     model = Pipeline([
@@ -220,9 +230,12 @@ def test_cost_is_bounded_and_results_are_deterministic(leaning_model):
     assert one.n_rows == Policy().attribution.sample_size
 
 
-def test_a_model_that_cannot_be_explained_leaves_a_note_and_the_rest_of_the_cycle():
+def test_a_model_that_cannot_be_explained_leaves_a_note_and_the_rest_of_the_cycle(
+    global_random_seed,
+):
     from sklearn.dummy import DummyClassifier
 
+    rng = np.random.default_rng(global_random_seed)
     frame = pd.DataFrame({"city": rng.choice(["x", "y"], 500), "n": rng.normal(size=500)})
     model = DummyClassifier().fit(frame, rng.integers(0, 2, 500))
     baseline = build_baseline(frame, model=model)

