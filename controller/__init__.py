@@ -23,6 +23,7 @@ _EXPORTS = {
     "PolicyError": ("controller._errors", "PolicyError"),
     "Policy": ("controller.policy", "Policy"),
     "Rule": ("controller.policy", "Rule"),
+    "Batches": ("controller.policy", "Batches"),
     "Quality": ("controller.policy", "Quality"),
     "Attribution": ("controller.policy", "Attribution"),
     "Retrain": ("controller.policy", "Retrain"),

@@ -112,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
         "there is one, else the champion predicts)",
     )
     p.add_argument("--target", help="label column, if labels are already known")
+    _policy_arg(p, " ([batches] sample_size: rows kept as the batch's sample)")
 
     p = sub.add_parser(
         "log-labels",
@@ -305,6 +306,7 @@ def _run(args) -> int:
             timestamp_col=args.timestamp_col,
             prediction_col=args.prediction_col,
             target=args.target,
+            policy=_policy(args),
         )
         print(f"logged batch of {args.model} as run {run_id}")
         return EXIT_OK

@@ -25,6 +25,9 @@ Example (every key optional; these are the defaults)::
     [features."loan amount"]      # per feature, same keys, plus ignore = true
     min_effect = 0.2
 
+    [batches]
+    sample_size = 10000           # rows of each logged batch kept as its uniform sample
+
     [quality]
     max_missing_rate_increase = 0.05
     max_out_of_range_share = 0.05
@@ -115,6 +118,15 @@ class Quality:
 
 
 @dataclass(frozen=True)
+class Batches:
+    """What a logged batch keeps besides its profile."""
+
+    # Rows kept as the batch's uniform sample: the statistics that need raw values (KS,
+    # Wasserstein) and attributions read a window's merged samples.
+    sample_size: int = 10_000
+
+
+@dataclass(frozen=True)
 class Attribution:
     """How SHAP attribution shifts are computed and judged."""
 
@@ -181,6 +193,7 @@ class Policy:
     categorical: Rule = Rule("jensen_shannon", "chi2", 0.035)
     boolean: Rule = Rule("jensen_shannon", "chi2", 0.035)
     features: dict[str, dict] = field(default_factory=dict)
+    batches: Batches = Batches()
     quality: Quality = Quality()
     attribution: Attribution = Attribution()
     retrain: Retrain = Retrain()
@@ -196,6 +209,9 @@ class Policy:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise _bad("drift", name, f"an int in the range [{lo}, inf)", value)
+        k = self.batches.sample_size
+        if not isinstance(k, int) or isinstance(k, bool) or k < 100:
+            raise _bad("batches", "sample_size", "an int in the range [100, inf)", k)
         for f in fields(Quality):
             value = getattr(self.quality, f.name)
             if not _number(value) or value < 0:
@@ -287,7 +303,8 @@ class Policy:
     def from_dict(cls, data: dict) -> Policy:
         """Build a policy from the tables of a policy file; unknown keys and bad values raise
         PolicyError."""
-        _known(data, {"drift", "features", "quality", "attribution", "retrain"}, "the top level")
+        tables = {"drift", "features", "batches", "quality", "attribution", "retrain"}
+        _known(data, tables, "the top level")
         _known(data.get("drift", {}), None, "[drift]")
         drift = dict(data.get("drift", {}))
         kwargs = {}
@@ -296,10 +313,12 @@ class Policy:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
-        sections = {"features", "quality", "attribution", "retrain"}
+        sections = {"features", "batches", "quality", "attribution", "retrain"}
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
+        batches = data.get("batches", {})
+        _known(batches, {f.name for f in fields(Batches)}, "[batches]")
         quality = data.get("quality", {})
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
         attribution = data.get("attribution", {})
@@ -308,6 +327,7 @@ class Policy:
         _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
         return cls(
             features=features,
+            batches=Batches(**batches),
             quality=Quality(**quality),
             attribution=Attribution(**attribution),
             retrain=Retrain(**retrain),

@@ -4,13 +4,16 @@ A batch is an MLflow run in the model's controller experiment (``driftctl-<model
 tagged ``driftctl.kind = batch``, holding ``driftctl/batch.parquet``: the features under
 their own names, the id and time-stamp columns if named, an inline target if given, and
 the predictions in ``__prediction__`` (and ``__score__``, the positive-class probability of
-a binary classifier). Labels logged later are runs of kind ``labels`` holding
-``driftctl/labels.parquet`` with the columns ``__id__`` and ``__label__``. The window those
-runs make up is read by ``controller.loop.window``.
+a binary classifier). Beside it, ``driftctl/profile.json`` and ``driftctl/sample.parquet``
+hold the batch's profile in the baseline's bins and its uniform sample of rows
+(``controller.profiles.batch``), which merge across batches. Labels logged later are runs
+of kind ``labels`` holding ``driftctl/labels.parquet`` with the columns ``__id__`` and
+``__label__``. The window those runs make up is read by ``controller.loop.window``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +22,15 @@ from controller import tracking
 from controller._errors import InputError
 from controller.inputs.model import predict
 from controller.inputs.tables import check_names, read_table, require_schema, require_values
+from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.profiles.batch import BatchProfile
 from controller.statistics.performance import as_labels
 
 BATCH_PATH = "driftctl/batch.parquet"
 LABELS_PATH = "driftctl/labels.parquet"
+PROFILE_PATH = "driftctl/profile.json"
+SAMPLE_PATH = "driftctl/sample.parquet"
 ID, LABEL = "__id__", "__label__"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
 
@@ -37,13 +44,16 @@ def log_batch(
     prediction_col: str | None = None,
     target: str | None = None,
     alias: str = "champion",
+    policy: Policy | None = None,
 ) -> str:
     """Validate a batch against the champion's baseline and log it; returns the run id.
 
     ``data`` is a frame or the path of a parquet or CSV file. Predictions come from
     ``prediction_col``, else from a column named ``prediction`` that is not a feature, else
-    from the champion.
+    from the champion. The batch's profile keeps a sample of ``policy.batches.sample_size``
+    rows.
     """
+    policy = policy or Policy()
     mv = tracking.resolve_version(name, alias=alias)
     baseline, _ = tracking.load_baseline(mv)
     frame = _read(data, baseline, id_col)
@@ -104,17 +114,36 @@ def log_batch(
     for key, col in (("id_col", id_col), ("timestamp_col", timestamp_col), ("target", target)):
         if col:
             tags[tracking.TAG + key] = col
+    # The sample's keys are seeded by the batch's content, so logging the same rows again
+    # keeps the same sample; one hash serves the seed and the dataset's digest.
+    digest = tracking.dataset_digest(out, size=64)
+    profile = BatchProfile.build(
+        out,
+        baseline,
+        sample_size=policy.batches.sample_size,
+        seed=int(digest, 16),
+        times=times,
+    )
     experiment = tracking.experiment_id(name)
     with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
         tracking.log_table(out, BATCH_PATH)
+        tracking.log_table(profile.sample, SAMPLE_PATH)
+        tracking.log_dict(run.info.run_id, profile.to_dict(), PROFILE_PATH)
         tracking.log_dataset(
             run.info.run_id,
             out,
             name=f"{name}-batch",
             source=None if isinstance(data, pd.DataFrame) else str(data),
             context="production",
+            digest=digest[:8],
         )
     return run.info.run_id
+
+
+def read_profile(run) -> BatchProfile:
+    """The profile and sample a batch run (a found run) was logged with."""
+    data = json.loads(tracking.read_text_artifact(run.info.run_id, PROFILE_PATH))
+    return BatchProfile.from_dict(data, tracking.read_table_artifact(run, SAMPLE_PATH))
 
 
 def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, target: str) -> str:

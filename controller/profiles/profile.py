@@ -100,7 +100,7 @@ class FeatureProfile:
     def count_values(self, series: pd.Series) -> np.ndarray:
         """Counts of ``series`` in this profile's bins (missing values left out)."""
         if self.kind == "numeric":
-            return _bin_counts(numeric_values(series), self.edges)
+            return bin_counts(numeric_values(series), self.edges)
         labels, counts = category_counts(series)
         if self.buckets:
             idx = np.array([zlib.crc32(v.encode()) % self.buckets for v in labels], dtype=int)
@@ -126,7 +126,7 @@ class FeatureProfile:
         """Profile ``series`` in this profile's bins (same edges and categories)."""
         if self.kind == "numeric":  # one conversion serves the counts and the summary
             x = numeric_values(series)
-            counts, stats = _bin_counts(x, self.edges), _numeric_summary(x)
+            counts, stats = bin_counts(x, self.edges), _numeric_summary(x)
         else:
             counts, stats = self.count_values(series), {}
         return replace(
@@ -180,7 +180,7 @@ class FeatureProfile:
         return cls(**data)
 
 
-def _bin_counts(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+def bin_counts(x: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
     """Counts of the non-NaN values of ``x`` in the bins ``(edges[i-1], edges[i]]``, open
     at both ends (``len(edges) + 1`` bins)."""
     if len(edges) > 64:

@@ -27,7 +27,13 @@ def log_table(frame: pd.DataFrame, path: str) -> None:
 
 
 def log_dataset(
-    run_id: str, frame: pd.DataFrame, *, name: str, source: str | None, context: str
+    run_id: str,
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    source: str | None,
+    context: str,
+    digest: str | None = None,
 ) -> Dataset:
     """Record ``frame`` as an input of ``run_id``, as ``mlflow.log_input`` does for
     ``mlflow.data.from_pandas(frame, source=source, name=name)``: the same source, schema
@@ -35,7 +41,8 @@ def log_dataset(
 
     The schema is read from the column dtypes and the digest hashes the frame's bytes
     column by column, so a million-row batch costs a second, not the minutes MLflow takes
-    to infer a schema value by value in Python.
+    to infer a schema value by value in Python. ``digest``, if the caller computed it
+    already, spares hashing the frame again.
     """
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -53,7 +60,7 @@ def log_dataset(
         )
     dataset = Dataset(
         name=name,
-        digest=dataset_digest(frame),
+        digest=digest or dataset_digest(frame),
         source_type=origin._get_source_type(),
         source=origin.to_json(),
         schema=json.dumps({"mlflow_colspec": dataset_schema(frame).to_dict()}),
@@ -109,11 +116,12 @@ def _column_type(series: pd.Series):
     }.get(inferred, DataType.string)
 
 
-def dataset_digest(frame: pd.DataFrame) -> str:
+def dataset_digest(frame: pd.DataFrame, size: int = 8) -> str:
     """A digest of every value of ``frame`` with its shape, column names and dtypes.
 
     Fixed-width columns are hashed as their raw bytes; others (text, categories, nullable
-    types) through pandas' vectorised per-value hash. Eight hex digits, as MLflow's own.
+    types) through pandas' vectorised per-value hash. ``size`` hex digits of a SHA-256:
+    eight by default, as MLflow's own.
     """
     h = hashlib.sha256()
     h.update(repr((frame.shape, [str(c) for c in frame.columns])).encode())
@@ -125,7 +133,7 @@ def dataset_digest(frame: pd.DataFrame) -> str:
         else:
             values = pd.util.hash_pandas_object(series, index=False).to_numpy()
         h.update(values.view(np.uint8))
-    return h.hexdigest()[:8]
+    return h.hexdigest()[:size]
 
 
 def read_text_artifact(run_id: str, path: str) -> str:
