@@ -150,6 +150,24 @@ def test_samples_of_different_sizes_merge_at_the_smaller(baseline):
     assert_same(merged, of_concatenation(baseline, [fa, fb], 20))
 
 
+def test_a_column_only_some_batches_have_counts_theirs(baseline):
+    """Scores exist where the champion predicted, not where predictions were served."""
+    a, (b, fb) = profile(baseline, 200, 1, 30)[0], profile(baseline, 300, 2, 30)
+    served = BatchProfile.build(
+        fb.drop(columns=[SCORE, KEY, "__time__"]),
+        baseline,
+        sample_size=30,
+        keys=fb[KEY].to_numpy(),
+        times=fb["__time__"],
+    )
+    for merged in (a + served, served + a):
+        assert merged.rows == 500
+        assert merged.columns[SCORE] == a.columns[SCORE]
+        assert merged.columns["x1"] == (a + b).columns["x1"]
+        assert set(merged.sample[KEY]) == set((a + b).sample[KEY])
+    assert (a + served).columns == (served + a).columns
+
+
 def test_profiles_of_different_baselines_do_not_merge(baseline):
     ref = make_frame(500, 9)[["x1", "x2", "segment", "flag"]]
     other = build_baseline(ref.assign(zip=np.arange(500).astype(str)))

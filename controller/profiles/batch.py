@@ -107,7 +107,9 @@ class BatchProfile:
     """A batch (or the merge of batches) as a window needs it, without its full rows.
 
     ``columns`` holds the baseline's features, then ``__prediction__`` and ``__score__`` when
-    the batch has them and the baseline bins them. ``start`` and ``end`` span the event
+    the batch has them and the baseline bins them. A column only some merged batches had
+    (scores, where others logged served predictions) holds theirs alone: each column's
+    counts and moments say how many values it saw. ``start`` and ``end`` span the event
     times of the rows that have one (None when none has). ``sample`` holds up to
     ``sample_size`` rows, ordered by their key (column ``__key__``).
     """
@@ -167,9 +169,6 @@ class BatchProfile:
                 f"batch profiles of different baselines ({self.baseline} and "
                 f"{other.baseline}) count in different bins and cannot be merged"
             )
-        if self.columns.keys() != other.columns.keys():
-            missing = sorted(self.columns.keys() ^ other.columns.keys())
-            raise ValueError(f"batch profiles differ in their columns {missing}; cannot merge")
         # The smaller k: the k smallest keys of a union are known only for k up to each
         # part's own.
         k = min(self.sample_size, other.sample_size)
@@ -179,7 +178,12 @@ class BatchProfile:
         return BatchProfile(
             baseline=self.baseline,
             rows=self.rows + other.rows,
-            columns={name: col + other.columns[name] for name, col in self.columns.items()},
+            columns={
+                name: self.columns[name] + other.columns[name]
+                if name in self.columns and name in other.columns
+                else self.columns.get(name) or other.columns[name]
+                for name in {**self.columns, **other.columns}
+            },
             sample_size=k,
             sample=union.iloc[kept].reset_index(drop=True),
             start=_extreme(min, self.start, other.start),
