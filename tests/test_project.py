@@ -43,6 +43,8 @@ def test_each_entry_point_logs_into_its_own_run(champion, tmp_path):
     make_frame(600, 31).to_parquet(data)
     run, _ = mlflow_run("log_batch", model="credit", data=str(data), target="y")
     assert run.data.tags[tracking.KIND] == "batch" and run.info.status == "FINISHED"
+    logged = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "driftctl")}
+    assert {"driftctl/batch.parquet", "driftctl/profile.json", "driftctl/sample.parquet"} <= logged
 
     run, out = mlflow_run("monitor", model="credit")
     assert run.data.tags[tracking.KIND] == "monitor" and "verdict:" in out
