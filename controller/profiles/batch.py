@@ -3,14 +3,15 @@
 A ``BatchProfile`` counts a batch's columns into its baseline's frozen bins (the features,
 the predictions and the scores), keeps the moments of the numeric ones and a bounded
 uniform sample of the rows. Profiles of batches profiled against the same baseline add up
-with ``+`` as if their rows had been profiled together: counts, moments and rows add, time
-ranges widen, and samples merge by bottom-k.
+with ``+`` as if their rows had been profiled together: counts and rows add, moments
+combine, time ranges widen, and samples merge by bottom-k.
 
 Bottom-k sampling: each row draws a key, uniform in [0, 1), and a sample keeps the rows with
 the k smallest keys. The k smallest keys of a union are among the k smallest of each part,
 so merging two samples and keeping the k smallest keys again gives a uniform sample of the
-union, whatever the order of merging. Keys are drawn as 53-bit floats, so two rows share
-one with a chance of about n² / 2⁵⁴ (none in a window of a billion rows, near enough).
+union, whatever the order of merging. Keys are multiples of 2⁻⁵³, so a tie at the k-th
+key, the one case where the order of merging picks which row is kept, has a chance of about
+k·n / 2⁵³: one in a thousand for 10,000 rows kept of a billion.
 """
 
 from __future__ import annotations
