@@ -237,3 +237,18 @@ def test_regression_with_inline_labels(sqlite_uri, tmp_path):
     assert report.performance["rmse"] > 0.7  # the noise grew; the inputs did not change
     assert report.drifted == [] and report.prediction is not None
     assert report.prediction.kind == "numeric" and not report.prediction.drifted
+
+
+def test_the_window_key_follows_the_monitoring_policy_not_the_logging_one(sqlite_uri):
+    """A cycle reruns a window when its findings could differ: a changed drift rule, not
+    a changed [batches] section, which shapes only batches logged later."""
+    from controller.loop.window import window_key
+    from controller.policy import Batches, Policy, Rule
+
+    runs = ["run-a", "run-b"]
+    policy = Policy()
+    key = window_key("m", "1", runs, policy)
+    assert window_key("m", "1", runs, Policy(batches=Batches(sample_size=500))) == key
+    assert window_key("m", "1", runs, Policy(numeric=Rule("wasserstein", "ks", 0.3))) != key
+    assert window_key("m", "2", runs, policy) != key
+    assert window_key("m", "1", runs[:1], policy) != key

@@ -9,7 +9,7 @@ rows by them.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -153,6 +153,8 @@ def window_key(name: str, version: str, batch_runs, policy) -> str:
     """What a cycle's findings depend on: the version, the batches, the labels logged so
     far and the policy. Equal keys, equal findings."""
     labels = [r.info.run_id for r in tracking.finished_runs(name, "labels")]
+    # [batches] shapes batches as they are logged, and their runs are in the key already.
+    policy = replace(policy, batches=type(policy.batches)())
     text = repr((str(version), list(batch_runs), labels, policy))
     return hashlib.sha256(text.encode()).hexdigest()
 
