@@ -194,6 +194,26 @@ def test_counts_agree_with_feature_profiles(baseline, global_random_seed):
     assert unseen == (frame["segment"] == "e").sum() > 0
 
 
+def test_a_column_reads_as_observe_profiles_it(baseline, global_random_seed):
+    """What a window's data-quality checks and drift counts read from a merged profile is
+    what ``FeatureProfile.observe`` gives on the rows."""
+    frame = rows(3000, global_random_seed)
+    halves = merge(
+        BatchProfile.build(part, baseline, sample_size=100, seed=i)
+        for i, part in enumerate((frame.iloc[:1000], frame.iloc[1000:]))
+    )
+    for name, ref in bins(baseline).items():
+        seen, got = ref.observe(frame[name]), halves.columns[name].observed(ref)
+        assert (got.count, got.missing, got.counts) == (seen.count, seen.missing, seen.counts)
+        assert got.missing_rate == seen.missing_rate, name
+        assert got.outside_share == seen.outside_share or math.isnan(seen.outside_share)
+        for key in ("min", "max", "mean", "std"):
+            if ref.kind != "numeric":
+                assert getattr(got, key) == getattr(seen, key) is None, name
+                continue
+            assert getattr(got, key) == pytest.approx(getattr(seen, key), rel=1e-9), name
+
+
 def test_numeric_counts_agree_with_numpy_histogram(baseline, global_random_seed):
     rng = np.random.default_rng(global_random_seed)
     edges = np.asarray(baseline.features["x1"].edges)

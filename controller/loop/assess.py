@@ -3,6 +3,8 @@ given the model, the shift of its attributions, gathered in one ``Report``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -12,70 +14,103 @@ from controller.attribution.explain import Explainer, NotExplainable, unexplaine
 from controller.attribution.shift import AttributionShift, compare
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.profiles.profile import FeatureProfile
 from controller.results.report import Report
 from controller.statistics import performance
 from controller.statistics.drift import judge
 from controller.statistics.quality import check_schema, check_values
 
 
+@dataclass(frozen=True)
+class Observed:
+    """A production window as ``assess`` reads it.
+
+    ``counts`` holds the profiled columns (the features, the predictions) counted over
+    every row in the baseline's bins; None when ``sample`` holds every row, which are then
+    counted here. ``sample`` holds the rows (all, or a uniform sample) that serve the
+    statistics on raw values, the schema checks, attributions and charts, with
+    ``sample_labels`` aligned to it. ``outputs`` holds every row's predictions and scores,
+    with ``labels`` aligned to it.
+    """
+
+    rows: int
+    sample: pd.DataFrame
+    outputs: pd.DataFrame
+    counts: dict[str, FeatureProfile] | None = None
+    labels: pd.Series | None = None
+    sample_labels: pd.Series | None = None
+
+    @classmethod
+    def of_rows(cls, frame: pd.DataFrame, labels: pd.Series | None = None) -> Observed:
+        """A window of full rows: they are their own sample."""
+        return cls(len(frame), frame, frame, None, labels, labels)
+
+
 def assess(
     baseline: Baseline,
-    window: pd.DataFrame,
+    window: pd.DataFrame | Observed,
     policy: Policy,
     labels: pd.Series | None = None,
     meta_columns: tuple[str, ...] = (PREDICTION, SCORE),
     model=None,
 ) -> Report:
     """Compare a production window with the baseline: drift, quality, performance, and,
-    given the model, the shift of its SHAP attributions."""
+    given the model, the shift of its SHAP attributions. ``window`` is its full rows (with
+    ``labels`` aligned to them) or what was observed of them."""
+    if isinstance(window, pd.DataFrame):
+        window = Observed.of_rows(window, labels)
+    sample, outputs, labels = window.sample, window.outputs, window.labels
     unknown = sorted(set(policy.features) - set(baseline.features))
     if unknown:
         raise PolicyError(
             f"the policy names feature(s) {unknown} that the baseline does not have",
             f"use feature names from the baseline: {list(baseline.features)}",
         )
-    schema = check_schema(baseline.features, window, ignore=meta_columns)
+    schema = check_schema(baseline.features, sample, ignore=meta_columns)
     broken = {q.feature for q in schema}
     profiles = {n: p for n, p in baseline.features.items() if n not in broken}
     # One pass over the window's columns serves the drift statistics and the quality checks.
     with phase("drift and quality"):
-        observed = {n: p.observe(window[n]) for n, p in profiles.items()}
+        observed = {n: _counted(window, n, p) for n, p in profiles.items()}
         quality = schema + check_values(profiles, observed, policy.quality)
-        features = judge(profiles, baseline.reference, window, policy, observed=observed)
+        features = judge(profiles, baseline.reference, sample, policy, observed=observed)
 
     prediction = None
-    if baseline.prediction is not None and PREDICTION in window.columns:
+    if baseline.prediction is not None and PREDICTION in sample.columns:
         ref = baseline.reference[[PREDICTION]]
         kind = baseline.prediction.kind
         rules = {PREDICTION: policy.rule(PREDICTION, kind)}
-        found = judge({PREDICTION: baseline.prediction}, ref, window, policy, rules)
+        counted = {PREDICTION: _counted(window, PREDICTION, baseline.prediction)}
+        found = judge(
+            {PREDICTION: baseline.prediction}, ref, sample, policy, rules, observed=counted
+        )
         prediction = found[0] if found else None
 
     perf: dict[str, float] = {}
     n_labelled = 0
-    if labels is not None and baseline.task and PREDICTION in window.columns:
+    if labels is not None and baseline.task and PREDICTION in outputs.columns:
         known = labels.notna().to_numpy()
         n_labelled = int(known.sum())
-        score = window[SCORE].to_numpy()[known] if SCORE in window.columns else None
+        score = outputs[SCORE].to_numpy()[known] if SCORE in outputs.columns else None
         if score is not None and np.isnan(score).any():
             score = None  # batches with and without scores: threshold-free metrics only
         perf = performance.score(
             baseline.task,
             labels.to_numpy()[known],
-            window[PREDICTION].to_numpy()[known],
+            outputs[PREDICTION].to_numpy()[known],
             score,
             baseline.positive_class,
         )
     attribution, notes = None, []
     if model is not None and not broken:
         try:
-            attribution = attribution_shift(baseline, window, labels, model, policy)
+            attribution = attribution_shift(baseline, sample, window.sample_labels, model, policy)
         except NotExplainable as exc:  # the rest of the report stands; the note says why
             notes.append(unexplained(exc))
     elif baseline.attribution.get("note"):
         notes.append(baseline.attribution["note"])
     return Report(
-        n_rows=len(window),
+        n_rows=window.rows,
         features=tuple(features),
         prediction=prediction,
         quality=tuple(quality),
@@ -85,6 +120,13 @@ def assess(
         attribution=attribution,
         notes=tuple(notes),
     )
+
+
+def _counted(window: Observed, name: str, profile: FeatureProfile) -> FeatureProfile:
+    """Column ``name`` of the window profiled in ``profile``'s bins."""
+    if window.counts is None:
+        return profile.observe(window.sample[name])
+    return window.counts[name]
 
 
 def attribution_shift(

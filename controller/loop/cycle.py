@@ -25,7 +25,13 @@ from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
-from controller.loop.window import VERSION, labelled_rows, load_window, select_runs, window_key
+from controller.loop.window import (
+    VERSION,
+    labelled_rows,
+    load_profiled_window,
+    select_runs,
+    window_key,
+)
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html
@@ -77,7 +83,9 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
     with phase("MLflow reads"):
         mv = tracking.resolve_version(name, version=version, alias=alias)
         baseline, baseline_run = tracking.load_baseline(mv)
-        window = load_window(name, baseline, last=last, since=since, until=until)
+        window = load_profiled_window(
+            name, baseline, mv.version, last=last, since=since, until=until
+        )
     notes: tuple[str, ...] = ()
     try:
         with phase("model load"):
@@ -89,10 +97,14 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             f"are no attributions: {exc.__cause__}",
         )
     with phase("scoring"):
-        frame = _scored_by(window.frame, model, mv.version, baseline) if model else window.frame
+        rows = window.rows
+        if model is not None and rows is not None:
+            rows = _scored_by(rows, model, mv.version, baseline)
+    with phase("profiles"):
+        observed = window.observe(baseline, policy, rows)
     # Batches hold only the features and the columns named when they were logged.
-    meta = tuple(c for c in frame.columns if c not in baseline.features)
-    report = assess(baseline, frame, policy, window.labels, meta_columns=meta, model=model)
+    meta = tuple(c for c in observed.sample.columns if c not in baseline.features)
+    report = assess(baseline, observed, policy, meta_columns=meta, model=model)
     with phase("MLflow reads"):
         runs = tracking.finished_runs(name, "monitor")
         gates = {  # the gate of the challenger each trigger built
@@ -143,7 +155,8 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
         },
     )
     with phase("logging"):
-        run_id, page = _log(report, mv, int(window.end.timestamp() * 1000), baseline, frame)
+        end_ms = int(window.end.timestamp() * 1000)
+        run_id, page = _log(report, mv, end_ms, baseline, observed.sample)
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 

@@ -17,8 +17,20 @@ import pandas as pd
 
 from controller import tracking
 from controller._errors import InputError, NotFoundError
-from controller.inputs.batches import BATCH_PATH, END, ID, LABEL, LABELS_PATH, START
-from controller.profiles.baseline import Baseline
+from controller.inputs.batches import (
+    BATCH_PATH,
+    END,
+    ID,
+    LABEL,
+    LABELS_PATH,
+    PROFILE_PATH,
+    START,
+    read_profile,
+)
+from controller.loop.assess import Observed
+from controller.policy import Policy
+from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.profiles.batch import KEY, BatchProfile, baseline_key, bins, merge
 from controller.statistics.performance import as_labels
 
 VERSION = "__version__"
@@ -72,29 +84,11 @@ def load_window(
     runs = select_runs(name, last=last, since=since, until=until)
     lo = _parse_time(since, "--since") if since is not None else None
     hi = _parse_time(until, "--until") if until is not None else None
-    frames = []
-    for run in runs:
-        part = tracking.read_table_artifact(run, BATCH_PATH)
-        ts_col = run.data.tags.get(TIMESTAMP_COL)
-        if ts_col and (lo is not None or hi is not None):
-            t = pd.to_datetime(part[ts_col], utc=True)
-            part = part[
-                ((t >= lo) if lo is not None else True) & ((t < hi) if hi is not None else True)
-            ]
-        id_col = run.data.tags.get(tracking.TAG + "id_col")
-        if id_col:
-            part = part.assign(**{ID: part[id_col]})
-        target = run.data.tags.get(tracking.TAG + "target")
-        if target and target in part.columns:
-            part = part.assign(**{LABEL: part[target]})
-        frames.append(part.assign(**{VERSION: run.data.tags[tracking.VERSION]}))
+    frames = [_read_rows(run, lo, hi) for run in runs]
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
-        raise NotFoundError(
-            f"the batches of model {name!r} hold no rows between {since} and {until}",
-            "widen the window with --since / --until, or use --last N",
-        )
-    labels = _join_labels(name, frame)
+        raise _no_rows(name, since, until)
+    labels = _labels_of(frame, _late_labels(name, frame))
     starts = [pd.Timestamp(r.data.tags[START]) for r in runs]
     ends = [pd.Timestamp(r.data.tags[END]) for r in runs]
     run_ids = tuple(r.info.run_id for r in runs)
@@ -109,6 +103,115 @@ def load_window(
         time_columns=tuple(r.data.tags.get(TIMESTAMP_COL) for r in runs),
         event_times=all(TIMESTAMP_COL in r.data.tags for r in runs),
     )
+
+
+@dataclass(frozen=True)
+class ProfiledWindow:
+    """A monitoring window read from its batches' profiles and samples, and from the narrow
+    columns of their rows (id, event time, predictions, scores, inline target).
+
+    A batch whose profile cannot stand for its part of the window is read in full into
+    ``rows``, to be scored and profiled on the fly: one cut by ``--since`` / ``--until``,
+    one logged before batches had profiles, one profiled against another baseline (the
+    window spans a promotion) and one scored by another model version than the one
+    monitored. ``reread`` names them.
+    """
+
+    profiles: tuple[BatchProfile, ...]  # samples with their ids, inline labels and version
+    outputs: pd.DataFrame  # the narrow columns of the profiled batches' rows
+    rows: pd.DataFrame | None  # the full rows of the others, as load_window reads them
+    run_ids: tuple[str, ...]
+    reread: tuple[str, ...]
+    start: pd.Timestamp
+    end: pd.Timestamp
+    late_labels: pd.DataFrame | None
+    event_times: bool = True
+
+    def observe(
+        self, baseline: Baseline, policy: Policy, rows: pd.DataFrame | None = None
+    ) -> Observed:
+        """What ``assess`` reads: the batches' profiles merged with the profile of the full
+        ``rows`` (by default as read; the caller may have scored some again)."""
+        rows = self.rows if rows is None else rows
+        profiles, outputs = list(self.profiles), [self.outputs]
+        if rows is not None and len(rows):
+            seed = int(hashlib.sha256(",".join(self.reread).encode()).hexdigest()[:16], 16)
+            size = policy.batches.sample_size
+            profiles.append(BatchProfile.build(rows, baseline, sample_size=size, seed=seed))
+            outputs.append(rows[[c for c in (ID, LABEL, PREDICTION, SCORE) if c in rows]])
+        merged = merge(profiles)
+        outputs = pd.concat(outputs, ignore_index=True)
+        sample = merged.sample.drop(columns=KEY)
+        present = [*baseline.features, PREDICTION]
+        return Observed(
+            rows=merged.rows,
+            sample=sample,
+            outputs=outputs,
+            counts={
+                n: c.observed(p)
+                for n, p in bins(baseline).items()
+                if n in present and (c := merged.columns.get(n)) is not None
+            },
+            labels=_labels_of(outputs, self.late_labels),
+            sample_labels=_labels_of(sample, self.late_labels),
+        )
+
+
+def load_profiled_window(
+    name: str,
+    baseline: Baseline,
+    version: str,
+    *,
+    last: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> ProfiledWindow:
+    """The batches of the window (as ``load_window`` selects them) monitored as ``version``
+    of the model with its ``baseline``: profiles and narrow columns where they serve, full
+    rows where not (see ``ProfiledWindow``)."""
+    runs = select_runs(name, last=last, since=since, until=until)
+    lo = _parse_time(since, "--since") if since is not None else None
+    hi = _parse_time(until, "--until") if until is not None else None
+    key = baseline_key(baseline)
+    profiles, outputs, rows, reread = [], [], [], []
+    for run in runs:
+        profile = _profile_for(run, key, str(version), lo, hi)
+        if profile is None:
+            rows.append(_read_rows(run, lo, hi))
+            reread.append(run.info.run_id)
+        else:
+            profiles.append(replace(profile, sample=_with_meta(profile.sample, run)))
+            outputs.append(_read_rows(run, columns=[PREDICTION, SCORE]))
+    if not sum(p.rows for p in profiles) + sum(len(r) for r in rows):
+        raise _no_rows(name, since, until)
+    outputs = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
+    full = pd.concat(rows, ignore_index=True) if rows else None
+    return ProfiledWindow(
+        profiles=tuple(profiles),
+        outputs=outputs,
+        rows=full,
+        run_ids=tuple(r.info.run_id for r in runs),
+        reread=tuple(reread),
+        start=lo if lo is not None else min(pd.Timestamp(r.data.tags[START]) for r in runs),
+        end=hi if hi is not None else max(pd.Timestamp(r.data.tags[END]) for r in runs),
+        late_labels=_late_labels(name, outputs, *([full] if full is not None else [])),
+        event_times=all(TIMESTAMP_COL in r.data.tags for r in runs),
+    )
+
+
+def _profile_for(run, key: str, version: str, lo, hi) -> BatchProfile | None:
+    """The batch's profile if it stands for the batch's part of the window: the whole batch
+    is in the window, profiled against the baseline ``key``, scored by ``version``."""
+    tags = run.data.tags
+    if tags[tracking.VERSION] != version:
+        return None
+    cut = (lo is not None and pd.Timestamp(tags[START]) < lo) or (
+        hi is not None and pd.Timestamp(tags[END]) >= hi
+    )
+    if (cut and TIMESTAMP_COL in tags) or not tracking.has_artifact(run, PROFILE_PATH):
+        return None
+    profile = read_profile(run)
+    return profile if profile.baseline == key else None
 
 
 def select_runs(
@@ -166,16 +269,58 @@ def labelled_rows(batch_runs, label_runs) -> int:
     return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in [*label_runs, *inline])
 
 
-def _join_labels(name: str, frame: pd.DataFrame) -> pd.Series | None:
-    inline = frame[LABEL] if LABEL in frame.columns else None
-    if ID not in frame.columns:
-        return inline
+def _read_rows(run, lo=None, hi=None, columns=None) -> pd.DataFrame:
+    """A batch's rows in [lo, hi) (all, when it has no event times), with their id, inline
+    label and the version that scored them; ``columns``: only those named in the file."""
+    tags = run.data.tags
+    ts_col, id_col = tags.get(TIMESTAMP_COL), tags.get(tracking.TAG + "id_col")
+    target = tags.get(tracking.TAG + "target")
+    if columns is not None:
+        columns = [*columns, *(c for c in (ts_col, id_col, target) if c)]
+    part = tracking.read_table_artifact(run, BATCH_PATH, columns)
+    if ts_col and (lo is not None or hi is not None):
+        t = pd.to_datetime(part[ts_col], utc=True)
+        part = part[
+            ((t >= lo) if lo is not None else True) & ((t < hi) if hi is not None else True)
+        ]
+    return _with_meta(part, run)
+
+
+def _with_meta(part: pd.DataFrame, run) -> pd.DataFrame:
+    """``part`` of a batch's rows with their id, inline label and scoring version."""
+    tags = run.data.tags
+    id_col, target = tags.get(tracking.TAG + "id_col"), tags.get(tracking.TAG + "target")
+    if id_col:
+        part = part.assign(**{ID: part[id_col]})
+    if target and target in part.columns:
+        part = part.assign(**{LABEL: part[target]})
+    return part.assign(**{VERSION: tags[tracking.VERSION]})
+
+
+def _no_rows(name, since, until) -> NotFoundError:
+    return NotFoundError(
+        f"the batches of model {name!r} hold no rows between {since} and {until}",
+        "widen the window with --since / --until, or use --last N",
+    )
+
+
+def _late_labels(name: str, *frames: pd.DataFrame) -> pd.DataFrame | None:
+    """The late labels, one per id, when some frame has ids to join them to."""
+    if not any(ID in f.columns for f in frames):
+        return None
     late = [
         tracking.read_table_artifact(r, LABELS_PATH) for r in tracking.finished_runs(name, "labels")
     ]
     if not late:
+        return None
+    return pd.concat(late, ignore_index=True).drop_duplicates(ID, keep="last")
+
+
+def _labels_of(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.Series | None:
+    """Aligned with ``frame``: each row's inline label, else its late label from ``table``."""
+    inline = frame[LABEL] if LABEL in frame.columns else None
+    if ID not in frame.columns or table is None:
         return inline
-    table = pd.concat(late, ignore_index=True).drop_duplicates(ID, keep="last")
     # Ids compare as text, with whole floats as ints: a CSV column of ids with a gap in it
     # is read as floats (1.0), its batch as ints (1).
     joined = pd.Series(as_labels(frame[ID]), index=frame.index).map(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 
 import numpy as np
@@ -94,6 +94,22 @@ class Column:
     @property
     def count(self) -> int:
         return sum(self.counts)
+
+    def observed(self, profile: FeatureProfile) -> FeatureProfile:
+        """This column as ``profile.observe`` would profile its values (``profile`` gives
+        the bins it was counted in)."""
+        m = self.moments
+        summary = {}
+        if profile.kind == "numeric" and m is not None:
+            summary = dict(
+                min=m.min,
+                max=m.max,
+                mean=m.mean if m.n else None,
+                std=math.sqrt(m.var) if m.n else None,
+            )
+        return replace(
+            profile, count=self.count, missing=self.missing, counts=self.counts, **summary
+        )
 
     def __add__(self, other: Column) -> Column:
         return Column(

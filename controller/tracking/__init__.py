@@ -20,6 +20,7 @@ from __future__ import annotations
 from controller.tracking.artifacts import (
     dataset_digest,
     dataset_schema,
+    has_artifact,
     log_dataset,
     log_table,
     read_table_artifact,
@@ -112,6 +113,7 @@ __all__ = [
     "finished_runs",
     "get_run",
     "get_version",
+    "has_artifact",
     "has_model",
     "idempotent",
     "link_baseline",

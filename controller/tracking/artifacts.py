@@ -141,15 +141,27 @@ def read_text_artifact(run_id: str, path: str) -> str:
         return Path(client().download_artifacts(run_id, path, tmp)).read_text()
 
 
-def read_table_artifact(run, path: str) -> pd.DataFrame:
+def read_table_artifact(run, path: str, columns: list[str] | None = None) -> pd.DataFrame:
     """A parquet artifact of ``run`` (a found run) as a frame; read in place when the
-    artifacts are local files."""
+    artifacts are local files. ``columns``: only those of them the file has (parquet reads
+    no other column from disk)."""
     local = _local_artifact(run.info.artifact_uri, path)
     if local is not None:
         # Mapped, a million-row file is read in half the time it takes through read().
-        return _read_parquet(local, memory_map=True)
+        return _read_parquet(local, columns, memory_map=True)
     with tempfile.TemporaryDirectory() as tmp:
-        return _read_parquet(client().download_artifacts(run.info.run_id, path, tmp))
+        return _read_parquet(client().download_artifacts(run.info.run_id, path, tmp), columns)
+
+
+def has_artifact(run, path: str) -> bool:
+    """Whether ``run`` (a found run) holds the artifact ``path``."""
+    root = run.info.artifact_uri
+    from mlflow.utils.uri import is_local_uri
+
+    if is_local_uri(root, is_tracking_or_registry_uri=False):
+        return _local_artifact(root, path) is not None
+    listed = client().list_artifacts(run.info.run_id, str(Path(path).parent))
+    return any(a.path == path for a in listed)
 
 
 def _local_artifact(root: str, path: str) -> Path | None:
@@ -173,5 +185,10 @@ _SPLIT = (
 )
 
 
-def _read_parquet(path, **options) -> pd.DataFrame:
-    return pd.read_parquet(path, **_SPLIT, **options)
+def _read_parquet(path, columns=None, **options) -> pd.DataFrame:
+    if columns is not None:
+        import pyarrow.parquet as pq
+
+        names = set(pq.read_schema(path).names)
+        columns = [c for c in dict.fromkeys(columns) if c in names]
+    return pd.read_parquet(path, columns=columns, **_SPLIT, **options)
