@@ -165,6 +165,40 @@ def test_threshold_is_calibrated_at_small_n_and_min_effect_at_large_n(undrifted)
         assert medians == sorted(medians, reverse=True), (feature, medians)
 
 
+def test_each_statistic_is_calibrated_at_the_n_it_saw(baseline, global_random_seed):
+    """A window read from merged batch profiles holds the counts of all its rows and a
+    sample of them: a binned statistic is calibrated at its column's count, a statistic on
+    values at the number of values in the sample."""
+    rng = np.random.default_rng(global_random_seed)
+    full = generate(30_000, rng)
+    sample = full.iloc[:3_000]
+    counts = {n: p.observe(full[n]) for n, p in baseline.features.items()}
+    # No floor under the calibrated thresholds, so that they show the null they come from.
+    policy = Policy(
+        numeric=Rule("wasserstein", "ks", 0.0),
+        categorical=Rule("jensen_shannon", "chi2", 0.0),
+        boolean=Rule("jensen_shannon", "chi2", 0.0),
+    )
+    merged = {
+        r.feature: r
+        for r in judge(baseline.features, baseline.reference, sample, policy, observed=counts)
+    }
+    alone = {r.feature: r for r in judge(baseline.features, baseline.reference, sample, policy)}
+    for name in FEATURES:
+        assert merged[name].n_current == 30_000 and alone[name].n_current == 3_000
+    for name in ("normal", "lognormal", "count"):
+        # The same bootstrap null: drawn first, at the 3,000 values of the sample.
+        assert merged[name].threshold == alone[name].threshold
+        assert merged[name].false_alarm_rate == alone[name].false_alarm_rate
+    for name in ("color", "flag"):
+        # Drawn at 30,000 rows: a Jensen-Shannon null between m reference rows and n window
+        # rows scales as sqrt(1 / m + 1 / n).
+        m = baseline.features[name].count
+        expected = np.sqrt((1 / m + 1 / 3_000) / (1 / m + 1 / 30_000))
+        ratio = alone[name].threshold / merged[name].threshold
+        assert abs(ratio / expected - 1) < 0.3, (name, ratio, expected)
+
+
 @pytest.mark.parametrize("n", sorted(WINDOWS))
 def test_verdict_needs_both_effect_and_significance(undrifted, n):
     """drifted == effect above threshold and BH q-value within fdr, with the q-values of each

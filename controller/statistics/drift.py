@@ -59,8 +59,12 @@ def judge(
     """Verdicts for every profiled column present in ``window``, as one family of tests.
 
     ``reference`` is the baseline's reference sample; ``rules`` defaults to the policy's
-    rule for each feature; ``observed`` holds the window's profiles when the caller has
-    counted them already. Features whose rule says ``ignore`` are left out.
+    rule for each feature. ``window`` holds the window's rows, or a uniform sample of them
+    (a window merged from batch profiles); ``observed`` holds the counts of all its rows in
+    the baseline's bins (default: those of ``window``). Each statistic is calibrated at
+    the n it saw: a binned one at its column's count, one on raw values at the number of
+    values in ``window`` sampled down to ``sample_size`` rows. Features whose rule says
+    ``ignore`` are left out.
     """
     rules = rules or {n: policy.rule(n, p.kind) for n, p in profiles.items()}
     names = [n for n in profiles if n in window.columns and not rules[n].ignore]
