@@ -31,7 +31,8 @@ Run
 Then, unless ``--no-command``, the whole ``driftctl monitor`` process is timed on a sqlite
 store (``bench_store``: a logistic-regression champion with its baseline built from the
 reference frame, the production frame logged as one batch with ``driftctl log-batch``),
-next to the same cycle's computation alone (``assess`` with the model, in the process).
+next to the same cycle's computation alone (the batch's profile and sample made into what
+``assess`` reads, then ``assess`` with the model, in the process).
 
 ``--rows 20000`` smoke-runs in about two minutes; the default (1,000,000 rows) takes about
 ten minutes on 2 cores, and each child process peaks near 3 GB of RAM. Linux only (reads
@@ -295,12 +296,13 @@ def _phase_command(folder: str) -> dict:
     """The whole ``driftctl monitor`` process on a sqlite store holding the champion (a
     logistic-regression pipeline), its baseline built from the reference frame, and the
     production frame logged as one batch; then, in this process, the same cycle's
-    computation alone (``assess`` with the model, as ``monitor`` calls it)."""
+    computation alone (its window's profile made into what ``assess`` reads, and ``assess``
+    with the model, as ``monitor`` calls them)."""
     from bench_store import MODEL, driftctl, make_store, timed
 
     from controller import tracking
     from controller.loop.assess import assess
-    from controller.loop.window import load_window
+    from controller.loop.window import load_profiled_window
     from controller.policy import Policy
     from controller.profiles.baseline import PREDICTION, SCORE
 
@@ -325,11 +327,12 @@ def _phase_command(folder: str) -> dict:
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     mv = tracking.resolve_version(MODEL)
     baseline, _ = tracking.load_baseline(mv)
-    window = load_window(MODEL, baseline, last=1)
+    window = load_profiled_window(MODEL, baseline, mv.version, last=1)
     model = tracking.load_model(mv)
-    meta = tuple(c for c in window.frame.columns if c not in baseline.features)
     start = time.perf_counter()
-    assess(baseline, window.frame, Policy(), window.labels, meta_columns=meta, model=model)
+    observed = window.observe(baseline, Policy())
+    meta = tuple(c for c in observed.sample.columns if c not in baseline.features)
+    assess(baseline, observed, Policy(), meta_columns=meta, model=model)
     compute = time.perf_counter() - start
     assert PREDICTION in meta and SCORE in meta
     return dict(

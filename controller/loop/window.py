@@ -1,9 +1,11 @@
 """The production window a cycle monitors and a retrain learns from.
 
-A window is the rows of some batch runs (the ``last`` N, or those overlapping a time
-range), with late labels joined by id. Each row keeps the batch it came from and, when that
-batch was logged with a time-stamp column, its event time: a retrain orders its training
-rows by them.
+A window is some batch runs (the ``last`` N, or those overlapping a time range), with late
+labels joined by id. A retrain reads their rows (``load_window``): each row keeps the batch
+it came from and, when that batch was logged with a time-stamp column, its event time, by
+which a retrain orders its training rows. A cycle reads their merged profiles and samples
+and the narrow columns of their rows (``load_profiled_window``), and the full rows only of
+the batches whose profile cannot stand for them.
 """
 
 from __future__ import annotations
