@@ -142,7 +142,7 @@ def log_batch(
 
 def read_profile(run) -> BatchProfile:
     """The profile and sample a batch run (a found run) was logged with."""
-    data = json.loads(tracking.read_text_artifact(run.info.run_id, PROFILE_PATH))
+    data = json.loads(tracking.read_text_artifact(run, PROFILE_PATH))
     return BatchProfile.from_dict(data, tracking.read_table_artifact(run, SAMPLE_PATH))
 
 

@@ -136,9 +136,12 @@ def dataset_digest(frame: pd.DataFrame, size: int = 8) -> str:
     return h.hexdigest()[:size]
 
 
-def read_text_artifact(run_id: str, path: str) -> str:
+def read_text_artifact(run, path: str) -> str:
+    """A text artifact of ``run``: a found run (no request to find it again) or its id."""
     with tempfile.TemporaryDirectory() as tmp:
-        return Path(client().download_artifacts(run_id, path, tmp)).read_text()
+        if isinstance(run, str):
+            return Path(client().download_artifacts(run, path, tmp)).read_text()
+        return Path(_repository(run).download_artifacts(path, tmp)).read_text()
 
 
 def read_table_artifact(run, path: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -150,7 +153,7 @@ def read_table_artifact(run, path: str, columns: list[str] | None = None) -> pd.
         # Mapped, a million-row file is read in half the time it takes through read().
         return _read_parquet(local, columns, memory_map=True)
     with tempfile.TemporaryDirectory() as tmp:
-        return _read_parquet(client().download_artifacts(run.info.run_id, path, tmp), columns)
+        return _read_parquet(_repository(run).download_artifacts(path, tmp), columns)
 
 
 def has_artifact(run, path: str) -> bool:
@@ -160,8 +163,16 @@ def has_artifact(run, path: str) -> bool:
 
     if is_local_uri(root, is_tracking_or_registry_uri=False):
         return _local_artifact(root, path) is not None
-    listed = client().list_artifacts(run.info.run_id, str(Path(path).parent))
+    listed = _repository(run).list_artifacts(str(Path(path).parent))
     return any(a.path == path for a in listed)
+
+
+def _repository(run):
+    """The artifact store of a found run, reached from its artifact URI: the client's
+    by-id calls would ask the tracking server for the run again on every read."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(run.info.artifact_uri)
 
 
 def _local_artifact(root: str, path: str) -> Path | None:
