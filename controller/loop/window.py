@@ -84,22 +84,18 @@ def load_window(
     """Batches of the window: the ``last`` N by event time, or those overlapping
     [since, until). The column ``__version__`` says which model version scored each row."""
     runs = select_runs(name, last=last, since=since, until=until)
-    lo = _parse_time(since, "--since") if since is not None else None
-    hi = _parse_time(until, "--until") if until is not None else None
+    lo, hi = _range(since, until)
     frames = [_read_rows(run, lo, hi) for run in runs]
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise _no_rows(name, since, until)
     labels = _labels_of(frame, _late_labels(name, frame))
-    starts = [pd.Timestamp(r.data.tags[START]) for r in runs]
-    ends = [pd.Timestamp(r.data.tags[END]) for r in runs]
     run_ids = tuple(r.info.run_id for r in runs)
     codes = np.repeat(np.arange(len(runs)), [len(f) for f in frames])
     return Window(
         frame=frame,
         run_ids=run_ids,
-        start=lo if lo is not None else min(starts),
-        end=hi if hi is not None else max(ends),
+        **_span(runs, lo, hi),
         labels=labels,
         row_batch=pd.Series(pd.Categorical.from_codes(codes, categories=run_ids)),
         time_columns=tuple(r.data.tags.get(TIMESTAMP_COL) for r in runs),
@@ -172,8 +168,7 @@ def load_profiled_window(
     of the model with its ``baseline``: profiles and narrow columns where they serve, full
     rows where not (see ``ProfiledWindow``)."""
     runs = select_runs(name, last=last, since=since, until=until)
-    lo = _parse_time(since, "--since") if since is not None else None
-    hi = _parse_time(until, "--until") if until is not None else None
+    lo, hi = _range(since, until)
     key = baseline_key(baseline)
     profiles, outputs, rows, reread = [], [], [], []
     for run in runs:
@@ -194,8 +189,7 @@ def load_profiled_window(
         rows=full,
         run_ids=tuple(r.info.run_id for r in runs),
         reread=tuple(reread),
-        start=lo if lo is not None else min(pd.Timestamp(r.data.tags[START]) for r in runs),
-        end=hi if hi is not None else max(pd.Timestamp(r.data.tags[END]) for r in runs),
+        **_span(runs, lo, hi),
         late_labels=_late_labels(name, outputs, *([full] if full is not None else [])),
         event_times=all(TIMESTAMP_COL in r.data.tags for r in runs),
     )
@@ -221,8 +215,7 @@ def select_runs(
 ) -> list:
     """The batch runs of a window (see ``load_window``), oldest first."""
     runs = tracking.finished_runs(name, "batch")
-    lo = _parse_time(since, "--since") if since is not None else None
-    hi = _parse_time(until, "--until") if until is not None else None
+    lo, hi = _range(since, until)
     runs.sort(key=lambda r: r.data.tags[END])
     if lo is not None or hi is not None:
         runs = [
@@ -331,6 +324,21 @@ def _labels_of(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.Series | N
     if inline is not None:
         joined = inline.where(inline.notna(), joined)
     return None if joined.isna().all() else joined
+
+
+def _range(since: str | None, until: str | None) -> tuple:
+    """``--since`` and ``--until`` as times (None where not given)."""
+    lo = _parse_time(since, "--since") if since is not None else None
+    hi = _parse_time(until, "--until") if until is not None else None
+    return lo, hi
+
+
+def _span(runs, lo, hi) -> dict:
+    """A window's start and end: the range asked for, else what its batches cover."""
+    return dict(
+        start=lo if lo is not None else min(pd.Timestamp(r.data.tags[START]) for r in runs),
+        end=hi if hi is not None else max(pd.Timestamp(r.data.tags[END]) for r in runs),
+    )
 
 
 def _parse_time(text: str, flag: str) -> pd.Timestamp:
