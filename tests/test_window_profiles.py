@@ -19,10 +19,18 @@ import pytest
 from conftest import make_frame, register
 
 from controller import tracking
-from controller.inputs.batches import BATCH_PATH, PROFILE_PATH, log_batch, log_labels
+from controller.inputs.batches import (
+    BATCH_PATH,
+    ID,
+    LABEL,
+    PROFILE_PATH,
+    labels_part,
+    log_batch,
+    log_labels,
+)
 from controller.loop.assess import assess
 from controller.loop.cycle import _scored_by, monitor
-from controller.loop.window import load_profiled_window, load_window
+from controller.loop.window import Logged, load_profiled_window, load_window
 from controller.policy import Policy
 
 FEATURES = ["x1", "x2", "segment", "flag"]
@@ -188,3 +196,57 @@ def test_narrow_columns_are_read_by_projection(champion):
     run = tracking.get_run(log(champion, batch(500, 81, "2026-03-01"), target="y"))
     narrow = tracking.read_table_artifact(run, BATCH_PATH, ["__prediction__", "id", "nope"])
     assert list(narrow.columns) == ["__prediction__", "id"]
+
+
+def test_late_labels_are_matched_to_their_batches_when_logged(champion):
+    """Each label is kept under the batch holding its id (the latest, if several do); a
+    label no batch holds is kept apart and counted, and joins nothing."""
+    first = batch(1000, 91, "2026-03-01")
+    second = batch(1000, 92, "2026-03-02")
+    second.loc[:99, "id"] = first.loc[:99, "id"].to_numpy()  # ids seen again later
+    a, b = log(champion, first), log(champion, second)
+    stray = pd.DataFrame({"id": ["nowhere-1", "nowhere-2"], "y": [0, 1]})
+    labels = pd.concat([first[["id", "y"]].iloc[:600], second[["id", "y"]].iloc[500:], stray])
+    run = tracking.get_run(log_labels(champion, labels, id_col="id", target="y"))
+    tags = run.data.tags
+    # first's ids 0-99 are second's too: they go to the later batch
+    assert tags[f"driftctl.batch.{a}"] == "500"
+    assert tags[f"driftctl.batch.{b}"] == "600"
+    assert (tags["driftctl.matched_rows"], tags["driftctl.unmatched_rows"]) == ("1100", "2")
+    logged = Logged.find(champion)
+    assert logged.labelled_rows == 1100
+    assert set(logged.labels_for([a])[ID]) == set(first["id"].iloc[100:600])
+    assert len(logged.labels_for([a, b])) == 1100
+
+
+def test_a_cycle_reads_the_labels_of_its_own_batches_only(champion):
+    """Labels matched to batches outside the window are never read: removing their files
+    changes nothing for a cycle of the last batch."""
+    frames = [batch(1000, 100 + i, f"2026-03-0{i + 1}") for i in range(3)]
+    runs = [log(champion, f) for f in frames]
+    label_runs = [
+        log_labels(champion, f[["id", "y"]].iloc[:700], id_col="id", target="y") for f in frames
+    ]
+    for run, batch_run in zip(label_runs[:2], runs[:2], strict=True):
+        local_file(run, labels_part(batch_run)).unlink()
+    report = monitor(champion, last=1)
+    assert report.n_labelled == 700
+    assert report.context["labelled_rows"] == "2100"  # all labels logged so far
+    assert_agree(report, from_full_rows(champion, Policy(), last=1))
+
+
+def test_label_runs_logged_before_matching_still_join(champion, tmp_path):
+    """A labels run without per-batch parts, as earlier releases logged it, is joined by
+    id, as then."""
+    import mlflow
+
+    frame = batch(1000, 111, "2026-03-01")
+    log(champion, frame)
+    table = tmp_path / "labels.parquet"
+    pd.DataFrame({ID: frame["id"].iloc[:400], LABEL: frame["y"].iloc[:400]}).to_parquet(table)
+    tags = {"driftctl.kind": "labels", "driftctl.model": champion, "driftctl.rows": "400"}
+    with mlflow.start_run(experiment_id=tracking.experiment_id(champion), tags=tags):
+        mlflow.log_artifact(str(table), "driftctl")
+    report = monitor(champion, last=1)
+    assert report.n_labelled == 400
+    assert report.context["labelled_rows"] == "400"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from controller import tracking
@@ -33,6 +34,19 @@ PROFILE_PATH = "driftctl/profile.json"
 SAMPLE_PATH = "driftctl/sample.parquet"
 ID, LABEL = "__id__", "__label__"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
+MATCHED = tracking.TAG + "matched_rows"  # on a labels run: its labels that joined a batch
+UNMATCHED = tracking.TAG + "unmatched_rows"
+_MATCHED_IN = tracking.TAG + "batch."  # + batch run id, on a labels run: rows it matched
+
+
+def labels_part(batch_run_id: str) -> str:
+    """Where a labels run keeps the labels it matched to one batch."""
+    return f"driftctl/labels/{batch_run_id}.parquet"
+
+
+def matched_batches(tags: dict) -> list[str]:
+    """The batch runs a labels run (its tags) matched labels to."""
+    return [k[len(_MATCHED_IN) :] for k in tags if k.startswith(_MATCHED_IN)]
 
 
 def log_batch(
@@ -147,7 +161,13 @@ def read_profile(run) -> BatchProfile:
 
 
 def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, target: str) -> str:
-    """Log labels that arrived after their batches; they join batches by id."""
+    """Log labels that arrived after their batches; returns the run id.
+
+    Each label is matched now to the latest logged batch holding its id, and kept under
+    that batch (``labels_part``), so that a cycle reads the labels of its own batches only.
+    Labels whose id no batch holds yet are kept apart and counted (tag
+    ``driftctl.unmatched_rows``): log their batch, then these labels again.
+    """
     baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
     frame = _read(data, baseline, id_col)
     check_names(frame)
@@ -173,16 +193,43 @@ def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, targe
             "keep one label per id",
         )
     out = pd.DataFrame({ID: as_labels(labels[id_col]), LABEL: labels[target].to_numpy()})
+    parts, unmatched = _match(name, out)
     tags = {
         tracking.KIND: "labels",
         tracking.MODEL: name,
         tracking.TAG + "rows": str(len(out)),
         tracking.TAG + "id_col": id_col,
         tracking.TAG + "target": target,
+        MATCHED: str(len(out) - len(unmatched)),
+        UNMATCHED: str(len(unmatched)),
+        **{_MATCHED_IN + batch: str(len(part)) for batch, part in parts.items()},
     }
     with tracking.atomic_run(tracking.experiment_id(name), "labels", tags) as run:
-        tracking.log_table(out, LABELS_PATH)
+        for batch, part in parts.items():
+            tracking.log_table(part, labels_part(batch))
+        if len(unmatched):
+            tracking.log_table(unmatched, LABELS_PATH)
     return run.info.run_id
+
+
+def _match(name: str, labels: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """``labels`` split by the batch holding their ids (the latest, where several do), and
+    those no batch holds. Batches are read newest first, their id column only, until every
+    label has found its batch."""
+    batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+    parts, left = {}, labels
+    for run in reversed(batches):
+        id_col = run.data.tags.get(tracking.TAG + "id_col")
+        if left.empty:
+            break
+        if not id_col:
+            continue
+        ids = as_labels(tracking.read_table_artifact(run, BATCH_PATH, [id_col])[id_col])
+        hit = np.isin(left[ID].to_numpy(), ids)
+        if hit.any():
+            parts[run.info.run_id] = left[hit].reset_index(drop=True)
+            left = left[~hit]
+    return parts, left.reset_index(drop=True)
 
 
 def _read(data, baseline: Baseline, id_col: str | None) -> pd.DataFrame:

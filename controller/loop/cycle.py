@@ -27,7 +27,7 @@ from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
 from controller.loop.window import (
     VERSION,
-    labelled_rows,
+    Logged,
     load_profiled_window,
     select_runs,
     window_key,
@@ -77,14 +77,18 @@ def monitor(
     )[0]
 
 
-def _monitor(name, *, alias=None, version=None, last=None, since=None, until=None, policy=None):
-    """``monitor``, also returning what its HTML page was made of (for ``cycle``)."""
+def _monitor(
+    name, *, alias=None, version=None, last=None, since=None, until=None, policy=None, logged=None
+):
+    """``monitor``, also returning what its HTML page was made of (for ``cycle``, which
+    found the ``logged`` runs already)."""
     policy = policy or Policy()
     with phase("MLflow reads"):
         mv = tracking.resolve_version(name, version=version, alias=alias)
         baseline, baseline_run = tracking.load_baseline(mv)
+        logged = logged or Logged.find(name)
         window = load_profiled_window(
-            name, baseline, mv.version, last=last, since=since, until=until
+            name, baseline, mv.version, last=last, since=since, until=until, logged=logged
         )
     notes: tuple[str, ...] = ()
     try:
@@ -111,9 +115,7 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             r.data.tags.get(tracking.TAG + "trigger_run"): r.data.tags[registry.GATE]
             for r in registry.complete_retrains(name)
         }
-        labelled = labelled_rows(
-            tracking.finished_runs(name, "batch"), tracking.finished_runs(name, "labels")
-        )
+        labelled = window.labelled_rows
     event_time = window.event_times
     earlier = [
         Cycle(
@@ -149,7 +151,7 @@ def _monitor(name, *, alias=None, version=None, last=None, since=None, until=Non
             "window_end": window.end.isoformat(),
             "batches": ",".join(window.run_ids),
             "baseline_run_id": baseline_run,
-            "window_key": window_key(name, mv.version, window.run_ids, policy),
+            "window_key": window_key(name, mv.version, window.run_ids, policy, logged),
             "event_time": str(event_time).lower(),
             "labelled_rows": str(labelled),
         },
@@ -290,9 +292,9 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
     policy = policy or Policy()
     said = tuple(registry.reconcile(name, policy.retrain.promotion))
     champion = tracking.resolve_version(name)
-    key = window_key(
-        name, champion.version, [r.info.run_id for r in select_runs(name, last=last)], policy
-    )
+    logged = Logged.find(name)
+    batches = [r.info.run_id for r in select_runs(name, last=last, logged=logged)]
+    key = window_key(name, champion.version, batches, policy, logged)
     earlier = tracking.finished_runs(name, "monitor")
     report, page, waiting = None, None, ""
     if earlier and earlier[-1].data.tags.get(WINDOW_KEY) == key:
@@ -303,7 +305,7 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         if run.data.tags.get(RETRAIN) == "waiting":  # and nothing arrived that could help
             waiting = run.data.tags.get(WAITING, "")
     else:
-        report, page = _monitor(name, last=last, policy=policy)
+        report, page = _monitor(name, last=last, policy=policy, logged=logged)
         run_id, triggered = report.context["run_id"], report.retrain.triggered
         verdict, version = report.verdict, report.context["version"]
     result = None

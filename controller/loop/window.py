@@ -25,8 +25,11 @@ from controller.inputs.batches import (
     ID,
     LABEL,
     LABELS_PATH,
+    MATCHED,
     PROFILE_PATH,
     START,
+    labels_part,
+    matched_batches,
     read_profile,
 )
 from controller.loop.assess import Observed
@@ -37,6 +40,52 @@ from controller.statistics.performance import as_labels
 
 VERSION = "__version__"
 TIMESTAMP_COL = tracking.TAG + "timestamp_col"
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A model's batch and label runs as logged so far: their tags, found in one search
+    each. A cycle finds them once; the files it reads are those of its window's batches
+    and of the labels matched to them, never all of history's."""
+
+    batches: tuple  # oldest first, by the end of their rows' time range
+    labels: tuple  # oldest first, by when they were logged
+
+    @classmethod
+    def find(cls, name: str) -> Logged:
+        batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+        return cls(tuple(batches), tuple(tracking.finished_runs(name, "labels")))
+
+    @property
+    def labelled_rows(self) -> int:
+        """Labelled production rows logged so far: late labels matched to a batch (all of
+        an older label run's), and batches logged with their target."""
+        inline = [r for r in self.batches if tracking.TAG + "target" in r.data.tags]
+        late = sum(
+            int(r.data.tags.get(MATCHED, r.data.tags.get(tracking.TAG + "rows", 0)))
+            for r in self.labels
+        )
+        return late + sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in inline)
+
+    def labels_for(self, run_ids) -> pd.DataFrame | None:
+        """The late labels (``__id__``, ``__label__``) matched to the batches ``run_ids``, the
+        latest label of an id winning; label runs logged before labels were matched to
+        batches are read whole."""
+        wanted = set(run_ids)
+        parts = []
+        for run in self.labels:
+            tags = run.data.tags
+            if MATCHED not in tags:
+                parts.append(tracking.read_table_artifact(run, LABELS_PATH))
+                continue
+            parts += [
+                tracking.read_table_artifact(run, labels_part(batch))
+                for batch in matched_batches(tags)
+                if batch in wanted
+            ]
+        if not parts:
+            return None
+        return pd.concat(parts, ignore_index=True).drop_duplicates(ID, keep="last")
 
 
 @dataclass(frozen=True)
@@ -80,17 +129,19 @@ def load_window(
     last: int | None = None,
     since: str | None = None,
     until: str | None = None,
+    logged: Logged | None = None,
 ) -> Window:
     """Batches of the window: the ``last`` N by event time, or those overlapping
     [since, until). The column ``__version__`` says which model version scored each row."""
-    runs = select_runs(name, last=last, since=since, until=until)
+    logged = logged or Logged.find(name)
+    runs = select_runs(name, last=last, since=since, until=until, logged=logged)
     lo, hi = _range(since, until)
     frames = [_read_rows(run, lo, hi) for run in runs]
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise _no_rows(name, since, until)
-    labels = _labels_of(frame, _late_labels(name, frame))
     run_ids = tuple(r.info.run_id for r in runs)
+    labels = _labels_of(frame, _late_labels(logged, run_ids, frame))
     codes = np.repeat(np.arange(len(runs)), [len(f) for f in frames])
     return Window(
         frame=frame,
@@ -123,6 +174,7 @@ class ProfiledWindow:
     start: pd.Timestamp
     end: pd.Timestamp
     late_labels: pd.DataFrame | None
+    labelled_rows: int  # labelled production rows logged so far, in any window
     event_times: bool = True
 
     def observe(
@@ -163,11 +215,13 @@ def load_profiled_window(
     last: int | None = None,
     since: str | None = None,
     until: str | None = None,
+    logged: Logged | None = None,
 ) -> ProfiledWindow:
     """The batches of the window (as ``load_window`` selects them) monitored as ``version``
     of the model with its ``baseline``: profiles and narrow columns where they serve, full
     rows where not (see ``ProfiledWindow``)."""
-    runs = select_runs(name, last=last, since=since, until=until)
+    logged = logged or Logged.find(name)
+    runs = select_runs(name, last=last, since=since, until=until, logged=logged)
     lo, hi = _range(since, until)
     key = baseline_key(baseline)
     profiles, outputs, rows, reread = [], [], [], []
@@ -183,14 +237,16 @@ def load_profiled_window(
         raise _no_rows(name, since, until)
     outputs = pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()
     full = pd.concat(rows, ignore_index=True) if rows else None
+    run_ids = tuple(r.info.run_id for r in runs)
     return ProfiledWindow(
         profiles=tuple(profiles),
         outputs=outputs,
         rows=full,
-        run_ids=tuple(r.info.run_id for r in runs),
+        run_ids=run_ids,
         reread=tuple(reread),
         **_span(runs, lo, hi),
-        late_labels=_late_labels(name, outputs, *([full] if full is not None else [])),
+        late_labels=_late_labels(logged, run_ids, outputs, *([full] if full is not None else [])),
+        labelled_rows=logged.labelled_rows,
         event_times=all(TIMESTAMP_COL in r.data.tags for r in runs),
     )
 
@@ -211,12 +267,17 @@ def _profile_for(run, key: str, version: str, lo, hi) -> BatchProfile | None:
 
 
 def select_runs(
-    name: str, *, last: int | None = None, since: str | None = None, until: str | None = None
+    name: str,
+    *,
+    last: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    logged: Logged | None = None,
 ) -> list:
     """The batch runs of a window (see ``load_window``), oldest first."""
-    runs = tracking.finished_runs(name, "batch")
+    everything = list((logged or Logged.find(name)).batches)
     lo, hi = _range(since, until)
-    runs.sort(key=lambda r: r.data.tags[END])
+    runs = everything
     if lo is not None or hi is not None:
         runs = [
             r
@@ -232,7 +293,6 @@ def select_runs(
                 f"no production batches for model {name!r} at all",
                 f"log some with: driftctl log-batch --model {name} --data FILE",
             )
-        everything = tracking.finished_runs(name, "batch")
         raise NotFoundError(
             f"no production batches for model {name!r} between {since or 'the start'} and "
             f"{until or 'now'}",
@@ -247,21 +307,14 @@ def select_runs(
     return runs
 
 
-def window_key(name: str, version: str, batch_runs, policy) -> str:
+def window_key(name: str, version: str, batch_runs, policy, logged: Logged | None = None) -> str:
     """What a cycle's findings depend on: the version, the batches, the labels logged so
     far and the policy. Equal keys, equal findings."""
-    labels = [r.info.run_id for r in tracking.finished_runs(name, "labels")]
+    labels = [r.info.run_id for r in (logged or Logged.find(name)).labels]
     # [batches] shapes batches as they are logged, and their runs are in the key already.
     policy = replace(policy, batches=type(policy.batches)())
     text = repr((str(version), list(batch_runs), labels, policy))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def labelled_rows(batch_runs, label_runs) -> int:
-    """Labelled production rows logged so far: late labels, and batches logged with their
-    target."""
-    inline = [r for r in batch_runs if tracking.TAG + "target" in r.data.tags]
-    return sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in [*label_runs, *inline])
 
 
 def _read_rows(run, lo=None, hi=None, columns=None) -> pd.DataFrame:
@@ -299,16 +352,11 @@ def _no_rows(name, since, until) -> NotFoundError:
     )
 
 
-def _late_labels(name: str, *frames: pd.DataFrame) -> pd.DataFrame | None:
-    """The late labels, one per id, when some frame has ids to join them to."""
+def _late_labels(logged: Logged, run_ids, *frames: pd.DataFrame) -> pd.DataFrame | None:
+    """The late labels of the batches ``run_ids``, when some frame has ids to join them to."""
     if not any(ID in f.columns for f in frames):
         return None
-    late = [
-        tracking.read_table_artifact(r, LABELS_PATH) for r in tracking.finished_runs(name, "labels")
-    ]
-    if not late:
-        return None
-    return pd.concat(late, ignore_index=True).drop_duplicates(ID, keep="last")
+    return logged.labels_for(run_ids)
 
 
 def _labels_of(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.Series | None:
