@@ -252,3 +252,21 @@ def test_the_window_key_follows_the_monitoring_policy_not_the_logging_one(sqlite
     assert window_key("m", "1", runs, Policy(numeric=Rule("wasserstein", "ks", 0.3))) != key
     assert window_key("m", "2", runs, policy) != key
     assert window_key("m", "1", runs[:1], policy) != key
+
+
+def test_a_cycle_reads_its_latest_predecessors_not_the_whole_history(champion, tmp_path):
+    """The newest runs of a kind come newest first, however many there are, so a cycle
+    loads the few it decides on, not every earlier cycle's metrics."""
+    path = tmp_path / "b.parquet"
+    make_frame(300, 1).drop(columns="y").to_parquet(path)
+    assert main(["log-batch", "--model", champion, "--data", str(path)]) == 0
+    for _ in range(4):
+        assert main(["monitor", "--model", champion, "--last", "1"]) in (0, 1)
+    every = tracking.finished_runs(champion, "monitor")
+    newest = [r.info.run_id for r in reversed(every)]
+    assert [r.info.run_id for r in tracking.latest_runs(champion, "monitor", 3)] == newest[:3]
+    assert [r.info.run_id for r in tracking.latest_runs(champion, "monitor", 9)] == newest
+    where = f"attributes.run_id = '{newest[2]}'"
+    assert [r.info.run_id for r in tracking.latest_runs(champion, "monitor", 1, where)] == [
+        newest[2]
+    ]

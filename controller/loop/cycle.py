@@ -110,11 +110,12 @@ def _monitor(
     meta = tuple(c for c in observed.sample.columns if c not in baseline.features)
     report = assess(baseline, observed, policy, meta_columns=meta, model=model)
     with phase("MLflow reads"):
-        runs = tracking.finished_runs(name, "monitor")
-        gates = {  # the gate of the challenger each trigger built
-            r.data.tags.get(tracking.TAG + "trigger_run"): r.data.tags[registry.GATE]
-            for r in registry.complete_retrains(name)
-        }
+        # The streak needs the latest consecutive_cycles - 1 cycles, the cooldown the last
+        # that triggered a retrain, and the gate of the challenger that one built.
+        recent = tracking.latest_runs(name, "monitor", max(policy.retrain.consecutive_cycles, 1))
+        trigger = tracking.latest_runs(name, "monitor", 1, f"tags.`{RETRAIN}` = 'true'")
+        runs = recent + [r for r in trigger if r.info.run_id not in {x.info.run_id for x in recent}]
+        gate = registry.gate_of(name, trigger[0].info.run_id) if trigger else ""
         labelled = window.labelled_rows
     event_time = window.event_times
     earlier = [
@@ -124,12 +125,12 @@ def _monitor(
             triggered=r.data.tags.get(RETRAIN) == "true",
             event_time=r.data.tags.get(EVENT_TIME) != "false",
             labelled_rows=int(r.data.tags[LABELLED_ROWS]) if LABELLED_ROWS in r.data.tags else None,
-            gate=gates.get(r.info.run_id, ""),
+            gate=gate if trigger and r.info.run_id == trigger[0].info.run_id else "",
         )
-        for r in reversed(runs)
+        for r in runs
     ]
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
-    found += _still_waiting(runs, mv.version)
+    found += _still_waiting(recent[0] if recent else None, mv.version)
     report = replace(
         report,
         notes=report.notes + notes,
@@ -162,10 +163,9 @@ def _monitor(
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 
-def _still_waiting(runs, version) -> list[str]:
-    """A retrain the last cycle triggered but could not run yet, for want of data, is
+def _still_waiting(last, version) -> list[str]:
+    """A retrain the ``last`` cycle triggered but could not run yet, for want of data, is
     called for again, as long as the champion it was for is still the one monitored."""
-    last = runs[-1] if runs else None
     if last is None or last.data.tags.get(RETRAIN) != "waiting":
         return []
     if last.data.tags.get(tracking.VERSION) != str(version):
@@ -295,10 +295,10 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
     logged = Logged.find(name)
     batches = [r.info.run_id for r in select_runs(name, last=last, logged=logged)]
     key = window_key(name, champion.version, batches, policy, logged)
-    earlier = tracking.finished_runs(name, "monitor")
+    earlier = tracking.latest_runs(name, "monitor", 1)
     report, page, waiting = None, None, ""
-    if earlier and earlier[-1].data.tags.get(WINDOW_KEY) == key:
-        run = earlier[-1]
+    if earlier and earlier[0].data.tags.get(WINDOW_KEY) == key:
+        run = earlier[0]
         run_id, triggered = run.info.run_id, run.data.tags.get(RETRAIN) == "true"
         verdict = run.data.tags.get(tracking.TAG + "verdict", "")
         version = run.data.tags.get(tracking.VERSION, str(champion.version))

@@ -292,6 +292,14 @@ def _replaces(tags: dict[str, str], pending: str) -> bool:
     return tags.get(RIVAL) == pending and tags.get(VERSUS) == "passed"
 
 
+def gate_of(name: str, trigger_run: str) -> str:
+    """The gate (passed | failed) of the challenger the monitor run ``trigger_run``
+    triggered, or "" if none was judged."""
+    where = f"tags.`{tracking.TAG}trigger_run` = '{trigger_run}'"
+    runs = tracking.latest_runs(name, "retrain", 10, where)
+    return next((r.data.tags[GATE] for r in runs if GATE in r.data.tags), "")
+
+
 def complete_retrains(name: str) -> list:
     """Retrain runs that finished and were judged, oldest first."""
     return [r for r in tracking.finished_runs(name, "retrain") if GATE in r.data.tags]

@@ -142,8 +142,19 @@ def finished_runs(model: str, kind: str) -> list:
     )
 
 
-def model_runs(model: str, where: str = "") -> list:
-    """Runs tagged with ``model`` in any active experiment, matching ``where``."""
+def latest_runs(model: str, kind: str, n: int, where: str = "") -> list:
+    """The ``n`` newest complete runs of ``kind`` for ``model`` matching ``where``, newest
+    first. A cycle decides on its few latest predecessors; finding all of them would load
+    every metric of every earlier cycle (one per feature and statistic)."""
+    where = f"tags.`{KIND}` = '{kind}' and attributes.status = 'FINISHED'" + (
+        f" and {where}" if where else ""
+    )
+    return model_runs(model, where, limit=n)
+
+
+def model_runs(model: str, where: str = "", limit: int | None = None) -> list:
+    """Runs tagged with ``model`` in any active experiment, matching ``where``; with
+    ``limit``, only the newest ``limit`` of them, newest first."""
     experiments, token = [], None
     while True:
         page = client().search_experiments(max_results=1000, page_token=token)
@@ -153,12 +164,19 @@ def model_runs(model: str, where: str = "") -> list:
             break
     runs, token = [], None
     where = f"tags.`{MODEL}` = '{model}'" + (f" and {where}" if where else "")
+    order = ["attributes.start_time DESC"] if limit else None
     while True:
-        page = client().search_runs(experiments, where, max_results=1000, page_token=token)
+        page = client().search_runs(
+            experiments,
+            where,
+            max_results=min(limit or 1000, 1000),
+            order_by=order,
+            page_token=token,
+        )
         runs.extend(page)
         token = page.token
-        if not token:
-            return runs
+        if not token or (limit and len(runs) >= limit):
+            return runs[:limit] if limit else runs
 
 
 def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
