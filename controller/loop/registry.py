@@ -295,21 +295,22 @@ def _replaces(tags: dict[str, str], pending: str) -> bool:
 def gate_of(name: str, trigger_run: str) -> str:
     """The gate (passed | failed) of the challenger the monitor run ``trigger_run``
     triggered, or "" if none was judged."""
-    where = f"tags.`{tracking.TAG}trigger_run` = '{trigger_run}'"
-    runs = tracking.latest_runs(name, "retrain", 10, where)
-    return next((r.data.tags[GATE] for r in runs if GATE in r.data.tags), "")
+    runs = complete_retrains(name, f"tags.`{tracking.TAG}trigger_run` = '{trigger_run}'", 1)
+    return runs[0].data.tags[GATE] if runs else ""
 
 
-def complete_retrains(name: str) -> list:
-    """Retrain runs that finished and were judged, oldest first."""
-    return [r for r in tracking.finished_runs(name, "retrain") if GATE in r.data.tags]
+def complete_retrains(name: str, where: str = "", limit: int = 100) -> list:
+    """The newest ``limit`` retrain runs matching ``where`` that finished and were judged,
+    newest first (each carries its comparison's metrics: not all of history's)."""
+    where = f"tags.`{GATE}` != ''" + (f" and {where}" if where else "")
+    return tracking.latest_runs(name, "retrain", limit, where)
 
 
 def _register_pending(name: str, lid: str) -> list[str]:
     """Register the newest passed challenger of the current champion if a crash left it
     unregistered."""
     aliases = _aliases(name)
-    for run in reversed(complete_retrains(name)):
+    for run in complete_retrains(name):
         tags = run.data.tags
         if tags[GATE] != "passed":
             continue

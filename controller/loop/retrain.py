@@ -173,13 +173,11 @@ def retrain(name: str, *, policy: Policy | None = None, trigger_run: str = "") -
             )
         ).encode()
     ).hexdigest()
-    earlier = [
-        r for r in registry.complete_retrains(name) if r.data.tags.get(registry.RETRAIN_KEY) == key
-    ]
+    earlier = registry.complete_retrains(name, f"tags.`{registry.RETRAIN_KEY}` = '{key}'", 1)
     if earlier:
         result = RetrainResult.from_dict(
-            earlier[-1].info.run_id,
-            json.loads(tracking.read_text_artifact(earlier[-1].info.run_id, COMPARISON)),
+            earlier[0].info.run_id,
+            json.loads(tracking.read_text_artifact(earlier[0].info.run_id, COMPARISON)),
         )
     else:
         lineage = {"trigger_run": trigger_run, "batches": ",".join(rows.batches)[:4000]}
