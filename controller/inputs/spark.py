@@ -23,6 +23,7 @@ import os
 import posixpath
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import reduce
@@ -47,6 +48,11 @@ _MISSING, _INFINITE, _UNREADABLE = -1, -2, -3  # bin numbers of values not count
 def session():
     """The active Spark session, else a new one (as ``spark-submit`` configured it, else
     local on every core)."""
+    # pyspark 4 warns, at many of its calls, that it does not fully support pandas 3; the
+    # engine's tests pass with it, and the warning would drown the command's output.
+    warnings.filterwarnings(
+        "ignore", "PySpark does not yet fully support pandas", FutureWarning, "pyspark"
+    )
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -60,7 +66,8 @@ def session():
     # Local workers run this interpreter, which has the model's libraries (Spark's default
     # is the first python3 on the PATH). On a cluster, set PYSPARK_PYTHON.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = SparkSession.builder.appName("driftctl").getOrCreate()
+    builder = SparkSession.builder.appName("driftctl")
+    spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")  # Spark's start-up warnings drown our output
     return spark
 

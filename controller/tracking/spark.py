@@ -7,7 +7,9 @@ pyspark is imported by the caller (``controller.inputs.spark``); nothing here im
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -28,6 +30,11 @@ def spark_udf(spark, model_uri: str, result_type: str, predict_fn: str = "predic
     predicts with the method named in its MLmodel file, so a local copy of the model names
     it there (what ``log_model(pyfunc_predict_fn=...)`` would have written).
     """
+    # env_manager="local" is our choice, as the pandas engine loads the model here; MLflow
+    # warns about it, and says which backend it picked, at every call.
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         if predict_fn == "predict":
             return mlflow.pyfunc.spark_udf(
@@ -47,6 +54,8 @@ def spark_udf(spark, model_uri: str, result_type: str, predict_fn: str = "predic
             f"the model {model_uri} cannot be used as a Spark UDF: {exc}",
             "check that its artifacts exist and that its flavor's library is installed here",
         ) from exc
+    finally:
+        quiet.setLevel(level)
 
 
 def log_directory(run_id: str, local: str | Path, path: str) -> None:
@@ -84,7 +93,10 @@ def log_spark_dataset(
     else:
         source = SparkDatasetSource(path=path, table_name=table)
     found = SparkDataset(frame, source, name=name, digest=digest)
-    schema = found.schema
+    with warnings.catch_warnings():
+        # A hint that integer columns cannot hold missing values: about model signatures.
+        warnings.simplefilter("ignore", UserWarning)
+        schema = found.schema
     dataset = Dataset(
         name=name,
         digest=found.digest,
