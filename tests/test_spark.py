@@ -235,7 +235,7 @@ def test_bad_input_gives_one_error_and_no_run(model, spark, tmp_path, capsys):
 
 
 def test_a_table_batch_and_its_rows_read_back(model, spark, tmp_path, capsys):
-    frame = production(600, 11)
+    frame = production(600, 11).assign(prediction=1)  # served: the champion need not score
     spark.createDataFrame(frame).write.saveAsTable("batches_t")
     args = ["log-batch", "--engine", "spark", "--model", model, "--table", "batches_t",
             "--id-col", "id", "--timestamp-col", "ts", "--target", "y"]
