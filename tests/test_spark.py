@@ -163,6 +163,8 @@ def test_a_scored_batch_profiles_as_the_pandas_engine(model, spark, tmp_path):
     assert tags[engine.SOURCE] == path and tags[engine.FINGERPRINT].startswith("1 files, 1500 rows")
     (dataset,) = run.inputs.dataset_inputs
     assert json.loads(dataset.dataset.profile) == {"num_rows": 1500}
+    assert dataset.dataset.digest == tags[engine.FINGERPRINT].split()[-1][:8]
+    assert json.loads(dataset.dataset.source) == {"path": path}
 
 
 def test_only_the_k_smallest_keys_reach_the_driver(spark):
@@ -170,8 +172,8 @@ def test_only_the_k_smallest_keys_reach_the_driver(spark):
     kept = engine._bottom_k(frame, 50, seed=1)
     assert len(kept) == 50 and kept[KEY].is_monotonic_increasing
     # The plan Spark runs: a top-k per partition merged on an executor, limit 50.
-    plan = frame.withColumn(KEY, frame.id).orderBy(KEY).limit(50)._jdf.queryExecution()
-    assert "TakeOrderedAndProject(limit=50" in plan.executedPlan().toString()
+    plan = engine.smallest_keys(frame, 50, seed=1)._jdf.queryExecution().executedPlan()
+    assert "TakeOrderedAndProject(limit=50" in plan.toString()
     # Same rows, same keys: the sample depends on the content and the seed only.
     again = engine._bottom_k(frame.repartition(3), 50, seed=1)
     pd.testing.assert_frame_equal(kept, again)
@@ -228,6 +230,9 @@ def test_bad_input_gives_one_error_and_no_run(model, spark, tmp_path, capsys):
     bad_times = frame.assign(ts=frame["ts"].where(np.arange(200) > 0, "last tuesday"))
     with pytest.raises(InputError, match="'ts' cannot be read as dates"):
         spark_batch(bad_times)
+    frame.to_csv(tmp_path / "batch.csv", index=False)
+    with pytest.raises(InputError, match="the Spark engine reads parquet"):
+        log_batch(model, tmp_path / "batch.csv", **cols)
 
     assert main(["log-batch", "--model", model, "--table", "anything"]) == 2
     assert "only the Spark engine reads" in capsys.readouterr().err

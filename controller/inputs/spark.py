@@ -103,13 +103,18 @@ def read(data=None, table: str | None = None):
 
 
 def _open(spark, source: str):
-    from pyspark.errors import AnalysisException
+    from pyspark.errors import PySparkException
 
+    if not source.startswith(TABLE) and source.lower().endswith((".csv", ".csv.gz")):
+        raise InputError(
+            f"the Spark engine reads parquet, not {source!r}",
+            "convert the file to parquet, or log it with --engine pandas",
+        )
     try:
         if source.startswith(TABLE):
             return spark.table(source.removeprefix(TABLE))
         return spark.read.parquet(source)
-    except AnalysisException as exc:
+    except PySparkException as exc:  # no such table or path, files that are not parquet
         what = f"table {source.removeprefix(TABLE)!r}" if source.startswith(TABLE) else source
         raise InputError(
             f"Spark cannot read {what}: {str(exc).splitlines()[0]}",
@@ -142,7 +147,7 @@ class SparkBatch:
             rows=self.profile.rows,
             path=None if where.startswith(TABLE) or not where else where,
             table=where.removeprefix(TABLE) if where.startswith(TABLE) else None,
-            digest=self.tags.get(FINGERPRINT, "")[:8] or None,
+            digest=self.tags[FINGERPRINT].split()[-1][:8] if self.tags else None,
         )
 
 
@@ -381,13 +386,17 @@ def _bottom_k(frame, k: int, seed: int) -> pd.DataFrame:
     partition and merges them on an executor; the Arrow collection brings only those k
     rows to the driver.
     """
+    sample = smallest_keys(frame, k, seed).toArrow().to_pandas()
+    return sample.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def smallest_keys(frame, k: int, seed: int):
+    """The Spark DataFrame of ``frame``'s rows with the ``k`` smallest keys (``_bottom_k``)."""
     from pyspark.sql import functions as F
 
     hashed = F.xxhash64(F.lit(seed), *[frame[c] for c in frame.columns])
     key = F.shiftrightunsigned(hashed, 11).cast("double") * 2.0**-53
-    kept = frame.withColumn(KEY, key).orderBy(KEY).limit(k)
-    sample = kept.toArrow().to_pandas()
-    return sample.sort_values(KEY, kind="stable").reset_index(drop=True)
+    return frame.withColumn(KEY, key).orderBy(KEY).limit(k)
 
 
 def _seed(columns: dict[str, Column]) -> int:
@@ -400,6 +409,7 @@ def _seed(columns: dict[str, Column]) -> int:
 def fingerprint(spark, source: str) -> str:
     """A fingerprint of the files behind ``source``: each one's path (relative to their
     common folder), size and number of rows, read from the parquet footers by Spark."""
+    from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
     frame = _open(spark, source)
@@ -412,9 +422,7 @@ def fingerprint(spark, source: str) -> str:
             .count()
             .collect()
         )
-    except Exception as exc:  # a source not made of files (JDBC, say) has no _metadata
-        if type(exc).__name__ != "AnalysisException":
-            raise
+    except AnalysisException as exc:  # a source not made of files (JDBC, say)
         raise InputError(
             f"cannot fingerprint the rows of {source}: Spark does not read them from files",
             "write the batch as a parquet table or directory",
@@ -505,10 +513,19 @@ def _kind(dtype) -> str | None:
 def _require_other_types(frame, baseline: Baseline, timestamp_col, target) -> None:
     from pyspark.sql import types as T
 
-    if timestamp_col and isinstance(frame.schema[timestamp_col].dataType, T.NumericType):
+    stamp = frame.schema[timestamp_col].dataType if timestamp_col else None
+    if isinstance(stamp, T.NumericType):
         raise InputError(
             f"time-stamp column {timestamp_col!r} holds numbers, whose unit driftctl cannot know",
             "write ISO 8601 strings, or convert epoch seconds with F.timestamp_seconds(column)",
+        )
+    if stamp is not None and not isinstance(
+        stamp, T.StringType | T.TimestampType | T.TimestampNTZType | T.DateType
+    ):
+        raise InputError(
+            f"time-stamp column {timestamp_col!r} cannot be read as dates (Spark type "
+            f"{stamp.simpleString()})",
+            "use ISO 8601 strings (2026-01-31T12:00:00Z) or a timestamp column",
         )
     if target and baseline.task == "regression":
         dtype = frame.schema[target].dataType
