@@ -76,7 +76,8 @@ def log_batch(
             **cols,
         ) as batch:
             log_rows = partial(batch.log_rows, path=BATCH_PATH, dataset=f"{name}-batch")
-            return _log(name, mv, batch.profile, batch.start, batch.end, cols, batch.tags, log_rows)
+            profile = batch.profile
+            return _log(name, mv, profile, profile.start, profile.end, cols, batch.tags, log_rows)
     frame = _read(data, baseline, id_col)
     check_names(frame)
     if prediction_col is None and "prediction" in frame and "prediction" not in baseline.features:

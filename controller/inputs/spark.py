@@ -124,12 +124,10 @@ def _open(spark, source: str):
 
 @dataclass(frozen=True)
 class SparkBatch:
-    """A checked and profiled batch, ready to log: its profile, event-time range, the
-    pointer to its rows (tags) and its narrow columns, written by Spark to ``rows``."""
+    """A checked and profiled batch, ready to log: its profile, the pointer to its rows
+    (tags) and its narrow columns, written by Spark to ``rows``."""
 
     profile: BatchProfile
-    start: pd.Timestamp | None
-    end: pd.Timestamp | None
     tags: dict[str, str]
     rows: Path
     frame: object  # the Spark DataFrame read, for lineage
@@ -192,6 +190,10 @@ def batch(
         _require_other_types(frame, baseline, timestamp_col, target)
         if id_col:
             _require_unique(frame, id_col)
+        # Taken before the rows are read: a source that changes meanwhile is refused later.
+        tags = {}
+        if source is not None:
+            tags = {SOURCE: source, FINGERPRINT: fingerprint(spark, source)}
 
         prepared, scored = _prepared(
             frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target
@@ -230,10 +232,7 @@ def batch(
                 prepared.unpersist()
         for marker in [*written.glob("_*"), *written.glob(".*")]:  # _SUCCESS, checksums
             marker.unlink()
-        tags = {}
-        if source is not None:
-            tags = {SOURCE: source, FINGERPRINT: fingerprint(frame.sparkSession, source)}
-        yield SparkBatch(profile, profile.start, profile.end, tags, written, frame, source)
+        yield SparkBatch(profile, tags, written, frame, source)
 
 
 def _prepared(frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target):
