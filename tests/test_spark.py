@@ -288,6 +288,20 @@ def test_a_spark_baseline_bins_as_the_pandas_engine(sqlite_uri, spark, tmp_path,
     assert ours.prediction.counts == oracle.prediction.counts
     assert ours.positive_class == oracle.positive_class
 
+    # From a sample of 1,000 rows: its bins, counted by Spark over all 3,000 rows.
+    register_model("small", model, trusted=TRUSTED)
+    args = ["baseline", "--engine", "spark", "--model", "small", "--data", path, "--target", "y",
+            "--spark-sample-size", "1000"]
+    assert main(args) == 0, capsys.readouterr().err
+    small = tracking.load_baseline(tracking.resolve_version("small"))[0]
+    assert small.n_rows == 3000 and len(small.reference) == 1000
+    for name, p in small.features.items():
+        full = p.observe(data[name])  # the pandas engine's counts in the same bins
+        assert (p.counts, p.missing) == (full.counts, full.missing), name
+        if p.kind == "numeric":
+            assert math.isclose(p.mean, full.mean, rel_tol=1e-9)
+            assert math.isclose(p.std, full.std, rel_tol=1e-9)
+
 
 def test_without_pyspark_the_engine_says_how_to_install_it():
     script = (
