@@ -50,6 +50,8 @@ def spark(tmp_path_factory):
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.sql.warehouse.dir", str(warehouse))
+        # Not UTC, so that time stamps without a zone test the engine's own reading of them.
+        .config("spark.sql.session.timeZone", "America/New_York")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -182,6 +184,7 @@ def test_only_the_k_smallest_keys_reach_the_driver(spark):
 def test_served_predictions_profile_as_the_pandas_engine(model, spark, tmp_path):
     frame = production(800, 8)
     frame["served"] = (frame["x1"].fillna(0) > 0).astype(float)  # whole floats: labels "0", "1"
+    frame["ts"] = frame["ts"].str.rstrip("Z")  # time stamps without a zone: UTC in both engines
     path = write(frame, tmp_path / "served.parquet")
     cols = dict(id_col="id", timestamp_col="ts", target="y", prediction_col="served", policy=POLICY)
     oracle = log_batch(model, path, **cols)
