@@ -42,7 +42,7 @@ SOURCE = tracking.TAG + "rows_source"
 FINGERPRINT = tracking.TAG + "rows_fingerprint"
 TABLE = "table:"
 BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
-_MISSING, _INFINITE, _UNREADABLE = -1, -2, -3  # bin numbers of values not counted in bins
+_MISSING, _UNREADABLE = -1, -2  # bin numbers of values not counted in bins
 
 
 def session():
@@ -273,7 +273,8 @@ def _labels(col, dtype):
     if isinstance(dtype, T.BooleanType):
         return F.when(col, "True").when(~col, "False")
     if isinstance(dtype, T.FractionalType):
-        whole = (col == F.floor(col)) & ~F.isnan(col)
+        # Within 2**53, where doubles hold whole numbers exactly (and a long casts safely).
+        whole = (col == F.floor(col)) & (F.abs(col) < 2.0**53)
         return F.when(whole, col.cast("long").cast("string")).otherwise(col.cast("string"))
     return col.cast("string")
 
