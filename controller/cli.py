@@ -58,6 +58,21 @@ def _exit_code_arg(p: argparse.ArgumentParser, meaning: str) -> None:
     )
 
 
+def _engine(p: argparse.ArgumentParser, what: str) -> None:
+    """--engine, and --data or --table: where the rows come from and what reads them."""
+    p.add_argument(
+        "--engine",
+        choices=("pandas", "spark"),
+        default="pandas",
+        help="what reads and profiles the data: pandas in this process (default), or Spark "
+        "on its executors (pip install 'driftctl[spark]'; a parquet file or directory, or "
+        "a table)",
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data", help=f"{what} (parquet or CSV; with --engine spark, parquet)")
+    g.add_argument("--table", help="a table of the Spark catalog (with --engine spark)")
+
+
 def parser() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = _common(argparse.SUPPRESS)
@@ -81,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
         "of a registered model version that was logged without one.",
     )
     _model(p)
-    p.add_argument("--data", required=True, help="training or validation data (parquet/CSV)")
+    _engine(p, "training or validation data")
     p.add_argument("--target", help="label column; enables validation performance")
     p.add_argument(
         "--prediction-col",
@@ -94,6 +109,14 @@ def parser() -> argparse.ArgumentParser:
         default=10_000,
         help="rows kept as the reference sample (default: 10000)",
     )
+    p.add_argument(
+        "--spark-sample-size",
+        type=int,
+        default=100_000,
+        help="with --engine spark: rows of a uniform sample brought to the driver, from "
+        "which the bins, the reference sample and the attributions are made; the bins' "
+        "counts are then taken over every row (default: 100000)",
+    )
 
     p = sub.add_parser(
         "log-batch",
@@ -103,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
         "MLflow run. Without --prediction-col the champion predicts.",
     )
     _model(p, which=False)
-    p.add_argument("--data", required=True, help="batch file (parquet or CSV)")
+    _engine(p, "batch file")
     p.add_argument("--id-col", help="row id column, used to join late labels")
     p.add_argument("--timestamp-col", help="event time column (default: time of logging)")
     p.add_argument(
@@ -260,8 +283,15 @@ def _run(args) -> int:
     if args.command == "baseline":
         from controller.profiles.build import build_baseline
 
+        _check_engine(args)
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
-        data = read_table(args.data)
+        if args.engine == "spark":
+            from controller.inputs import spark
+
+            frame, _ = spark.read(args.data, args.table)
+            data = spark.baseline_rows(frame, args.spark_sample_size)
+        else:
+            data = read_table(args.data)
         preds = None
         exclude = tuple(args.exclude)
         if args.prediction_col:
@@ -282,6 +312,8 @@ def _run(args) -> int:
             exclude=exclude,
             sample_size=args.sample_size,
         )
+        if args.engine == "spark":  # the bins from the sample, their counts from every row
+            baseline = spark.recount(baseline, frame)
         tags = {
             tracking.KIND: "baseline",
             tracking.MODEL: args.model,
@@ -307,6 +339,8 @@ def _run(args) -> int:
             prediction_col=args.prediction_col,
             target=args.target,
             policy=_policy(args),
+            engine=args.engine,
+            table=args.table,
         )
         print(f"logged batch of {args.model} as run {run_id}")
         return EXIT_OK
@@ -404,6 +438,14 @@ def _policy(args):
     from controller.policy import Policy
 
     return Policy.from_toml(args.policy) if args.policy else Policy()
+
+
+def _check_engine(args) -> None:
+    if args.table is not None and args.engine != "spark":
+        raise DriftctlError(
+            f"--table {args.table} names a Spark catalog table, which only the Spark engine reads",
+            "add --engine spark, or pass a file with --data",
+        )
 
 
 def _check_last(last: int | None) -> None:

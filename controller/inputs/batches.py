@@ -14,6 +14,7 @@ of kind ``labels`` holding ``driftctl/labels.parquet`` with the columns ``__id__
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ def matched_batches(tags: dict) -> list[str]:
 
 def log_batch(
     name: str,
-    data: pd.DataFrame | str | Path,
+    data: pd.DataFrame | str | Path | None = None,  # or a Spark DataFrame
     *,
     id_col: str | None = None,
     timestamp_col: str | None = None,
@@ -59,6 +60,8 @@ def log_batch(
     target: str | None = None,
     alias: str = "champion",
     policy: Policy | None = None,
+    engine: str = "pandas",
+    table: str | None = None,
 ) -> str:
     """Validate a batch against the champion's baseline and log it; returns the run id.
 
@@ -66,10 +69,29 @@ def log_batch(
     ``prediction_col``, else from a column named ``prediction`` that is not a feature, else
     from the champion. The batch's profile keeps a sample of ``policy.batches.sample_size``
     rows.
+
+    The Spark engine (``engine="spark"``, or ``data`` a Spark DataFrame) reads a parquet
+    file or directory, or the catalog ``table``, and profiles it on the executors; the run
+    holds the narrow columns and a pointer to the full rows (``controller.inputs.spark``).
     """
     policy = policy or Policy()
+    spark = _spark_engine(engine, data, table)
     mv = tracking.resolve_version(name, alias=alias)
     baseline, _ = tracking.load_baseline(mv)
+    cols = {"id_col": id_col, "timestamp_col": timestamp_col, "target": target}
+    if spark is not None:
+        with spark.batch(
+            data,
+            baseline,
+            f"models:/{mv.name}/{mv.version}",
+            table=table,
+            prediction_col=prediction_col,
+            sample_size=policy.batches.sample_size,
+            **cols,
+        ) as batch:
+            log_rows = partial(batch.log_rows, path=BATCH_PATH, dataset=f"{name}-batch")
+            profile = batch.profile
+            return _log(name, mv, profile, profile.start, profile.end, cols, batch.tags, log_rows)
     frame = _read(data, baseline, id_col)
     check_names(frame)
     if prediction_col is None and "prediction" in frame and "prediction" not in baseline.features:
@@ -114,20 +136,6 @@ def log_batch(
     if baseline.task == "classification":
         out[PREDICTION] = as_labels(out[PREDICTION].to_numpy())
 
-    now = pd.Timestamp.now(tz="UTC")
-    start = times.min() if times is not None else now
-    end = times.max() if times is not None else now
-    tags = {
-        tracking.KIND: "batch",
-        tracking.MODEL: name,
-        tracking.VERSION: mv.version,
-        START: start.isoformat(),
-        END: end.isoformat(),
-        tracking.TAG + "rows": str(len(out)),
-    }
-    for key, col in (("id_col", id_col), ("timestamp_col", timestamp_col), ("target", target)):
-        if col:
-            tags[tracking.TAG + key] = col
     # The sample's keys are seeded by the batch's content, so logging the same rows again
     # keeps the same sample; one hash serves the seed and the dataset's digest.
     digest = tracking.dataset_digest(out, size=64)
@@ -138,20 +146,66 @@ def log_batch(
         seed=int(digest, 16),
         times=times,
     )
-    experiment = tracking.experiment_id(name)
-    with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
+
+    def log_rows(run_id: str) -> None:
         tracking.log_table(out, BATCH_PATH)
-        tracking.log_table(profile.sample, SAMPLE_PATH)
-        tracking.log_dict(run.info.run_id, profile.to_dict(), PROFILE_PATH)
         tracking.log_dataset(
-            run.info.run_id,
+            run_id,
             out,
             name=f"{name}-batch",
             source=None if isinstance(data, pd.DataFrame) else str(data),
             context="production",
             digest=digest[:8],
         )
+
+    start, end = (times.min(), times.max()) if times is not None else (None, None)
+    return _log(name, mv, profile, start, end, cols, {}, log_rows)
+
+
+def _log(name, mv, profile: BatchProfile, start, end, cols: dict, tags: dict, log_rows) -> str:
+    """Log a checked batch as a run: its tags, rows (``log_rows(run_id)``, the engine's
+    own), sample and profile. ``start`` and ``end`` are its event-time range, if known."""
+    now = pd.Timestamp.now(tz="UTC")
+    start = start if start is not None else now
+    end = end if end is not None else now
+    tags = {
+        tracking.KIND: "batch",
+        tracking.MODEL: name,
+        tracking.VERSION: mv.version,
+        START: start.isoformat(),
+        END: end.isoformat(),
+        tracking.TAG + "rows": str(profile.rows),
+        **{tracking.TAG + key: col for key, col in cols.items() if col},
+        **tags,
+    }
+    experiment = tracking.experiment_id(name)
+    with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
+        log_rows(run.info.run_id)
+        tracking.log_table(profile.sample, SAMPLE_PATH)
+        tracking.log_dict(run.info.run_id, profile.to_dict(), PROFILE_PATH)
     return run.info.run_id
+
+
+def _spark_engine(engine: str, data, table: str | None):
+    """The Spark engine's module when the batch is Spark's, else None; or why not."""
+    from controller.inputs import spark
+
+    if engine not in ("pandas", "spark"):
+        raise InputError(f"unknown engine {engine!r}", "pass --engine pandas or --engine spark")
+    if (data is None) == (table is None):
+        raise InputError("pass the batch's data or a table, one of them", "pass --data or --table")
+    if table is not None and engine != "spark":
+        raise InputError(
+            f"--table {table} names a Spark catalog table, which only the Spark engine reads",
+            "add --engine spark, or pass a file with --data",
+        )
+    if engine == "spark" and isinstance(data, pd.DataFrame):
+        raise InputError(
+            "the Spark engine takes a Spark DataFrame, a parquet path or a table, not a "
+            "pandas DataFrame",
+            "use engine='pandas' for a pandas DataFrame",
+        )
+    return spark if engine == "spark" or spark.is_spark_frame(data) else None
 
 
 def read_profile(run) -> BatchProfile:

@@ -12,6 +12,8 @@ here and calls ``tracking.<name>``. By concern:
     models      resolving, loading, logging and registering models; registry writes
     baselines   training baselines logged, linked from their versions, read back
     projects    the user's training entry point (an MLflow project), a refitted model
+    spark       the Spark engine's part: the model as a Spark UDF, parquet directories,
+                lineage of Spark DataFrames (pyspark itself is imported by the caller)
     tags        the tag keys and paths driftctl writes
 """
 
@@ -76,6 +78,7 @@ from controller.tracking.runs import (
     start_run,
     write_param_once,
 )
+from controller.tracking.spark import log_directory, log_spark_dataset, spark_udf
 from controller.tracking.tags import (
     BASELINE,
     BASELINE_PATH,
@@ -125,9 +128,11 @@ __all__ = [
     "log_baseline",
     "log_dataset",
     "log_dict",
+    "log_directory",
     "log_metrics",
     "log_params",
     "log_sklearn_model",
+    "log_spark_dataset",
     "log_table",
     "log_text",
     "metric_history",
@@ -144,6 +149,7 @@ __all__ = [
     "set_tracking_uri",
     "set_version_tag",
     "singleton_run",
+    "spark_udf",
     "start_run",
     "tracking_uri",
     "translated_errors",

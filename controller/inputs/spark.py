@@ -1,0 +1,606 @@
+"""The Spark engine: a batch, or a baseline's data, read, checked and profiled by Spark.
+
+A batch logged with ``--engine spark`` gets the profile the pandas engine gives it (the
+same counts in the baseline's bins, moments equal up to rounding) without its rows
+reaching the driver. On the executors: the checks, the champion's predictions
+(``mlflow.pyfunc.spark_udf``), one aggregation that counts every column into its bins
+(missing values, moments and the time-stamp range with it), the keys of the bottom-k
+sample (a hash of each row's content) and the write of the narrow columns a cycle reads.
+To the driver: the aggregates (a row per column and bin) and the k rows of the sample.
+
+The batch's full rows stay where they are: its run records their source
+(``driftctl.rows_source``: a parquet path or ``table:NAME``) and a fingerprint of their
+files (``driftctl.rows_fingerprint``), which ``read_source_rows`` checks when it reads them
+back. pyspark is imported on first use, so the package works without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import posixpath
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import reduce
+from pathlib import Path
+
+import pandas as pd
+
+from controller import tracking
+from controller._errors import InputError
+from controller.inputs.tables import require_schema
+from controller.profiles.baseline import PREDICTION, SCORE, Baseline
+from controller.profiles.batch import KEY, BatchProfile, Column, Moments, baseline_key, bins
+from controller.profiles.profile import FeatureProfile
+
+SOURCE = tracking.TAG + "rows_source"
+FINGERPRINT = tracking.TAG + "rows_fingerprint"
+TABLE = "table:"
+BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
+_MISSING, _UNREADABLE = -1, -2  # bin numbers of values not counted in bins
+
+
+def session():
+    """The active Spark session, else a new one (as ``spark-submit`` configured it, else
+    local on every core)."""
+    # pyspark 4 warns, at many of its calls, that it does not fully support pandas 3; the
+    # engine's tests pass with it, and the warning would drown the command's output.
+    warnings.filterwarnings(
+        "ignore", "PySpark does not yet fully support pandas", FutureWarning, "pyspark"
+    )
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise InputError(
+            "the Spark engine needs pyspark, which is not installed",
+            "pip install 'driftctl[spark]' (Spark also needs Java 17 or newer)",
+        ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    # Local workers run this interpreter, which has the model's libraries (Spark's default
+    # is the first python3 on the PATH). On a cluster, set PYSPARK_PYTHON.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("driftctl")
+    spark = builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")  # Spark's start-up warnings drown our output
+    return spark
+
+
+def is_spark_frame(data) -> bool:
+    """Whether ``data`` is a Spark DataFrame (told without importing pyspark)."""
+    return type(data).__module__.startswith("pyspark.") and hasattr(data, "sparkSession")
+
+
+def read(data=None, table: str | None = None):
+    """The Spark DataFrame of ``data`` (one already, or the path of a parquet file or
+    directory) or of the catalog table ``table``, and where its rows come from: an absolute
+    path, ``table:NAME``, or None for a DataFrame."""
+    if is_spark_frame(data):
+        return data, None
+    spark = session()
+    if table is not None:
+        source = TABLE + table
+    elif data is not None:
+        text = str(data)
+        if "://" not in text:  # a local path; a URI (s3a://, hdfs://) goes to Spark as is
+            path = Path(text).resolve()
+            if not path.exists():
+                raise InputError(
+                    f"data path {text!r} does not exist",
+                    "pass a parquet file or a directory of parquet files",
+                )
+            text = str(path)
+        source = text
+    else:
+        raise InputError("no data given", "pass --data PATH or --table NAME")
+    return _open(spark, source), source
+
+
+def _open(spark, source: str):
+    from pyspark.errors import PySparkException
+
+    if not source.startswith(TABLE) and source.lower().endswith((".csv", ".csv.gz")):
+        raise InputError(
+            f"the Spark engine reads parquet, not {source!r}",
+            "convert the file to parquet, or log it with --engine pandas",
+        )
+    try:
+        if source.startswith(TABLE):
+            return spark.table(source.removeprefix(TABLE))
+        return spark.read.parquet(source)
+    except PySparkException as exc:  # no such table or path, files that are not parquet
+        what = f"table {source.removeprefix(TABLE)!r}" if source.startswith(TABLE) else source
+        raise InputError(
+            f"Spark cannot read {what}: {str(exc).splitlines()[0]}",
+            "pass a parquet file or directory (--data), or a table of the Spark catalog (--table)",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class SparkBatch:
+    """A checked and profiled batch, ready to log: its profile, the pointer to its rows
+    (tags) and its narrow columns, written by Spark to ``rows``."""
+
+    profile: BatchProfile
+    tags: dict[str, str]
+    rows: Path
+    frame: object  # the Spark DataFrame read, for lineage
+    source: str | None
+
+    def log_rows(self, run_id: str, path: str, dataset: str) -> None:
+        """Log the narrow columns as the parquet directory ``path``, and the lineage."""
+        tracking.log_directory(run_id, self.rows, path)
+        where = self.source or ""
+        tracking.log_spark_dataset(
+            run_id,
+            self.frame,
+            name=dataset,
+            context="production",
+            rows=self.profile.rows,
+            path=None if where.startswith(TABLE) or not where else where,
+            table=where.removeprefix(TABLE) if where.startswith(TABLE) else None,
+            digest=self.tags[FINGERPRINT].split()[-1][:8] if self.tags else None,
+        )
+
+
+@contextlib.contextmanager
+def batch(
+    data,
+    baseline: Baseline,
+    model_uri: str,
+    *,
+    table: str | None = None,
+    id_col: str | None = None,
+    timestamp_col: str | None = None,
+    prediction_col: str | None = None,
+    target: str | None = None,
+    sample_size: int,
+) -> Iterator[SparkBatch]:
+    """Read, check and profile a batch with Spark (see the module's docstring), as
+    ``log_batch`` does with pandas: the same checks, each one ``InputError``. The narrow
+    columns live in a temporary folder until the block ends."""
+    frame, source = read(data, table)
+    spark = frame.sparkSession
+    with _utc(spark), _model_errors(), tempfile.TemporaryDirectory() as tmp:
+        names = frame.columns
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        if dupes:
+            raise InputError(f"duplicate column names {dupes}", "give every column a distinct name")
+        if (
+            prediction_col is None
+            and "prediction" in names
+            and "prediction" not in baseline.features
+        ):
+            prediction_col = "prediction"
+        declared = [c for c in (id_col, timestamp_col, prediction_col, target) if c]
+        for col in declared:
+            if col not in names:
+                raise InputError(
+                    f"column {col!r} named on the command line is not in the batch "
+                    f"(columns: {names})",
+                    "check the spelling of --id-col, --timestamp-col, --prediction-col, --target",
+                )
+        _require_schema(frame, baseline.features, declared)
+        _require_other_types(frame, baseline, timestamp_col, target)
+        if id_col:
+            _require_unique(frame, id_col)
+        # Taken before the rows are read: a source that changes meanwhile is refused later.
+        tags = {}
+        if source is not None:
+            tags = {SOURCE: source, FINGERPRINT: fingerprint(spark, source)}
+
+        prepared, scored = _prepared(
+            frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target
+        )
+        if scored:  # the model's predictions are computed once for the three jobs below
+            prepared = prepared.persist()
+        try:
+            counted = {n: p for n, p in bins(baseline).items() if n in prepared.columns}
+            rows, columns, infinite, times = _count(prepared, counted, timestamp_col)
+            _require_values(rows, columns, infinite, list(baseline.features), "this batch")
+            if prediction_col and columns[PREDICTION].missing:
+                raise InputError(
+                    f"prediction column {prediction_col!r} has {columns[PREDICTION].missing} "
+                    "missing value(s)",
+                    "log the prediction served for every row, or leave the column out to let "
+                    "the champion predict",
+                )
+            if timestamp_col:
+                _require_times(timestamp_col, times)
+            profile = BatchProfile(
+                baseline=baseline_key(baseline),
+                rows=rows,
+                columns=columns,
+                sample_size=sample_size,
+                sample=_bottom_k(prepared, sample_size, _seed(columns)),
+                start=times.get("start"),
+                end=times.get("end"),
+            )
+            narrow = [c for c in (id_col, timestamp_col, target, PREDICTION, SCORE) if c]
+            written = Path(tmp) / "batch.parquet"
+            prepared.select(*[c for c in narrow if c in prepared.columns]).write.parquet(
+                str(written)
+            )
+        finally:
+            if scored:
+                prepared.unpersist()
+        for marker in [*written.glob("_*"), *written.glob(".*")]:  # _SUCCESS, checksums
+            marker.unlink()
+        yield SparkBatch(profile, tags, written, frame, source)
+
+
+def _prepared(frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target):
+    """The batch's columns as the pandas engine logs them (features, id, time stamp, target,
+    ``__prediction__`` and, from the champion of a binary classifier, ``__score__``), and
+    whether the champion scores them."""
+    from pyspark.sql import functions as F
+
+    features = list(baseline.features)
+    classifier = baseline.task == "classification"
+    kept = [frame[c] for c in [*features, *(c for c in (id_col, timestamp_col, target) if c)]]
+    if prediction_col:
+        served = frame[prediction_col]
+        dtype = frame.schema[prediction_col].dataType
+        pred = _labels(served, dtype) if classifier else served.cast("double")
+        return frame.select(*kept, pred.alias(PREDICTION)), False
+    rows = F.struct(*[frame[c] for c in features])
+    udf = tracking.spark_udf(frame.sparkSession, model_uri, "string" if classifier else "double")
+    pred = udf(rows)
+    if classifier:  # as_labels: a whole float is its int ("1.0" is class "1")
+        pred = F.regexp_replace(pred, r"^(-?\d+)\.0$", "$1")
+    out = [pred.alias(PREDICTION)]
+    if baseline.positive_class is not None:
+        # The baseline recorded a positive class: the champion is a binary classifier with
+        # predict_proba, whose second column is that class (as controller.inputs.model).
+        proba = tracking.spark_udf(
+            frame.sparkSession, model_uri, "array<double>", predict_fn="predict_proba"
+        )
+        out.append(proba(rows)[1].alias(SCORE))
+    return frame.select(*kept, *out), True
+
+
+def _labels(col, dtype):
+    """Class labels as text, as ``as_labels`` writes them."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.BooleanType):
+        return F.when(col, "True").when(~col, "False")
+    if isinstance(dtype, T.FractionalType):
+        # Within 2**53, where doubles hold whole numbers exactly (and a long casts safely).
+        whole = (col == F.floor(col)) & (F.abs(col) < 2.0**53)
+        return F.when(whole, col.cast("long").cast("string")).otherwise(col.cast("string"))
+    return col.cast("string")
+
+
+def _count(frame, columns: dict[str, FeatureProfile], timestamp_col: str | None):
+    """One aggregation over ``frame``: every column's counts in its bins, missing values and
+    moments, infinite values, and the time stamps' range and unreadable ones.
+
+    Each row gives one (column, bin, value) triple per column, grouped and aggregated on the
+    executors: the driver receives a row per column and bin. A numeric value's bin is the
+    number of edges below it, ``bin_counts``' bins ``(edges[i-1], edges[i]]``; moments of
+    the bins merge by Chan's formula.
+    """
+    from pyspark.sql import functions as F
+
+    triples = [
+        F.struct(F.lit(i).alias("c"), *_binned(frame, name, profile))
+        for i, (name, profile) in enumerate(columns.items())
+    ]
+    if timestamp_col:
+        raw = frame[timestamp_col]
+        dtype = frame.schema[timestamp_col].dataType.simpleString()
+        parsed = F.try_to_timestamp(raw) if dtype == "string" else raw.cast("timestamp")
+        b = F.when(raw.isNull(), _MISSING).when(parsed.isNull(), _UNREADABLE).otherwise(0)
+        micros = F.unix_micros(parsed).cast("double")
+        triples.append(F.struct(F.lit(len(columns)).alias("c"), b.alias("b"), micros.alias("x")))
+    x = F.col("x")
+    groups = (
+        frame.select(F.explode(F.array(*triples)).alias("t"))
+        .select("t.*")
+        .groupBy("c", "b")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count(x).alias("k"),
+            F.avg(x).alias("mean"),
+            F.var_pop(x).alias("var"),
+            F.min(x).alias("min"),
+            F.max(x).alias("max"),
+            F.count_if(F.abs(x) == float("inf")).alias("inf"),
+        )
+        .collect()
+    )
+    by_column: dict[int, dict[int, object]] = {}
+    for g in groups:
+        by_column.setdefault(g.c, {})[g.b] = g
+    out, infinite = {}, {}
+    for i, (name, profile) in enumerate(columns.items()):
+        found = by_column.get(i, {})
+        width = (
+            len(profile.edges) + 1
+            if profile.kind == "numeric"
+            else profile.buckets or len(profile.categories) + 1
+        )
+        counts = tuple(found[b].n if b in found else 0 for b in range(width))
+        missing = found[_MISSING].n if _MISSING in found else 0
+        moments = None
+        if profile.kind == "numeric":
+            parts = [
+                Moments(g.k, g.mean, g.var * g.k, g.min, g.max)
+                for b, g in sorted(found.items())
+                if b >= 0 and g.k
+            ]
+            moments = reduce(lambda a, b: a + b, parts, Moments())
+        out[name] = Column(counts, missing, moments)
+        infinite[name] = sum(g.inf for g in found.values())
+    rows = sum(g.n for g in by_column.get(0, {}).values())
+    times = {}
+    if timestamp_col:
+        found = by_column.get(len(columns), {})
+        times = {
+            "missing": found[_MISSING].n if _MISSING in found else 0,
+            "unreadable": found[_UNREADABLE].n if _UNREADABLE in found else 0,
+        }
+        if 0 in found:
+            times["start"] = pd.Timestamp(int(found[0].min), unit="us", tz="UTC")
+            times["end"] = pd.Timestamp(int(found[0].max), unit="us", tz="UTC")
+    return rows, out, infinite, times
+
+
+def _binned(frame, name: str, profile: FeatureProfile):
+    """A column's bin number (``_MISSING`` when missing) and its value as a double
+    (numeric columns; null for the others)."""
+    from pyspark.sql import functions as F
+
+    col = frame[name]
+    if profile.kind == "numeric":
+        x = col.cast("double")
+        missing = col.isNull() | F.isnan(x)  # as pandas' isna; Spark orders NaN above all
+        above = sum(((x > e).cast("int") for e in profile.edges), F.lit(0))
+        b = F.when(missing, _MISSING).otherwise(above)
+        return b.cast("int").alias("b"), F.when(~missing, x).alias("x")
+    text = _labels(col, frame.schema[name].dataType)
+    if profile.buckets:  # crc32 of the UTF-8 bytes, as FeatureProfile.count_values
+        b = F.pmod(F.crc32(text.cast("binary")), F.lit(profile.buckets))
+    elif profile.categories:
+        at = F.array_position(F.array(*[F.lit(c) for c in profile.categories]), text)
+        b = F.when(at == 0, len(profile.categories)).otherwise(at - 1)  # 0: never seen
+    else:
+        b = F.lit(0)
+    b = F.when(col.isNull(), _MISSING).otherwise(b)
+    return b.cast("int").alias("b"), F.lit(None).cast("double").alias("x")
+
+
+def _bottom_k(frame, k: int, seed: int) -> pd.DataFrame:
+    """The rows with the ``k`` smallest keys, ordered by key (column ``__key__``).
+
+    A row's key is a 64-bit hash of its content and ``seed``, its top 53 bits scaled to
+    [0, 1): a multiple of 2⁻⁵³, as ``BatchProfile``'s keys. Spark takes the k smallest per
+    partition and merges them on an executor; the Arrow collection brings only those k
+    rows to the driver.
+    """
+    sample = smallest_keys(frame, k, seed).toArrow().to_pandas()
+    return sample.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def smallest_keys(frame, k: int, seed: int):
+    """The Spark DataFrame of ``frame``'s rows with the ``k`` smallest keys (``_bottom_k``)."""
+    from pyspark.sql import functions as F
+
+    hashed = F.xxhash64(F.lit(seed), *[frame[c] for c in frame.columns])
+    key = F.shiftrightunsigned(hashed, 11).cast("double") * 2.0**-53
+    return frame.withColumn(KEY, key).orderBy(KEY).limit(k)
+
+
+def _seed(columns: dict[str, Column]) -> int:
+    """A seed from the batch's counts and moments: logging the same rows again keeps the
+    same sample, and batches of different rows draw independent keys."""
+    spec = {n: (c.counts, c.missing, c.moments and c.moments.__dict__) for n, c in columns.items()}
+    return int(hashlib.sha256(json.dumps(spec, default=str).encode()).hexdigest()[:15], 16)
+
+
+def fingerprint(spark, source: str) -> str:
+    """A fingerprint of the files behind ``source``: each one's path (relative to their
+    common folder), size and number of rows, read from the parquet footers by Spark."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    frame = _open(spark, source)
+    try:
+        files = (
+            frame.select(
+                F.col("_metadata.file_path").alias("f"), F.col("_metadata.file_size").alias("s")
+            )
+            .groupBy("f", "s")
+            .count()
+            .collect()
+        )
+    except AnalysisException as exc:  # a source not made of files (JDBC, say)
+        raise InputError(
+            f"cannot fingerprint the rows of {source}: Spark does not read them from files",
+            "write the batch as a parquet table or directory",
+        ) from exc
+    root = posixpath.commonpath([posixpath.dirname(f.f) for f in files]) if files else ""
+    listing = sorted((posixpath.relpath(f.f, root), f.s, f["count"]) for f in files)
+    digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:32]
+    return f"{len(listing)} files, {sum(n for *_, n in listing)} rows, sha256 {digest}"
+
+
+def read_source_rows(tags: dict, columns: list[str]) -> pd.DataFrame:
+    """The full rows of a batch logged by the Spark engine, read back from their source
+    through Spark (``columns``: those of them the source has; rows in any order).
+
+    The source must hold the rows it held when the batch was logged: a changed fingerprint
+    is an ``InputError``.
+    """
+    source = tags.get(SOURCE)
+    if not source:
+        raise InputError(
+            "this batch was logged from a Spark DataFrame without a path or table, so its "
+            "rows cannot be read back",
+            "log batches with --data PATH or --table NAME to retrain from them",
+        )
+    spark = session()
+    now = fingerprint(spark, source)
+    if now != tags.get(FINGERPRINT):
+        raise InputError(
+            f"the rows of {source} changed since they were logged "
+            f"(then: {tags.get(FINGERPRINT)}; now: {now})",
+            "restore the source as it was when the batch was logged, or log it again as a "
+            "new batch",
+        )
+    frame = _open(spark, source)
+    present = [c for c in dict.fromkeys(columns) if c in frame.columns]
+    return frame.select(*present).toArrow().to_pandas()
+
+
+def baseline_rows(frame, rows: int = BASELINE_ROWS) -> pd.DataFrame:
+    """A uniform sample of up to ``rows`` rows of ``frame`` (bottom-k, as a batch's
+    sample), brought to the driver to build a baseline from."""
+    with _utc(frame.sparkSession):
+        sample = _bottom_k(frame, rows, seed=0)
+    if sample.empty:
+        raise InputError("the baseline data holds no rows", "pass data with at least one row")
+    return sample.drop(columns=KEY)
+
+
+def recount(baseline: Baseline, frame) -> Baseline:
+    """``baseline`` with its features counted over every row of ``frame`` in the bins
+    learned from the sample: counts, missing values and moments of the full data."""
+    rows, columns, infinite, _ = _count(frame, baseline.features, None)
+    _require_values(rows, columns, infinite, list(baseline.features), "the baseline data")
+    features = {n: columns[n].observed(p) for n, p in baseline.features.items()}
+    return replace(baseline, features=features, n_rows=rows)
+
+
+def _require_schema(frame, profiles: dict[str, FeatureProfile], declared: list[str]) -> None:
+    """The pandas engine's schema check (missing and extra columns, then types), on the
+    Spark types."""
+    require_schema(pd.DataFrame(columns=frame.columns), profiles, declared)
+    for name, profile in profiles.items():
+        dtype = frame.schema[name].dataType
+        kind = _kind(dtype)
+        if kind not in (profile.kind, None):
+            raise InputError(
+                f"column {name!r} is {profile.kind} in the baseline but {kind} here "
+                f"(Spark type {dtype.simpleString()})",
+                f"cast the column back to its baseline type ({profile.dtype})",
+            )
+
+
+def _kind(dtype) -> str | None:
+    """The feature type of a Spark type; None for a column of nulls only."""
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, T.BooleanType):
+        return "boolean"
+    if isinstance(dtype, T.NumericType):
+        return "numeric"
+    if isinstance(dtype, T.StringType | T.CharType | T.VarcharType):
+        return "categorical"
+    if isinstance(dtype, T.NullType):
+        return None
+    return f"unsupported ({dtype.simpleString()})"
+
+
+def _require_other_types(frame, baseline: Baseline, timestamp_col, target) -> None:
+    from pyspark.sql import types as T
+
+    stamp = frame.schema[timestamp_col].dataType if timestamp_col else None
+    if isinstance(stamp, T.NumericType):
+        raise InputError(
+            f"time-stamp column {timestamp_col!r} holds numbers, whose unit driftctl cannot know",
+            "write ISO 8601 strings, or convert epoch seconds with F.timestamp_seconds(column)",
+        )
+    if stamp is not None and not isinstance(
+        stamp, T.StringType | T.TimestampType | T.TimestampNTZType | T.DateType
+    ):
+        raise InputError(
+            f"time-stamp column {timestamp_col!r} cannot be read as dates (Spark type "
+            f"{stamp.simpleString()})",
+            "use ISO 8601 strings (2026-01-31T12:00:00Z) or a timestamp column",
+        )
+    if target and baseline.task == "regression":
+        dtype = frame.schema[target].dataType
+        if not isinstance(dtype, T.NumericType):
+            raise InputError(
+                f"target column {target!r} is not numeric (Spark type {dtype.simpleString()}), "
+                "but the model is a regressor",
+                "pass the numeric target values",
+            )
+
+
+def _require_unique(frame, id_col: str) -> None:
+    repeated = frame.groupBy(id_col).count().where("count > 1").limit(3).collect()
+    if repeated:
+        raise InputError(
+            f"id column {id_col!r} has duplicate values (e.g. {[r[0] for r in repeated]})",
+            "give every row a unique id, so that late labels join to exactly one row",
+        )
+
+
+def _require_values(rows, columns, infinite, features, where: str) -> None:
+    """The checks of ``require_values``, on the counts: rows, no feature entirely missing,
+    no infinite value."""
+    if not rows:
+        raise InputError(f"{where} holds no rows", "pass data with at least one row")
+    for name in features:
+        if columns[name].missing == rows:
+            raise InputError(
+                f"column {name!r} is entirely missing in {where} ({rows} rows)",
+                "fix the upstream data, or drop the column if the model does not use it",
+            )
+        if infinite[name]:
+            raise InputError(
+                f"column {name!r} holds {infinite[name]} infinite value(s) in {where}",
+                "replace inf with NaN (counted as missing) or with a finite value",
+            )
+
+
+def _require_times(col: str, times: dict) -> None:
+    if times["unreadable"]:
+        raise InputError(
+            f"time-stamp column {col!r} cannot be read as dates: {times['unreadable']} "
+            "value(s) are not time stamps",
+            "use ISO 8601 strings (2026-01-31T12:00:00Z) or a timestamp column",
+        )
+    if times["missing"]:
+        raise InputError(
+            f"time-stamp column {col!r} has missing values", "give every row a time stamp"
+        )
+
+
+@contextlib.contextmanager
+def _utc(spark) -> Iterator[None]:
+    """Time stamps without a zone read as UTC, as the pandas engine reads them: the
+    session's time zone, set for the block and restored after it."""
+    key = "spark.sql.session.timeZone"
+    before = spark.conf.get(key)
+    spark.conf.set(key, "UTC")
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
+@contextlib.contextmanager
+def _model_errors() -> Iterator[None]:
+    """The champion's failure on the executors (the only Python code Spark runs for us) as
+    the pandas engine reports it."""
+    from pyspark.errors import PythonException
+
+    try:
+        yield
+    except PythonException as exc:
+        raise InputError(
+            f"the model failed to predict on this data: {str(exc).strip().splitlines()[-1]}",
+            "check the data against the model's training columns and categories, or "
+            "pass the model's predictions in the data with --prediction-col",
+        ) from exc
