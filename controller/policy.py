@@ -27,6 +27,10 @@ Example (every key optional; these are the defaults)::
 
     [batches]
     sample_size = 10000           # rows of each logged batch kept as its uniform sample
+    rows = "auto"                 # its full rows, for retraining: "copy" in the run, a
+                                  #   "pointer" to the file (checked by its SHA-256), or
+                                  #   "auto": a copy up to copy_max_rows, else a pointer
+    copy_max_rows = 1000000
 
     [quality]
     max_missing_rate_increase = 0.05
@@ -124,6 +128,12 @@ class Batches:
     # Rows kept as the batch's uniform sample: the statistics that need raw values (KS,
     # Wasserstein) and attributions read a window's merged samples.
     sample_size: int = 10_000
+    # The full rows, which only retraining reads: "copy" keeps them in the run; "pointer"
+    # records the file they were read from and its fingerprint (a batch logged from a frame
+    # has none, and is copied); "auto" copies batches of up to copy_max_rows rows. The
+    # Spark engine always keeps a pointer.
+    rows: str = "auto"
+    copy_max_rows: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -209,9 +219,12 @@ class Policy:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise _bad("drift", name, f"an int in the range [{lo}, inf)", value)
-        k = self.batches.sample_size
-        if not isinstance(k, int) or isinstance(k, bool) or k < 100:
-            raise _bad("batches", "sample_size", "an int in the range [100, inf)", k)
+        for name, lo in (("sample_size", 100), ("copy_max_rows", 0)):
+            k = getattr(self.batches, name)
+            if not isinstance(k, int) or isinstance(k, bool) or k < lo:
+                raise _bad("batches", name, f"an int in the range [{lo}, inf)", k)
+        if self.batches.rows not in ("auto", "copy", "pointer"):
+            raise _bad("batches", "rows", "'auto', 'copy' or 'pointer'", self.batches.rows)
         for f in fields(Quality):
             value = getattr(self.quality, f.name)
             if not _number(value) or value < 0:

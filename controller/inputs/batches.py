@@ -22,6 +22,7 @@ import pandas as pd
 
 from controller import tracking
 from controller._errors import InputError
+from controller.inputs import source
 from controller.inputs.model import predict
 from controller.inputs.tables import check_names, read_table, require_schema, require_values
 from controller.policy import Policy
@@ -147,8 +148,14 @@ def log_batch(
         times=times,
     )
 
+    pointer = {}
+    if _points(policy.batches, data, len(out)):
+        pointer = source.pointer(Path(data).resolve(), "pandas", source.file_fingerprint(data))
+
     def log_rows(run_id: str) -> None:
-        tracking.log_table(out, BATCH_PATH)
+        # A batch with a pointer keeps the narrow columns a cycle reads, not the features.
+        kept = out.drop(columns=features) if pointer else out
+        tracking.log_table(kept, BATCH_PATH)
         tracking.log_dataset(
             run_id,
             out,
@@ -159,7 +166,38 @@ def log_batch(
         )
 
     start, end = (times.min(), times.max()) if times is not None else (None, None)
-    return _log(name, mv, profile, start, end, cols, {}, log_rows)
+    return _log(name, mv, profile, start, end, cols, pointer, log_rows)
+
+
+def _points(rules, data, rows: int) -> bool:
+    """Whether a batch read by the pandas engine keeps a pointer to its file rather than a
+    copy of its rows (a frame has no file to point to)."""
+    if isinstance(data, pd.DataFrame) or rules.rows == "copy":
+        return False
+    return rules.rows == "pointer" or rows > rules.copy_max_rows
+
+
+def read_rows(run, features) -> pd.DataFrame:
+    """A batch's full rows (its ``features``, the columns named when it was logged, and its
+    predictions): its copy, or read back through its engine from where they were kept."""
+    tags = run.data.tags
+    engine = tags.get(source.ENGINE)
+    if engine is None:
+        return tracking.read_table_artifact(run, BATCH_PATH)
+    narrow = tracking.read_table_artifact(run, BATCH_PATH)
+    if engine == "pandas":  # the file as it was: same rows, same order
+        id_col = tags.get(tracking.TAG + "id_col")
+        rows = source.read_file_rows(tags, lambda path: _read_file(path, features, id_col))
+        return pd.concat([rows[list(features)], narrow], axis=1)
+    from controller.inputs import spark
+
+    named = [c for c in narrow.columns if c not in (PREDICTION, SCORE)]
+    rows = spark.read_source_rows(tags, [*features, *named])
+    id_col = tags.get(tracking.TAG + "id_col")
+    if not id_col:  # rows come back in any order: without ids, they are scored again
+        return rows
+    outputs = narrow[[id_col, *(c for c in (PREDICTION, SCORE) if c in narrow)]]
+    return rows.merge(outputs, on=id_col, how="left", validate="one_to_one")
 
 
 def _log(name, mv, profile: BatchProfile, start, end, cols: dict, tags: dict, log_rows) -> str:
@@ -287,12 +325,17 @@ def _match(name: str, labels: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd
 
 
 def _read(data, baseline: Baseline, id_col: str | None) -> pd.DataFrame:
-    """A frame as given, or read from a file, with categorical features and ids as text
-    (so that a CSV's "02139" stays a zip code and does not become the number 2139)."""
+    """A frame as given, or read from a file (``_read_file``)."""
     if isinstance(data, pd.DataFrame):
         return data
-    text = [n for n, p in baseline.features.items() if p.kind == "categorical"]
-    return read_table(data, text_columns=[*text, *([id_col] if id_col else [])])
+    return _read_file(data, baseline.features, id_col)
+
+
+def _read_file(path, features: dict, id_col: str | None) -> pd.DataFrame:
+    """A file's rows, with categorical features and ids as text (so that a CSV's "02139"
+    stays a zip code and does not become the number 2139)."""
+    text = [n for n, p in features.items() if p.kind == "categorical"]
+    return read_table(path, text_columns=[*text, *([id_col] if id_col else [])])
 
 
 def _check_labels(labels: pd.Series, baseline: Baseline, what: str) -> None:

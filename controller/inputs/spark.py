@@ -33,13 +33,12 @@ import pandas as pd
 
 from controller import tracking
 from controller._errors import InputError
+from controller.inputs.source import ENGINE, FINGERPRINT, SOURCE, pointer, unchanged
 from controller.inputs.tables import require_schema
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.batch import KEY, BatchProfile, Column, Moments, baseline_key, bins
 from controller.profiles.profile import FeatureProfile
 
-SOURCE = tracking.TAG + "rows_source"
-FINGERPRINT = tracking.TAG + "rows_fingerprint"
 TABLE = "table:"
 BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
 _MISSING, _UNREADABLE = -1, -2  # bin numbers of values not counted in bins
@@ -145,7 +144,7 @@ class SparkBatch:
             rows=self.profile.rows,
             path=None if where.startswith(TABLE) or not where else where,
             table=where.removeprefix(TABLE) if where.startswith(TABLE) else None,
-            digest=self.tags[FINGERPRINT].split()[-1][:8] if self.tags else None,
+            digest=self.tags[FINGERPRINT].split()[-1][:8] if FINGERPRINT in self.tags else None,
         )
 
 
@@ -191,9 +190,9 @@ def batch(
         if id_col:
             _require_unique(frame, id_col)
         # Taken before the rows are read: a source that changes meanwhile is refused later.
-        tags = {}
+        tags = {ENGINE: "spark"}  # the rows are not copied: read back from their source
         if source is not None:
-            tags = {SOURCE: source, FINGERPRINT: fingerprint(spark, source)}
+            tags = pointer(source, "spark", fingerprint(spark, source))
 
         prepared, scored = _prepared(
             frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target
@@ -448,14 +447,7 @@ def read_source_rows(tags: dict, columns: list[str]) -> pd.DataFrame:
             "log batches with --data PATH or --table NAME to retrain from them",
         )
     spark = session()
-    now = fingerprint(spark, source)
-    if now != tags.get(FINGERPRINT):
-        raise InputError(
-            f"the rows of {source} changed since they were logged "
-            f"(then: {tags.get(FINGERPRINT)}; now: {now})",
-            "restore the source as it was when the batch was logged, or log it again as a "
-            "new batch",
-        )
+    unchanged(source, tags.get(FINGERPRINT), fingerprint(spark, source))
     frame = _open(spark, source)
     present = [c for c in dict.fromkeys(columns) if c in frame.columns]
     return frame.select(*present).toArrow().to_pandas()

@@ -31,6 +31,7 @@ from controller.inputs.batches import (
     labels_part,
     matched_batches,
     read_profile,
+    read_rows,
 )
 from controller.loop.assess import Observed
 from controller.policy import Policy
@@ -136,7 +137,7 @@ def load_window(
     logged = logged or Logged.find(name)
     runs = select_runs(name, last=last, since=since, until=until, logged=logged)
     lo, hi = _range(since, until)
-    frames = [_read_rows(run, lo, hi) for run in runs]
+    frames = [_read_rows(run, lo, hi, features=baseline.features) for run in runs]
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise _no_rows(name, since, until)
@@ -228,7 +229,7 @@ def load_profiled_window(
     for run in runs:
         profile = _profile_for(run, key, str(version), lo, hi)
         if profile is None:
-            rows.append(_read_rows(run, lo, hi))
+            rows.append(_read_rows(run, lo, hi, features=baseline.features))
             reread.append(run.info.run_id)
         else:
             profiles.append(replace(profile, sample=_with_meta(profile.sample, run)))
@@ -317,15 +318,18 @@ def window_key(name: str, version: str, batch_runs, policy, logged: Logged | Non
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_rows(run, lo=None, hi=None, columns=None) -> pd.DataFrame:
+def _read_rows(run, lo=None, hi=None, columns=None, features=None) -> pd.DataFrame:
     """A batch's rows in [lo, hi) (all, when it has no event times), with their id, inline
-    label and the version that scored them; ``columns``: only those named in the file."""
+    label and the version that scored them: its ``features`` and all else it was logged
+    with, or ``columns`` only, those named in the file (no feature)."""
     tags = run.data.tags
     ts_col, id_col = tags.get(TIMESTAMP_COL), tags.get(tracking.TAG + "id_col")
     target = tags.get(tracking.TAG + "target")
-    if columns is not None:
+    if columns is None:
+        part = read_rows(run, features)
+    else:
         columns = [*columns, *(c for c in (ts_col, id_col, target) if c)]
-    part = tracking.read_table_artifact(run, BATCH_PATH, columns)
+        part = tracking.read_table_artifact(run, BATCH_PATH, columns)
     if ts_col and (lo is not None or hi is not None):
         t = pd.to_datetime(part[ts_col], utc=True)
         part = part[
@@ -342,7 +346,10 @@ def _with_meta(part: pd.DataFrame, run) -> pd.DataFrame:
         part = part.assign(**{ID: part[id_col]})
     if target and target in part.columns:
         part = part.assign(**{LABEL: part[target]})
-    return part.assign(**{VERSION: tags[tracking.VERSION]})
+    # Rows read back without their predictions (from a source in another order, without
+    # ids to join them) are scored again, as if another version had scored them.
+    version = tags[tracking.VERSION] if PREDICTION in part.columns else ""
+    return part.assign(**{VERSION: version})
 
 
 def _no_rows(name, since, until) -> NotFoundError:
