@@ -144,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
         description="Log ground-truth labels for rows of earlier batches.",
     )
     _model(p, which=False)
-    p.add_argument("--data", required=True, help="labels file (parquet or CSV)")
+    _engine(p, "labels file")
     p.add_argument("--id-col", required=True, help="row id column, as in the batches")
     p.add_argument("--target", required=True, help="label column")
 
@@ -346,8 +346,25 @@ def _run(args) -> int:
         return EXIT_OK
 
     if args.command == "log-labels":
-        run_id = batches.log_labels(args.model, args.data, id_col=args.id_col, target=args.target)
-        print(f"logged labels of {args.model} as run {run_id}")
+        run_id = batches.log_labels(
+            args.model,
+            args.data,
+            id_col=args.id_col,
+            target=args.target,
+            engine=args.engine,
+            table=args.table,
+        )
+        tags = tracking.get_run(run_id).data.tags
+        matched, left = tags[batches.MATCHED], tags[batches.UNMATCHED]
+        print(
+            f"logged labels of {args.model} as run {run_id}: {matched} matched to their "
+            f"batches"
+            + (
+                f", {left} whose id no batch holds (log their batch, then these labels again)"
+                if left != "0"
+                else ""
+            )
+        )
         return EXIT_OK
 
     if args.command == "monitor":

@@ -341,3 +341,38 @@ def test_without_pyspark_the_engine_says_how_to_install_it():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert "InputError pip install 'driftctl[spark]'" in done.stdout, done.stderr
 
+
+
+def test_late_labels_are_matched_in_spark_as_by_pandas(model, spark, tmp_path, capsys):
+    """Labels read by Spark go to the same batches, in the same numbers, as the pandas
+    engine sends them, and a cycle joins them alike."""
+    first, second = production(800, 14), production(800, 15)
+    second.loc[:99, "id"] = first.loc[:99, "id"].to_numpy()  # ids seen again later
+    for frame in (first, second):
+        log_batch(model, write(frame.drop(columns="y"), tmp_path / f"b{frame['id'].iloc[-1]}.pq"),
+                  engine="spark", id_col="id", timestamp_col="ts", policy=POLICY)
+    stray = pd.DataFrame({"id": [-1, -2], "y": [0, 1]})
+    labels = pd.concat([first[["id", "y"]].iloc[:500], second[["id", "y"]].iloc[400:], stray])
+    path = write(labels, tmp_path / "labels.parquet")
+    assert main(["log-labels", "--engine", "spark", "--model", model, "--data", path,
+                 "--id-col", "id", "--target", "y"]) == 0, capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert "900 matched to their batches, 2 whose id no batch holds" in said
+    from controller.inputs.batches import log_labels
+
+    oracle = log_labels(model, labels, id_col="id", target="y")
+    (ours,) = [r for r in runs_of(model, "labels") if r.info.run_id != oracle]
+    want = tracking.get_run(oracle).data.tags
+    got = ours.data.tags
+    keys = [k for k in want if k.startswith("driftctl.batch.") or k.endswith("matched_rows")]
+    assert len(keys) == 4 and {k: got[k] for k in keys} == {k: want[k] for k in keys}
+    from controller.inputs.batches import labels_part, matched_batches
+
+    for batch in matched_batches(want):
+        a = tracking.read_table_artifact(ours, labels_part(batch)).sort_values("__id__")
+        b = tracking.read_table_artifact(tracking.get_run(oracle), labels_part(batch))
+        b = b.sort_values("__id__")
+        assert a["__id__"].tolist() == b["__id__"].tolist()
+        assert a["__label__"].tolist() == b["__label__"].tolist()
+    # the last batch's labels: the 100 ids it shares with the first, and its own 400
+    assert monitor(model, policy=POLICY).n_labelled == 500

@@ -231,7 +231,9 @@ def _spark_engine(engine: str, data, table: str | None):
     if engine not in ("pandas", "spark"):
         raise InputError(f"unknown engine {engine!r}", "pass --engine pandas or --engine spark")
     if (data is None) == (table is None):
-        raise InputError("pass the batch's data or a table, one of them", "pass --data or --table")
+        raise InputError(
+            "no data, or both data and a table, given", "pass --data or --table, one of them"
+        )
     if table is not None and engine != "spark":
         raise InputError(
             f"--table {table} names a Spark catalog table, which only the Spark engine reads",
@@ -252,14 +254,27 @@ def read_profile(run) -> BatchProfile:
     return BatchProfile.from_dict(data, tracking.read_table_artifact(run, SAMPLE_PATH))
 
 
-def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, target: str) -> str:
+def log_labels(
+    name: str,
+    data: pd.DataFrame | str | Path | None = None,  # or a Spark DataFrame
+    *,
+    id_col: str,
+    target: str,
+    engine: str = "pandas",
+    table: str | None = None,
+) -> str:
     """Log labels that arrived after their batches; returns the run id.
 
     Each label is matched now to the latest logged batch holding its id, and kept under
     that batch (``labels_part``), so that a cycle reads the labels of its own batches only.
     Labels whose id no batch holds yet are kept apart and counted (tag
-    ``driftctl.unmatched_rows``): log their batch, then these labels again.
+    ``driftctl.unmatched_rows``): log their batch, then these labels again. The Spark
+    engine (``engine="spark"``, or ``data`` a Spark DataFrame) reads a parquet path or the
+    catalog ``table`` and matches them in one join on the executors.
     """
+    spark = _spark_engine(engine, data, table)
+    if spark is not None:
+        return _log_spark_labels(spark, name, data, table, id_col, target)
     baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
     frame = _read(data, baseline, id_col)
     check_names(frame)
@@ -286,21 +301,51 @@ def log_labels(name: str, data: pd.DataFrame | str | Path, *, id_col: str, targe
         )
     out = pd.DataFrame({ID: as_labels(labels[id_col]), LABEL: labels[target].to_numpy()})
     parts, unmatched = _match(name, out)
-    tags = {
-        tracking.KIND: "labels",
-        tracking.MODEL: name,
-        tracking.TAG + "rows": str(len(out)),
-        tracking.TAG + "id_col": id_col,
-        tracking.TAG + "target": target,
-        MATCHED: str(len(out) - len(unmatched)),
-        UNMATCHED: str(len(unmatched)),
-        **{_MATCHED_IN + batch: str(len(part)) for batch, part in parts.items()},
-    }
-    with tracking.atomic_run(tracking.experiment_id(name), "labels", tags) as run:
+
+    def log_parts(run_id: str) -> None:
         for batch, part in parts.items():
             tracking.log_table(part, labels_part(batch))
         if len(unmatched):
             tracking.log_table(unmatched, LABELS_PATH)
+
+    counts = {batch: len(part) for batch, part in parts.items()}
+    return _log_labels(name, id_col, target, len(out), counts, log_parts)
+
+
+def _log_spark_labels(spark, name, data, table, id_col, target) -> str:
+    baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
+    batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+    regression = baseline.task == "regression"
+    with spark.labels(
+        data, table, id_col=id_col, target=target, regression=regression, batches=batches
+    ) as found:
+
+        def log_parts(run_id: str) -> None:
+            for batch, (folder, _) in found.parts.items():
+                tracking.log_directory(run_id, folder, labels_part(batch))
+            folder, left = found.unmatched
+            if left:
+                tracking.log_directory(run_id, folder, LABELS_PATH)
+
+        counts = {batch: n for batch, (_, n) in found.parts.items()}
+        return _log_labels(name, id_col, target, found.rows, counts, log_parts)
+
+
+def _log_labels(name, id_col, target, rows: int, counts: dict[str, int], log_parts) -> str:
+    """Log a labels run: its tags, and its parts (``log_parts(run_id)``, the engine's own)."""
+    matched = sum(counts.values())
+    tags = {
+        tracking.KIND: "labels",
+        tracking.MODEL: name,
+        tracking.TAG + "rows": str(rows),
+        tracking.TAG + "id_col": id_col,
+        tracking.TAG + "target": target,
+        MATCHED: str(matched),
+        UNMATCHED: str(rows - matched),
+        **{_MATCHED_IN + batch: str(n) for batch, n in counts.items()},
+    }
+    with tracking.atomic_run(tracking.experiment_id(name), "labels", tags) as run:
+        log_parts(run.info.run_id)
     return run.info.run_id
 
 

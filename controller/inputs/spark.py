@@ -40,6 +40,7 @@ from controller.profiles.batch import KEY, BatchProfile, Column, Moments, baseli
 from controller.profiles.profile import FeatureProfile
 
 TABLE = "table:"
+ID_COL, LABEL_COL = "__id__", "__label__"  # as the labels' parts hold them
 BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
 _MISSING, _UNREADABLE = -1, -2  # bin numbers of values not counted in bins
 
@@ -232,6 +233,103 @@ def batch(
         for marker in [*written.glob("_*"), *written.glob(".*")]:  # _SUCCESS, checksums
             marker.unlink()
         yield SparkBatch(profile, tags, written, frame, source)
+
+
+@dataclass(frozen=True)
+class SparkLabels:
+    """Late labels matched by Spark to their batches: per batch run, the folder holding
+    its labels (``__id__``, ``__label__``) and their number; the unmatched likewise."""
+
+    parts: dict[str, tuple[Path, int]]
+    unmatched: tuple[Path, int]
+    rows: int
+
+
+@contextlib.contextmanager
+def labels(
+    data, table: str | None, *, id_col: str, target: str, regression: bool, batches
+) -> Iterator[SparkLabels]:
+    """Read and check late labels with Spark and match each to the latest of ``batches``
+    (batch runs, oldest first) whose rows hold its id, as ``log_labels`` does with pandas:
+    one join on the executors, against the id columns the batches logged. The parts live in
+    a temporary folder until the block ends."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    frame, _ = read(data, table)
+    with _utc(frame.sparkSession), tempfile.TemporaryDirectory() as tmp:
+        for col, flag in ((id_col, "--id-col"), (target, "--target")):
+            if col not in frame.columns:
+                raise InputError(
+                    f"column {col!r} ({flag}) is not in the labels table "
+                    f"(columns: {frame.columns})",
+                    f"pass the name of the {'id' if flag == '--id-col' else 'label'} column "
+                    f"with {flag}",
+                )
+        if regression and _kind(frame.schema[target].dataType) != "numeric":
+            raise InputError(
+                f"label column {target!r} is not numeric ({frame.schema[target].dataType}), "
+                "but the model is a regressor",
+                "pass the numeric target values",
+            )
+        given = frame.select(
+            _id_text(F.col(id_col)).alias(ID_COL), F.col(target).alias(LABEL_COL)
+        ).dropna().persist()
+        rows = given.count()
+        if not rows:
+            raise InputError(
+                "the labels have no row with both an id and a label",
+                "fill in the id and label columns",
+            )
+        _require_unique(given.withColumnRenamed(ID_COL, id_col), id_col, "keep one label per id")
+        ids = []
+        for order, run in enumerate(batches):
+            batch_id = run.data.tags.get(tracking.TAG + "id_col")
+            if batch_id:
+                path = tracking.artifact_path(run, "driftctl/batch.parquet", tmp)
+                ids.append(
+                    frame.sparkSession.read.parquet(path).select(
+                        _id_text(F.col(batch_id)).alias(ID_COL),
+                        F.lit(order).alias("__order__"),
+                        F.lit(run.info.run_id).alias("__batch__"),
+                    )
+                )
+        matched = given.limit(0).withColumn("__batch__", F.lit(""))
+        if ids:
+            latest = Window.partitionBy(ID_COL).orderBy(F.col("__order__").desc())
+            held = (
+                reduce(lambda a, b: a.unionByName(b), ids)
+                .withColumn("__rank__", F.row_number().over(latest))
+                .where("__rank__ = 1")
+                .drop("__rank__", "__order__")
+            )
+            matched = given.join(held, ID_COL)
+        matched = matched.persist()
+        out = Path(tmp) / "labels"
+        matched.write.partitionBy("__batch__").parquet(str(out / "matched"))
+        counted = matched.groupBy("__batch__").count().collect()
+        counts = {r["__batch__"]: r["count"] for r in counted}
+        parts = {b: (out / "matched" / f"__batch__={b}", n) for b, n in counts.items()}
+        left = given.join(matched.select(ID_COL), ID_COL, "left_anti")
+        left.write.parquet(str(out / "unmatched"))
+        for folder in [out / "matched", out / "unmatched", *(p for p, _ in parts.values())]:
+            for marker in [*folder.glob("_*"), *folder.glob(".*")]:
+                if marker.is_file():
+                    marker.unlink()
+        given.unpersist()
+        matched.unpersist()
+        yield SparkLabels(parts, (out / "unmatched", rows - sum(counts.values())), rows)
+
+
+def _id_text(col):
+    """Ids as text, whole floats as ints: as ``as_labels`` writes them for the pandas
+    engine, so that ids join across engines and file formats."""
+    from pyspark.sql import functions as F
+
+    whole = col.cast("double") == F.floor(col.cast("double"))
+    return F.when(whole & col.cast("long").isNotNull(), col.cast("long").cast("string")).otherwise(
+        col.cast("string")
+    )
 
 
 def _prepared(frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target):
@@ -529,12 +627,15 @@ def _require_other_types(frame, baseline: Baseline, timestamp_col, target) -> No
             )
 
 
-def _require_unique(frame, id_col: str) -> None:
+def _require_unique(
+    frame,
+    id_col: str,
+    fix: str = "give every row a unique id, so that late labels join to exactly one row",
+) -> None:
     repeated = frame.groupBy(id_col).count().where("count > 1").limit(3).collect()
     if repeated:
         raise InputError(
-            f"id column {id_col!r} has duplicate values (e.g. {[r[0] for r in repeated]})",
-            "give every row a unique id, so that late labels join to exactly one row",
+            f"id column {id_col!r} has duplicate values (e.g. {[r[0] for r in repeated]})", fix
         )
 
 

@@ -20,6 +20,7 @@ here and calls ``tracking.<name>``. By concern:
 from __future__ import annotations
 
 from controller.tracking.artifacts import (
+    artifact_path,
     dataset_digest,
     dataset_schema,
     has_artifact,
@@ -102,6 +103,7 @@ __all__ = [
     "ModelVersion",
     "active_run_id",
     "aliases",
+    "artifact_path",
     "atomic_run",
     "client",
     "create_version",

@@ -157,6 +157,15 @@ def read_table_artifact(run, path: str, columns: list[str] | None = None) -> pd.
         return _read_parquet(_repository(run).download_artifacts(path, tmp), columns)
 
 
+def artifact_path(run, path: str, into: str | Path) -> str:
+    """A local path to the artifact ``path`` of ``run`` (a found run): in place on a local
+    store, else downloaded into the folder ``into``."""
+    local = _local_artifact(run.info.artifact_uri, path)
+    if local is not None:
+        return str(local)
+    return _repository(run).download_artifacts(path, str(into))
+
+
 def has_artifact(run, path: str) -> bool:
     """Whether ``run`` (a found run) holds the artifact ``path``."""
     root = run.info.artifact_uri
