@@ -346,14 +346,19 @@ def test_log_batch_keeps_the_whole_batch_when_smaller_than_the_sample(champion):
 # The policy key
 
 
-def test_batch_sample_size_is_a_policy_key():
+def test_batch_sample_size_and_rows_are_policy_keys():
     assert Policy().batches.sample_size == 10_000
     assert Policy.from_dict({"batches": {"sample_size": 500}}).batches.sample_size == 500
     for bad in (99, 0, -5, 1000.0, True, "10000"):
         with pytest.raises(PolicyError, match="'sample_size' parameter of \\[batches\\]"):
             Policy.from_dict({"batches": {"sample_size": bad}})
+    assert (Policy().batches.rows, Policy().batches.copy_max_rows) == ("auto", 1_000_000)
+    assert Policy.from_dict({"batches": {"rows": "pointer"}}).batches.rows == "pointer"
+    for key, bad in (("rows", 5), ("rows", "link"), ("copy_max_rows", -1), ("copy_max_rows", 1.5)):
+        with pytest.raises(PolicyError, match=f"'{key}' parameter of \\[batches\\]"):
+            Policy.from_dict({"batches": {key: bad}})
     with pytest.raises(PolicyError, match="unknown key"):
-        Policy.from_dict({"batches": {"rows": 5}})
+        Policy.from_dict({"batches": {"copies": 5}})
 
 
 def test_empty_batches_merge(baseline):
