@@ -8,6 +8,7 @@ the uniformity of the samples.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -25,7 +26,7 @@ from controller.inputs.batches import BATCH_PATH, PROFILE_PATH, SAMPLE_PATH, log
 from controller.inputs.model import Predictions
 from controller.policy import Batches, Policy
 from controller.profiles.baseline import PREDICTION, SCORE
-from controller.profiles.batch import KEY, BatchProfile, bins, merge
+from controller.profiles.batch import KEY, BatchProfile, add_counts, bins, count_frames, merge
 from controller.profiles.build import build_baseline
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -368,3 +369,36 @@ def test_empty_batches_merge(baseline):
     assert (empty + full).rows == 30
     assert empty.columns["x1"].moments.n == 0
     assert math.isnan(empty.columns["x1"].moments.var)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cuts=st.lists(st.integers(0, 600), max_size=4), seed=st.integers(0, 10))
+def test_counting_parts_adds_up_to_the_whole(baseline, cuts, seed):
+    """What an engine counts part by part (``count_frames`` where each part lives, then
+    ``add_counts``) is what counting the whole batch at once gives."""
+    frame = rows(600, seed)
+    columns = {n: p for n, p in bins(baseline).items() if n in frame.columns}
+    edges = sorted({0, *cuts, 600})
+    parts = [frame.iloc[a:b] for a, b in itertools.pairwise(edges)]
+    texts = [count_frames(iter(parts[: len(parts) // 2]), columns)]
+    texts.append(count_frames(iter(parts[len(parts) // 2 :]), columns))
+    n, counted, infinite = add_counts(texts, columns)
+    whole = BatchProfile.build(frame, baseline, sample_size=10)
+    assert n == 600 and not any(infinite.values())
+    for name, column in whole.columns.items():
+        got = counted[name]
+        assert (got.counts, got.missing) == (column.counts, column.missing)
+        if column.moments is not None:
+            for field in ("n", "mean", "m2", "min", "max"):
+                want = getattr(column.moments, field)
+                assert getattr(got.moments, field) == pytest.approx(want, rel=1e-9, abs=1e-9)
+    empty = add_counts([], columns)[1]
+    assert all(sum(c.counts) == 0 for c in empty.values())
+    # infinities, which a batch may not hold, are counted so that it can be refused
+    frame.loc[frame.index[::7], "x1"] = np.inf
+    with np.errstate(invalid="ignore"):
+        parts = [frame.iloc[a:b] for a, b in itertools.pairwise(edges)]
+        infinite = add_counts([count_frames(iter(parts), columns)], columns)[2]
+    assert infinite["x1"] == len(frame.index[::7]) and infinite["x2"] == 0

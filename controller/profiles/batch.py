@@ -157,7 +157,7 @@ class BatchProfile:
         ``times``, the rows' event times, give the time range.
         """
         columns = {
-            name: _column(frame[name], profile)
+            name: profile_column(frame[name], profile)
             for name, profile in bins(baseline).items()
             if name in frame.columns
         }
@@ -295,7 +295,46 @@ def baseline_key(baseline: Baseline) -> str:
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
 
 
-def _column(series: pd.Series, profile: FeatureProfile) -> Column:
+def count_frames(frames, columns: dict[str, FeatureProfile]) -> str:
+    """What ``frames`` (an iterator of parts of one batch) add up to in the bins of
+    ``columns``: their rows, each column's ``Column`` and its infinite values, as JSON, for
+    ``add_counts``. An engine calls it on each part of a batch where the part lives."""
+    total, rows, infinite = {}, 0, dict.fromkeys(columns, 0)
+    for part in frames:
+        rows += len(part)
+        for name, profile in columns.items():
+            column = profile_column(part[name], profile)
+            total[name] = total[name] + column if name in total else column
+            if profile.kind == "numeric":
+                infinite[name] += int(np.isinf(numeric_values(part[name])).sum())
+    encoded = {
+        n: [list(c.counts), c.missing, c.moments and list(c.moments.__dict__.values())]
+        for n, c in total.items()
+    }
+    return json.dumps([rows, encoded, infinite])
+
+
+def add_counts(parts, columns: dict[str, FeatureProfile]):
+    """The sum of ``count_frames``' results: rows, ``Column`` by name (a column no part saw
+    is empty) and infinite values by name."""
+    rows, out, infinite = 0, {}, dict.fromkeys(columns, 0)
+    for text in parts:
+        n, encoded, inf = json.loads(text)
+        rows += n
+        for name, (counts, missing, moments) in encoded.items():
+            column = Column(tuple(counts), missing, Moments(*moments) if moments else None)
+            out[name] = out[name] + column if name in out else column
+        for name, k in inf.items():
+            infinite[name] += k
+    for name, profile in columns.items():
+        if name not in out:  # no rows at all: empty counts in the column's bins
+            dtype = "float64" if profile.kind == "numeric" else object
+            out[name] = profile_column(pd.Series([], dtype=dtype), profile)
+    return rows, {n: out[n] for n in columns}, infinite
+
+
+def profile_column(series: pd.Series, profile: FeatureProfile) -> Column:
+    """One column's values counted in its ``profile``'s bins, with their moments."""
     missing = int(series.isna().sum())  # as FeatureProfile.observe counts it
     if profile.kind != "numeric":
         return Column(tuple(int(c) for c in profile.count_values(series)), missing)
