@@ -13,8 +13,9 @@ Run
 ---
     python benchmarks/bench_spark_scale.py [--rows 40000000] [--chunk 1000000]
 
-Needs ``pip install 'driftctl[spark]'`` and Java 17, about 20 GB of free disk, and about
-fifteen minutes on 2 cores. Spark's driver memory is ``--driver-memory`` (default 1g).
+Needs ``pip install 'driftctl[spark]'`` and Java 17, about 5 GB of free disk, and about
+four minutes on 2 cores after writing the data (two more). Spark's driver memory is
+``--driver-memory`` (default 1g).
 """
 
 from __future__ import annotations

@@ -376,3 +376,46 @@ def test_late_labels_are_matched_in_spark_as_by_pandas(model, spark, tmp_path, c
         assert a["__label__"].tolist() == b["__label__"].tolist()
     # the last batch's labels: the 100 ids it shares with the first, and its own 400
     assert monitor(model, policy=POLICY).n_labelled == 500
+
+
+def test_the_staging_folder_is_the_one_named(model, spark, tmp_path, monkeypatch):
+    """On a cluster the executors write what the driver logs to a folder every node
+    mounts: $DRIFTCTL_SPARK_STAGING. It is used, and left empty."""
+    staging = tmp_path / "shared"
+    staging.mkdir()
+    monkeypatch.setenv("DRIFTCTL_SPARK_STAGING", str(staging))
+    seen, log_directory = [], tracking.log_directory
+
+    def spy(run, local, path):  # records where each folder is logged from, and logs it
+        seen.append(local)
+        log_directory(run, local, path)
+
+    monkeypatch.setattr(tracking, "log_directory", spy)
+    frame = production(300, 16).assign(prediction=1)
+    run = log_batch(model, write(frame, tmp_path / "b.parquet"), engine="spark", id_col="id",
+                    timestamp_col="ts", target="y", policy=POLICY)
+    assert seen and all(str(p).startswith(str(staging)) for p in seen)
+    assert list(staging.iterdir()) == []
+    assert len(tracking.read_table_artifact(tracking.get_run(run), BATCH_PATH)) == 300
+
+
+def test_spark_submit_runs_the_command_line(model, sqlite_uri, tmp_path):
+    """``spark-submit mlproject/spark_submit.py`` is how a cluster runs driftctl: the
+    same command line, in a driver spark-submit configured."""
+    from pathlib import Path
+
+    frame = production(400, 17).assign(prediction=1)
+    path = write(frame, tmp_path / "b.parquet")
+    submit = Path(sys.executable).parent / "spark-submit"
+    script = Path(__file__).parent.parent / "mlproject" / "spark_submit.py"
+    done = subprocess.run(
+        [str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script),
+         "log-batch", "--engine", "spark", "--model", model, "--data", path, "--id-col", "id",
+         "--timestamp-col", "ts", "--target", "y", "--tracking-uri", sqlite_uri],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "logged batch of spk as run" in done.stdout
+    (run,) = runs_of(model, "batch")
+    assert run.data.tags["driftctl.rows_engine"] == "spark"

@@ -49,6 +49,7 @@ from controller.profiles.profile import FeatureProfile
 
 TABLE = "table:"
 ID_COL, LABEL_COL = "__id__", "__label__"  # as the labels' parts hold them
+STAGING = "DRIFTCTL_SPARK_STAGING"
 BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
 
 
@@ -174,7 +175,7 @@ def batch(
     columns live in a temporary folder until the block ends."""
     frame, source = read(data, table)
     spark = frame.sparkSession
-    with _utc(spark), _model_errors(), tempfile.TemporaryDirectory() as tmp:
+    with _utc(spark), _model_errors(), _staging() as tmp:
         names = frame.columns
         dupes = sorted({c for c in names if names.count(c) > 1})
         if dupes:
@@ -232,7 +233,7 @@ def batch(
             narrow = [c for c in (id_col, timestamp_col, target, PREDICTION, SCORE) if c]
             written = Path(tmp) / "batch.parquet"
             prepared.select(*[c for c in narrow if c in prepared.columns]).write.parquet(
-                str(written)
+                written.as_uri()
             )
         finally:
             if scored:
@@ -264,7 +265,7 @@ def labels(
     from pyspark.sql import functions as F
 
     frame, _ = read(data, table)
-    with _utc(frame.sparkSession), tempfile.TemporaryDirectory() as tmp:
+    with _utc(frame.sparkSession), _staging() as tmp:
         for col, flag in ((id_col, "--id-col"), (target, "--target")):
             if col not in frame.columns:
                 raise InputError(
@@ -293,9 +294,9 @@ def labels(
         for order, run in enumerate(batches):
             batch_id = run.data.tags.get(tracking.TAG + "id_col")
             if batch_id:
-                path = tracking.artifact_path(run, "driftctl/batch.parquet", tmp)
+                path = Path(tracking.artifact_path(run, "driftctl/batch.parquet", tmp))
                 ids.append(
-                    frame.sparkSession.read.parquet(path).select(
+                    frame.sparkSession.read.parquet(path.as_uri()).select(
                         _id_text(F.col(batch_id)).alias(ID_COL),
                         F.lit(order).alias("__order__"),
                         F.lit(run.info.run_id).alias("__batch__"),
@@ -313,12 +314,12 @@ def labels(
             matched = given.join(held, ID_COL)
         matched = matched.persist()
         out = Path(tmp) / "labels"
-        matched.write.partitionBy("__batch__").parquet(str(out / "matched"))
+        matched.write.partitionBy("__batch__").parquet((out / "matched").as_uri())
         counted = matched.groupBy("__batch__").count().collect()
         counts = {r["__batch__"]: r["count"] for r in counted}
         parts = {b: (out / "matched" / f"__batch__={b}", n) for b, n in counts.items()}
         left = given.join(matched.select(ID_COL), ID_COL, "left_anti")
-        left.write.parquet(str(out / "unmatched"))
+        left.write.parquet((out / "unmatched").as_uri())
         for folder in [out / "matched", out / "unmatched", *(p for p, _ in parts.values())]:
             for marker in [*folder.glob("_*"), *folder.glob(".*")]:
                 if marker.is_file():
@@ -326,6 +327,14 @@ def labels(
         given.unpersist()
         matched.unpersist()
         yield SparkLabels(parts, (out / "unmatched", rows - sum(counts.values())), rows)
+
+
+def _staging():
+    """A temporary folder the executors write to and the driver logs from: under
+    ``$DRIFTCTL_SPARK_STAGING`` (a folder every node mounts at the same path, such as
+    ``/dbfs/tmp/driftctl`` on Databricks), else the driver's temporary folder, which only a
+    local Spark shares with its executors."""
+    return tempfile.TemporaryDirectory(prefix="driftctl-", dir=os.environ.get(STAGING))
 
 
 def _id_text(col):
