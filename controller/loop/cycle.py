@@ -25,6 +25,7 @@ from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
+from controller.loop.triage import INPUT_ALARM, RETRAINS_ON, TRIAGE, Earlier, triage
 from controller.loop.window import (
     VERSION,
     Logged,
@@ -110,9 +111,10 @@ def _monitor(
     meta = tuple(c for c in observed.sample.columns if c not in baseline.features)
     report = assess(baseline, observed, policy, meta_columns=meta, model=model)
     with phase("MLflow reads"):
-        # The streak needs the latest consecutive_cycles - 1 cycles, the cooldown the last
-        # that triggered a retrain, and the gate of the challenger that one built.
-        recent = tracking.latest_runs(name, "monitor", max(policy.retrain.consecutive_cycles, 1))
+        # The streak needs the latest consecutive_cycles - 1 cycles (the triage's volume
+        # check, five), the cooldown the last that triggered a retrain, and the gate of the
+        # challenger that one built.
+        recent = tracking.latest_runs(name, "monitor", max(policy.retrain.consecutive_cycles, 5))
         trigger = tracking.latest_runs(name, "monitor", 1, f"tags.`{RETRAIN}` = 'true'")
         runs = recent + [r for r in trigger if r.info.run_id not in {x.info.run_id for x in recent}]
         gate = registry.gate_of(name, trigger[0].info.run_id) if trigger else ""
@@ -130,20 +132,29 @@ def _monitor(
         for r in runs
     ]
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
-    found += _still_waiting(recent[0] if recent else None, mv.version)
+    waiting = _still_waiting(recent[0] if recent else None, mv.version)
+    classed = triage(report, [Earlier.of(r) for r in recent], policy.retrain)
+    # Time is the windows' event time, so a replay of past batches decides as it did live
+    # (without event times, the cooldown counts labelled rows instead).
+    decision = decide(
+        found + waiting,
+        earlier,
+        window.end.to_pydatetime(),
+        policy.retrain,
+        event_time=event_time,
+        labelled_rows=labelled,
+    )
+    if decision.triggered and classed.kind not in RETRAINS_ON and not waiting:
+        decision = replace(
+            decision,
+            triggered=False,
+            held_back=f"triaged {classed.kind}, which retraining does not answer",
+        )
     report = replace(
         report,
         notes=report.notes + notes,
-        # Time is the windows' event time, so a replay of past batches decides as it did live
-        # (without event times, the cooldown counts labelled rows instead).
-        retrain=decide(
-            found,
-            earlier,
-            window.end.to_pydatetime(),
-            policy.retrain,
-            event_time=event_time,
-            labelled_rows=labelled,
-        ),
+        retrain=decision,
+        triage=classed,
         context={
             "model": name,
             "version": str(mv.version),
@@ -215,6 +226,10 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
         WINDOW_KEY: ctx["window_key"],
         EVENT_TIME: ctx["event_time"],
         LABELLED_ROWS: ctx["labelled_rows"],
+        TRIAGE: report.triage.kind,
+        INPUT_ALARM: str(
+            bool(report.drifted or (report.prediction and report.prediction.drifted))
+        ).lower(),
     }
     metrics = report.metrics()
     primary = performance.primary(report.performance)

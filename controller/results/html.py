@@ -15,7 +15,7 @@ import pandas as pd
 
 from controller.profiles.baseline import Baseline
 from controller.results import charts
-from controller.results.report import Report
+from controller.results.report import ADVICE, Report
 from controller.statistics.performance import primary
 
 MAX_PLOTS = 6
@@ -52,6 +52,7 @@ def render_html(
     parts = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="verdict {escape(alarm)}" id="verdict">{escape(sentence(report))}</p>',
+        *([_triage(report.triage)] if report.triage else []),
         "<h2>Features, by importance-weighted drift</h2>",
         _feature_table(report, baseline),
     ]
@@ -94,6 +95,22 @@ def render_html(
         f"<!doctype html><html lang=en><head><meta charset=utf-8>{_NO_NETWORK}"
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
         "</body></html>\n"
+    )
+
+
+def _triage(t) -> str:
+    """The cycle's triage class, its evidence, and what each class means."""
+    evidence = "".join(f"<li>{escape(e)}</li>" for e in t.evidence)
+    legend = "".join(
+        f'<tr{" class=drift" if kind == t.kind else ""}><td>{escape(kind)}</td>'
+        f"<td>{escape(advice)}</td></tr>"
+        for kind, advice in ADVICE.items()
+    )
+    return (
+        f'<h2>What this means: <span id="triage">{escape(t.kind)}</span></h2>'
+        f"<p>{escape(t.advice)}</p>"
+        + (f"<ul id=evidence>{evidence}</ul>" if evidence else "")
+        + f"<details><summary>The classes</summary><table>{legend}</table></details>"
     )
 
 

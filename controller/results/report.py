@@ -28,6 +28,35 @@ class RetrainDecision:
         return bool(self.reasons)
 
 
+ADVICE = {
+    "ok": "Nothing to do: the model's inputs and results look as they did when it was trained.",
+    "data_quality": "The data feeding the model is broken (a pipeline or system fault), not "
+    "the world changing: ask the data team to fix it, and do not retrain on it.",
+    "emerging": "Something changed in the model's inputs this cycle. It may be a one-off: "
+    "we watch it, and there is nothing to do yet.",
+    "transient": "Last cycle's change did not last: it was a one-off, and there is nothing "
+    "to do.",
+    "covariate_shift": "The model's inputs have changed for several cycles in a row: it now "
+    "sees cases unlike those it learned from. Retrain it if the changed inputs matter to "
+    "its decisions.",
+    "concept_drift": "The model's results got worse although its inputs did not change (or "
+    "worse than their change explains): what it learned no longer holds. Retrain it on "
+    "recent outcomes.",
+}
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What kind of problem a cycle found (``controller.loop.triage``), and why."""
+
+    kind: str  # one of ADVICE's keys
+    evidence: tuple[str, ...]
+
+    @property
+    def advice(self) -> str:
+        return ADVICE[self.kind]
+
+
 FRAME_COLUMNS = (
     "section", "feature", "statistic", "value", "baseline", "threshold", "alert",
     "p_value", "q_value", "ci_low", "ci_high",
@@ -48,6 +77,7 @@ class Report:
     attribution: AttributionShift | None = None
     notes: tuple[str, ...] = ()
     retrain: RetrainDecision | None = None
+    triage: Triage | None = None
     context: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -195,6 +225,13 @@ class Report:
             "attribution": _clean_attribution(self.attribution),
             "notes": list(self.notes),
             "retrain": asdict(self.retrain) if self.retrain else None,
+            "triage": {
+                "kind": self.triage.kind,
+                "evidence": list(self.triage.evidence),
+                "advice": self.triage.advice,
+            }
+            if self.triage
+            else None,
         }
 
     def render(self) -> str:
@@ -233,6 +270,13 @@ class Report:
                     + ", ".join(f"{f.feature} ({f.loss_change:+.3f})" for f in movers)
                 )
         lines.extend(self.notes)
+        if self.triage:
+            t = self.triage
+            lines.append(
+                f"triage: {t.kind.upper()}"
+                + (f" ({'; '.join(t.evidence)})" if t.evidence else "")
+                + f". {t.advice}"
+            )
         if self.retrain and self.retrain.called:
             state = (
                 "TRIGGERED" if self.retrain.triggered else f"held back: {self.retrain.held_back}"

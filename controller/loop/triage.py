@@ -1,0 +1,123 @@
+"""What kind of problem a cycle found: one triage class, with the evidence behind it.
+
+A drift engineer's first question about an alarm is what it means. The classes, in the
+order they are decided:
+
+- ``data_quality``: a pipeline or system fault. A column missing or of another type, a
+  surge of missing values, of values outside the baseline's range (a unit change) or of
+  unseen categories, or a collapse in row volume. Page the data team; never retrain on it.
+- ``concept_drift``: the model got worse (its measured performance, or the loss its
+  features carry) while its inputs are quiet, or worse than the input shift explains (below
+  the band of the performance estimated from the inputs). Retrain on new data.
+- ``covariate_shift``: an input alarm (features or predictions) that persisted over
+  ``[retrain] consecutive_cycles`` cycles. Retrain if the shifted features matter.
+- ``emerging``: an input alarm seen for fewer cycles than that. Watch it.
+- ``transient``: the cycle after an emerging alarm that did not persist. It was a blip.
+- ``ok``: nothing to do.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from controller import tracking
+from controller.policy import Retrain
+from controller.results.report import Report, Triage
+from controller.statistics import performance
+
+TRIAGE = tracking.TAG + "triage"
+INPUT_ALARM = tracking.TAG + "input_alarm"  # "true" when a cycle's inputs alarmed
+ROWS = "window.rows"  # the metric of a cycle's rows
+RETRAINS_ON = ("covariate_shift", "concept_drift")
+VOLUME_FLOOR = 0.1  # a window of under a tenth of the recent median rows has collapsed
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What an earlier cycle's run says about its triage, newest first."""
+
+    kind: str
+    input_alarm: bool
+    rows: float | None = None
+
+    @classmethod
+    def of(cls, run) -> Earlier:
+        tags, metrics = run.data.tags, run.data.metrics
+        return cls(tags.get(TRIAGE, ""), tags.get(INPUT_ALARM) == "true", metrics.get(ROWS))
+
+
+def triage(report: Report, earlier: list[Earlier], rules: Retrain) -> Triage:
+    """The class of this cycle's findings given the earlier cycles (newest first)."""
+    faults = [
+        f"{q.check.replace('_', ' ')} on {q.feature!r}"
+        + (f": {q.value:.3g} (limit {q.threshold:g})" if q.threshold is not None else "")
+        for q in report.quality_alerts
+    ]
+    recent = [e.rows for e in earlier[:5] if e.rows]
+    if len(recent) >= 2 and report.n_rows < VOLUME_FLOOR * statistics.median(recent):
+        faults.append(
+            f"row volume collapsed: {report.n_rows} rows against a median of "
+            f"{statistics.median(recent):.0f} over the last {len(recent)} cycles"
+        )
+    if faults:
+        return Triage("data_quality", tuple(faults))
+    inputs = [f"{f} drifted" for f in report.drifted]
+    if report.prediction and report.prediction.drifted:
+        inputs.append("the model's predictions drifted")
+    worse = _worse(report, rules)
+    if worse and (not inputs or _beyond_estimate(report)):
+        quiet = "the inputs are quiet" if not inputs else "beyond what the input shift explains"
+        return Triage("concept_drift", (*worse, quiet, *inputs))
+    if inputs:
+        streak = 1
+        for e in earlier:
+            if not e.input_alarm:
+                break
+            streak += 1
+        if streak >= rules.consecutive_cycles:
+            return Triage(
+                "covariate_shift", (*inputs, f"input alarms in {streak} cycles in a row", *worse)
+            )
+        return Triage(
+            "emerging",
+            (*inputs, f"first seen {streak} of {rules.consecutive_cycles} cycles needed", *worse),
+        )
+    if earlier and earlier[0].kind == "emerging":
+        return Triage("transient", ("the alarm of the cycle before did not persist",))
+    return Triage("ok", ())
+
+
+def _worse(report: Report, rules: Retrain) -> list[str]:
+    """Evidence that the model got worse: its primary metric dropped beyond the policy's
+    ``max_performance_drop``, and which features' loss rose most (the loss attribution
+    has no calibrated threshold of its own: it explains a drop, it does not make one)."""
+    out = []
+    perf, base = report.performance, report.baseline_performance
+    metric = performance.primary([m for m, v in perf.items() if v is not None and base.get(m)])
+    if metric:
+        now, then = perf[metric], base[metric]
+        greater = performance.greater_is_better(metric)
+        drop = (then - now) / abs(then) if greater else (now - then) / abs(then)
+        if drop > rules.max_performance_drop:
+            out.append(f"{metric} worse by {drop:.1%} ({now:.4f} against {then:.4f})")
+    a = report.attribution
+    if out and a is not None:
+        rising = sorted(
+            (f for f in a.features if f.loss_change is not None and f.loss_change > 0),
+            key=lambda f: -f.loss_change,
+        )[:3]
+        if rising:
+            out.append("the loss rose most on " + ", ".join(f.feature for f in rising))
+    return out
+
+
+def _beyond_estimate(report: Report) -> bool:
+    """Whether measured performance is below the band of the performance estimated from
+    the inputs alone (which covariate shift explains); False without an estimate."""
+    estimated = getattr(report, "estimated", None) or {}
+    for metric, (_, low, _) in estimated.items():
+        value = report.performance.get(metric)
+        if value is not None and performance.greater_is_better(metric) and value < low:
+            return True
+    return False

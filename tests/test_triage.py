@@ -1,0 +1,95 @@
+"""Every cycle gets one triage class, from its findings and the cycles before it.
+
+Each class is produced on generated data through real cycles (batches logged to a sqlite
+store, monitored): a quiet window, a shift seen once (emerging) and then again
+(covariate_shift) or not (transient), a unit change and a collapse in volume (data
+quality), and a changed relationship between inputs and outcome (concept drift). A retrain
+that the drift would call for is held back when the cause is the data, not the world.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from conftest import changed_concept, make_frame
+
+from controller import tracking
+from controller.inputs.batches import log_batch
+from controller.loop.cycle import monitor
+from controller.loop.triage import TRIAGE
+from controller.policy import Policy, Retrain
+from controller.results.html import render_html
+from controller.results.report import ADVICE
+
+POLICY = Policy(retrain=Retrain(consecutive_cycles=2))
+
+
+def cycle(name: str, frame: pd.DataFrame, policy: Policy = POLICY, target: str | None = None):
+    """Log ``frame`` as a batch and monitor it alone."""
+    log_batch(name, frame if target else frame.drop(columns="y"), target=target)
+    return monitor(name, last=1, policy=policy)
+
+
+def test_a_shift_is_emerging_then_covariate_or_transient(champion):
+    kinds = [
+        cycle(champion, make_frame(2000, 10)).triage.kind,
+        cycle(champion, make_frame(2000, 11, shift=0.8)).triage.kind,
+        cycle(champion, make_frame(2000, 12)).triage.kind,
+        cycle(champion, make_frame(2000, 13)).triage.kind,
+        cycle(champion, make_frame(2000, 14, shift=0.8)).triage.kind,
+        cycle(champion, make_frame(2000, 15, shift=0.8)).triage.kind,
+    ]
+    assert kinds == ["ok", "emerging", "transient", "ok", "emerging", "covariate_shift"]
+    (run, *_) = tracking.latest_runs(champion, "monitor", 1)
+    assert run.data.tags[TRIAGE] == "covariate_shift"
+
+
+def test_a_unit_change_is_a_data_quality_fault_and_is_not_retrained_on(champion):
+    """x2 in other units: its values leave the baseline's range. With one cycle enough to
+    trigger, the drift would retrain; the triage holds it back."""
+    policy = Policy(retrain=Retrain(consecutive_cycles=1))
+    frame = make_frame(2000, 20)
+    frame["x2"] = frame["x2"] * 1000
+    report = cycle(champion, frame, policy)
+    assert report.triage.kind == "data_quality"
+    assert any("out of range" in e and "'x2'" in e for e in report.triage.evidence)
+    assert report.retrain.called and not report.retrain.triggered
+    assert "triaged data_quality" in report.retrain.held_back
+    assert report.triage.advice == ADVICE["data_quality"]
+
+
+def test_a_collapse_in_row_volume_is_a_data_quality_fault(champion):
+    for seed in (30, 31):
+        assert cycle(champion, make_frame(2000, seed)).triage.kind == "ok"
+    report = cycle(champion, make_frame(100, 32))
+    assert report.triage.kind == "data_quality"
+    assert "row volume collapsed: 100 rows" in report.triage.evidence[0]
+
+
+def test_worse_outcomes_from_quiet_inputs_are_concept_drift(champion):
+    report = cycle(champion, changed_concept(3000, 40), target="y")
+    assert not report.drifted
+    assert report.triage.kind == "concept_drift"
+    assert report.triage.evidence[0].startswith("roc_auc worse by")
+    assert "the inputs are quiet" in report.triage.evidence
+
+
+def test_the_triage_is_in_the_summary_the_text_and_the_page(champion):
+    report = cycle(champion, make_frame(2000, 50, shift=0.8))
+    assert report.to_dict()["triage"] == {
+        "kind": "emerging",
+        "evidence": list(report.triage.evidence),
+        "advice": ADVICE["emerging"],
+    }
+    assert "triage: EMERGING (x1 drifted" in report.render()
+    mv = tracking.resolve_version(champion)
+    baseline, _ = tracking.load_baseline(mv)
+    page = render_html(report, baseline, make_frame(50, 1))
+    assert '<span id="triage">emerging</span>' in page
+    for kind in ADVICE:  # the page explains every class
+        assert f"<td>{kind}</td>" in page
+
+
+@pytest.mark.parametrize("kind", sorted(ADVICE))
+def test_every_class_has_a_plain_sentence(kind):
+    assert ADVICE[kind].endswith(".") and len(ADVICE[kind]) < 260
