@@ -93,3 +93,27 @@ def test_the_triage_is_in_the_summary_the_text_and_the_page(champion):
 @pytest.mark.parametrize("kind", sorted(ADVICE))
 def test_every_class_has_a_plain_sentence(kind):
     assert ADVICE[kind].endswith(".") and len(ADVICE[kind]) < 260
+
+
+@pytest.mark.parametrize(
+    "breaks, check",
+    [
+        (lambda f: f.assign(x2=float("nan")), "missing rate change on 'x2'"),
+        (lambda f: f.assign(x1=f["x1"].where(f.index % 4 > 0, float("inf"))),
+         "out of range share on 'x1'"),
+        (lambda f: f.assign(segment=f["segment"].where(f.index % 3 > 0, "zz")),
+         "unseen share on 'segment'"),
+    ],
+    ids=["all-missing", "infinities", "unseen-categories"],
+)
+def test_broken_values_are_logged_and_triaged_not_refused(champion, breaks, check):
+    """A column entirely missing, infinities, a surge of unseen categories: the batch is
+    logged, and its cycle says data_quality. Where the champion cannot score such rows,
+    the batch is logged without predictions, and the cycle says so."""
+    report = cycle(champion, breaks(make_frame(1000, 60)))
+    assert report.triage.kind == "data_quality"
+    assert any(e.startswith(check) for e in report.triage.evidence), report.triage.evidence
+    (run,) = tracking.latest_runs(champion, "batch", 1)
+    if "driftctl.unscored" in run.data.tags:  # the logistic regression rejects NaN and inf
+        assert any("logged without predictions" in n for n in report.notes)
+        assert report.prediction is None or report.prediction.n_current == 0

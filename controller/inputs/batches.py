@@ -24,18 +24,18 @@ from controller import tracking
 from controller._errors import InputError
 from controller.inputs import source
 from controller.inputs.model import predict
-from controller.inputs.tables import check_names, read_table, require_schema, require_values
+from controller.inputs.source import BATCH_PATH, ID, LABEL
+from controller.inputs.tables import check_names, read_table, require_schema
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.batch import BatchProfile
 from controller.statistics.performance import as_labels
 
-BATCH_PATH = "driftctl/batch.parquet"
 LABELS_PATH = "driftctl/labels.parquet"
 PROFILE_PATH = "driftctl/profile.json"
 SAMPLE_PATH = "driftctl/sample.parquet"
-ID, LABEL = "__id__", "__label__"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
+UNSCORED = tracking.TAG + "unscored"  # why the champion could not score a batch
 MATCHED = tracking.TAG + "matched_rows"  # on a labels run: its labels that joined a batch
 UNMATCHED = tracking.TAG + "unmatched_rows"
 _MATCHED_IN = tracking.TAG + "batch."  # + batch run id, on a labels run: rows it matched
@@ -107,7 +107,6 @@ def log_batch(
             )
     features = list(baseline.features)
     require_schema(frame, baseline.features, declared)
-    require_values(frame, features, reference=False)
     if id_col and frame[id_col].duplicated().any():
         raise InputError(
             f"id column {id_col!r} has duplicate values "
@@ -119,6 +118,7 @@ def log_batch(
         _check_labels(frame[target], baseline, f"target column {target!r}")
 
     out = frame[features + [c for c in (id_col, timestamp_col, target) if c]].copy()
+    unscored = {}
     if prediction_col:
         served = frame[prediction_col]
         if served.isna().any():
@@ -130,11 +130,15 @@ def log_batch(
             )
         out[PREDICTION] = served.to_numpy()
     else:
-        preds = predict(tracking.load_model(mv), frame[features])
-        out[PREDICTION] = preds.values
-        if preds.score is not None:
-            out[SCORE] = preds.score
-    if baseline.task == "classification":
+        try:
+            preds = predict(tracking.load_model(mv), frame[features])
+        except InputError as exc:  # broken values the champion cannot score: still logged
+            unscored = {UNSCORED: str(exc).splitlines()[0][:1000]}
+        else:
+            out[PREDICTION] = preds.values
+            if preds.score is not None:
+                out[SCORE] = preds.score
+    if baseline.task == "classification" and PREDICTION in out:
         out[PREDICTION] = as_labels(out[PREDICTION].to_numpy())
 
     # The sample's keys are seeded by the batch's content, so logging the same rows again
@@ -166,7 +170,7 @@ def log_batch(
         )
 
     start, end = (times.min(), times.max()) if times is not None else (None, None)
-    return _log(name, mv, profile, start, end, cols, pointer, log_rows)
+    return _log(name, mv, profile, start, end, cols, {**pointer, **unscored}, log_rows)
 
 
 def _points(rules, data, rows: int) -> bool:

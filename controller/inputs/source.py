@@ -18,6 +18,9 @@ import pandas as pd
 from controller import tracking
 from controller._errors import InputError
 
+BATCH_PATH = "driftctl/batch.parquet"  # a batch's rows: all of them, or the narrow columns
+ID, LABEL = "__id__", "__label__"  # the columns of late labels
+BATCH = "__batch__"  # in a window's rows and its late labels: the batch run of each
 SOURCE = tracking.TAG + "rows_source"
 FINGERPRINT = tracking.TAG + "rows_fingerprint"
 ENGINE = tracking.TAG + "rows_engine"

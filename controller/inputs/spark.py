@@ -33,7 +33,16 @@ import pandas as pd
 
 from controller import tracking
 from controller._errors import InputError
-from controller.inputs.source import ENGINE, FINGERPRINT, SOURCE, pointer, unchanged
+from controller.inputs.source import (
+    BATCH_PATH,
+    ENGINE,
+    FINGERPRINT,
+    ID,
+    LABEL,
+    SOURCE,
+    pointer,
+    unchanged,
+)
 from controller.inputs.tables import require_schema
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.batch import (
@@ -48,7 +57,6 @@ from controller.profiles.batch import (
 from controller.profiles.profile import FeatureProfile
 
 TABLE = "table:"
-ID_COL, LABEL_COL = "__id__", "__label__"  # as the labels' parts hold them
 STAGING = "DRIFTCTL_SPARK_STAGING"
 BASELINE_ROWS = 100_000  # rows brought to the driver to build a baseline from
 
@@ -210,8 +218,9 @@ def batch(
             prepared = prepared.persist()
         try:
             counted = {n: p for n, p in bins(baseline).items() if n in prepared.columns}
-            rows, columns, infinite, times = _count(prepared, counted, timestamp_col)
-            _require_values(rows, columns, infinite, list(baseline.features), "this batch")
+            rows, columns, _, times = _count(prepared, counted, timestamp_col)
+            if not rows:  # broken values are logged, and triaged by the cycle
+                raise InputError("this batch holds no rows", "pass data with at least one row")
             if prediction_col and columns[PREDICTION].missing:
                 raise InputError(
                     f"prediction column {prediction_col!r} has {columns[PREDICTION].missing} "
@@ -280,52 +289,58 @@ def labels(
                 "but the model is a regressor",
                 "pass the numeric target values",
             )
-        given = frame.select(
-            _id_text(F.col(id_col)).alias(ID_COL), F.col(target).alias(LABEL_COL)
-        ).dropna().persist()
-        rows = given.count()
-        if not rows:
-            raise InputError(
-                "the labels have no row with both an id and a label",
-                "fill in the id and label columns",
-            )
-        _require_unique(given.withColumnRenamed(ID_COL, id_col), id_col, "keep one label per id")
-        ids = []
-        for order, run in enumerate(batches):
-            batch_id = run.data.tags.get(tracking.TAG + "id_col")
-            if batch_id:
-                path = Path(tracking.artifact_path(run, "driftctl/batch.parquet", tmp))
-                ids.append(
-                    frame.sparkSession.read.parquet(path.as_uri()).select(
-                        _id_text(F.col(batch_id)).alias(ID_COL),
-                        F.lit(order).alias("__order__"),
-                        F.lit(run.info.run_id).alias("__batch__"),
-                    )
+        _require_unique(frame.select(id_col, target).dropna(), id_col, "keep one label per id")
+        cached = []  # released however the block ends, as a long-lived session lives on
+        try:
+            given = frame.select(
+                _id_text(frame, id_col).alias(ID), F.col(target).alias(LABEL)
+            ).dropna().persist()
+            cached.append(given)
+            rows = given.count()
+            if not rows:
+                raise InputError(
+                    "the labels have no row with both an id and a label",
+                    "fill in the id and label columns",
                 )
-        matched = given.limit(0).withColumn("__batch__", F.lit(""))
-        if ids:
-            latest = Window.partitionBy(ID_COL).orderBy(F.col("__order__").desc())
-            held = (
-                reduce(lambda a, b: a.unionByName(b), ids)
-                .withColumn("__rank__", F.row_number().over(latest))
-                .where("__rank__ = 1")
-                .drop("__rank__", "__order__")
-            )
-            matched = given.join(held, ID_COL)
-        matched = matched.persist()
-        out = Path(tmp) / "labels"
-        matched.write.partitionBy("__batch__").parquet((out / "matched").as_uri())
-        counted = matched.groupBy("__batch__").count().collect()
-        counts = {r["__batch__"]: r["count"] for r in counted}
-        parts = {b: (out / "matched" / f"__batch__={b}", n) for b, n in counts.items()}
-        left = given.join(matched.select(ID_COL), ID_COL, "left_anti")
-        left.write.parquet((out / "unmatched").as_uri())
-        for folder in [out / "matched", out / "unmatched", *(p for p, _ in parts.values())]:
-            for marker in [*folder.glob("_*"), *folder.glob(".*")]:
-                if marker.is_file():
-                    marker.unlink()
-        given.unpersist()
-        matched.unpersist()
+            ids = []
+            for order, run in enumerate(batches):
+                batch_id = run.data.tags.get(tracking.TAG + "id_col")
+                if batch_id:
+                    path = Path(tracking.artifact_path(run, BATCH_PATH, tmp))
+                    part = frame.sparkSession.read.parquet(path.as_uri())
+                    ids.append(
+                        part.select(
+                            _id_text(part, batch_id).alias(ID),
+                            F.lit(order).alias("__order__"),
+                            F.lit(run.info.run_id).alias("__batch__"),
+                        )
+                    )
+            matched = given.limit(0).withColumn("__batch__", F.lit(""))
+            if ids:
+                latest = Window.partitionBy(ID).orderBy(F.col("__order__").desc())
+                held = (
+                    reduce(lambda a, b: a.unionByName(b), ids)
+                    .withColumn("__rank__", F.row_number().over(latest))
+                    .where("__rank__ = 1")
+                    .drop("__rank__", "__order__")
+                )
+                matched = given.join(held, ID)
+            matched = matched.persist()
+            cached.append(matched)
+            out = Path(tmp) / "labels"
+            matched.write.partitionBy("__batch__").parquet((out / "matched").as_uri())
+            counted = matched.groupBy("__batch__").count().collect()
+            counts = {r["__batch__"]: r["count"] for r in counted}
+            parts = {b: (out / "matched" / f"__batch__={b}", n) for b, n in counts.items()}
+            left = given.join(matched.select(ID), ID, "left_anti")
+            left.write.parquet((out / "unmatched").as_uri())
+            for folder in [out / "matched", out / "unmatched", *(p for p, _ in parts.values())]:
+                for marker in [*folder.glob("_*"), *folder.glob(".*")]:
+                    if marker.is_file():
+                        marker.unlink()
+        finally:
+            for frame_cached in cached:
+                frame_cached.unpersist()
         yield SparkLabels(parts, (out / "unmatched", rows - sum(counts.values())), rows)
 
 
@@ -337,15 +352,19 @@ def _staging():
     return tempfile.TemporaryDirectory(prefix="driftctl-", dir=os.environ.get(STAGING))
 
 
-def _id_text(col):
-    """Ids as text, whole floats as ints: as ``as_labels`` writes them for the pandas
-    engine, so that ids join across engines and file formats."""
+def _id_text(frame, name: str):
+    """A column of ids as text, as ``as_labels`` writes them for the pandas engine (so ids
+    join across engines and file formats): text as it is ("00007" stays so), integers as
+    digits, and floats whole values as integers ("7.0" is "7"; unlike ``as_labels``, which
+    decides for a whole column, value by value)."""
     from pyspark.sql import functions as F
 
-    whole = col.cast("double") == F.floor(col.cast("double"))
-    return F.when(whole & col.cast("long").isNotNull(), col.cast("long").cast("string")).otherwise(
-        col.cast("string")
-    )
+    col, kind = F.col(name), frame.schema[name].dataType.typeName()
+    if kind in ("float", "double") or kind.startswith("decimal"):
+        x = col.cast("double")
+        whole = (x == F.floor(x)) & (F.abs(x) < 2.0**63)
+        return F.when(whole, x.cast("long").cast("string")).otherwise(col.cast("string"))
+    return col.cast("string")
 
 
 def _prepared(frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target):

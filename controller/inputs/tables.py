@@ -75,15 +75,16 @@ def check_names(frame: pd.DataFrame) -> None:
         raise InputError(f"duplicate column names {dupes}", "give every column a distinct name")
 
 
-def require_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) -> None:
-    """Reject empty columns and inf values."""
-    where = "the baseline data" if reference else "this batch"
+def require_values(frame: pd.DataFrame, columns: list[str]) -> None:
+    """Reject reference data with an empty column or infinite values: bins learned from it
+    would be meaningless. (A production batch with such values is logged, and its cycle
+    triages them as a data-quality fault.)"""
     for name in columns:
         series = frame[name]
         kind = kind_of(series)
         if series.isna().all():
             raise InputError(
-                f"column {name!r} is entirely missing in {where} ({len(series)} rows)",
+                f"column {name!r} is entirely missing in the baseline data ({len(series)} rows)",
                 "fix the upstream data, or drop the column if the model does not use it",
             )
         if kind == "numeric":
@@ -91,7 +92,7 @@ def require_values(frame: pd.DataFrame, columns: list[str], *, reference: bool) 
             n_inf = int(np.isinf(x).sum())
             if n_inf:
                 raise InputError(
-                    f"column {name!r} holds {n_inf} infinite value(s) in {where}",
+                    f"column {name!r} holds {n_inf} infinite value(s) in the baseline data",
                     "replace inf with NaN (counted as missing) or with a finite value",
                 )
 

@@ -14,7 +14,7 @@ from controller.attribution.explain import Explainer, NotExplainable, unexplaine
 from controller.attribution.shift import AttributionShift, compare
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
-from controller.profiles.profile import FeatureProfile
+from controller.profiles.profile import FeatureProfile, numeric_values
 from controller.results.report import Report
 from controller.statistics import performance
 from controller.statistics.drift import judge
@@ -89,7 +89,8 @@ def assess(
     perf: dict[str, float] = {}
     n_labelled = 0
     if labels is not None and baseline.task and PREDICTION in outputs.columns:
-        known = labels.notna().to_numpy()
+        # Rows of a batch the champion could not score have labels but no prediction.
+        known = (labels.notna() & outputs[PREDICTION].notna()).to_numpy()
         n_labelled = int(known.sum())
         score = outputs[SCORE].to_numpy()[known] if SCORE in outputs.columns else None
         if score is not None and np.isnan(score).any():
@@ -136,9 +137,22 @@ def attribution_shift(
     model,
     policy: Policy,
 ) -> AttributionShift:
-    """How the model's attributions moved, on a bounded sample of the window."""
+    """How the model's attributions moved, on a bounded sample of the window (of its rows
+    without infinite values, which no model scores)."""
     limits = policy.attribution
     names = list(baseline.features)
+    numeric = [n for n, p in baseline.features.items() if p.kind == "numeric"]
+    if numeric:
+        infinite = np.isinf(np.column_stack([numeric_values(window[n]) for n in numeric]))
+        finite = ~infinite.any(axis=1)
+        if not finite.all():
+            window = window[finite]
+            labels = labels[finite] if labels is not None else None
+        if not len(window):
+            raise NotExplainable(
+                "every row of the window holds an infinite value",
+                "monitoring continues without attributions for this window",
+            )
     reference = baseline.reference
     stored = baseline.attribution
     rng = np.random.default_rng(policy.seed)

@@ -91,13 +91,13 @@ def _monitor(
         window = load_profiled_window(
             name, baseline, mv.version, last=last, since=since, until=until, logged=logged
         )
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = window.unscored
     try:
         with phase("model load"):
             model = tracking.load_model(mv)
     except ModelLoadError as exc:  # drift and quality need no model: go on, saying why
         model = None
-        notes = (
+        notes += (
             f"the model could not be loaded, so predictions are as served and there "
             f"are no attributions: {exc.__cause__}",
         )

@@ -28,11 +28,13 @@ from controller.inputs.batches import (
     MATCHED,
     PROFILE_PATH,
     START,
+    UNSCORED,
     labels_part,
     matched_batches,
     read_profile,
     read_rows,
 )
+from controller.inputs.source import BATCH
 from controller.loop.assess import Observed
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
@@ -69,9 +71,9 @@ class Logged:
         return late + sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in inline)
 
     def labels_for(self, run_ids) -> pd.DataFrame | None:
-        """The late labels (``__id__``, ``__label__``) matched to the batches ``run_ids``, the
-        latest label of an id winning; label runs logged before labels were matched to
-        batches are read whole."""
+        """The late labels (``__id__``, ``__label__``, ``__batch__``) matched to the batches
+        ``run_ids``, the latest label of an id in a batch winning; label runs logged before
+        labels were matched to batches are read whole (no batch: they join by id alone)."""
         wanted = set(run_ids)
         parts = []
         for run in self.labels:
@@ -80,13 +82,15 @@ class Logged:
                 parts.append(tracking.read_table_artifact(run, LABELS_PATH))
                 continue
             parts += [
-                tracking.read_table_artifact(run, labels_part(batch))
+                tracking.read_table_artifact(run, labels_part(batch)).assign(**{BATCH: batch})
                 for batch in matched_batches(tags)
                 if batch in wanted
             ]
         if not parts:
             return None
-        return pd.concat(parts, ignore_index=True).drop_duplicates(ID, keep="last")
+        table = pd.concat(parts, ignore_index=True)
+        key = [BATCH, ID] if BATCH in table.columns else [ID]
+        return table.drop_duplicates(key, keep="last")
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ class ProfiledWindow:
     late_labels: pd.DataFrame | None
     labelled_rows: int  # labelled production rows logged so far, in any window
     event_times: bool = True
+    unscored: tuple[str, ...] = ()  # notes on batches logged without predictions
 
     def observe(
         self, baseline: Baseline, policy: Policy, rows: pd.DataFrame | None = None
@@ -189,7 +194,7 @@ class ProfiledWindow:
             seed = int(hashlib.sha256(",".join(self.reread).encode()).hexdigest()[:16], 16)
             size = policy.batches.sample_size
             profiles.append(BatchProfile.build(rows, baseline, sample_size=size, seed=seed))
-            outputs.append(rows[[c for c in (ID, LABEL, PREDICTION, SCORE) if c in rows]])
+            outputs.append(rows[[c for c in (ID, LABEL, PREDICTION, SCORE, BATCH) if c in rows]])
         merged = merge(profiles)
         outputs = pd.concat(outputs, ignore_index=True)
         sample = merged.sample.drop(columns=KEY)
@@ -248,6 +253,12 @@ def load_profiled_window(
         **_span(runs, lo, hi),
         late_labels=_late_labels(logged, run_ids, outputs, *([full] if full is not None else [])),
         labelled_rows=logged.labelled_rows,
+        unscored=tuple(
+            f"batch {r.info.run_id} was logged without predictions, which the window's "
+            f"prediction drift and performance leave out: {r.data.tags[UNSCORED]}"
+            for r in runs
+            if UNSCORED in r.data.tags
+        ),
         event_times=all(TIMESTAMP_COL in r.data.tags for r in runs),
     )
 
@@ -349,7 +360,7 @@ def _with_meta(part: pd.DataFrame, run) -> pd.DataFrame:
     # Rows read back without their predictions (from a source in another order, without
     # ids to join them) are scored again, as if another version had scored them.
     version = tags[tracking.VERSION] if PREDICTION in part.columns else ""
-    return part.assign(**{VERSION: version})
+    return part.assign(**{VERSION: version, BATCH: run.info.run_id})
 
 
 def _no_rows(name, since, until) -> NotFoundError:
@@ -367,18 +378,29 @@ def _late_labels(logged: Logged, run_ids, *frames: pd.DataFrame) -> pd.DataFrame
 
 
 def _labels_of(frame: pd.DataFrame, table: pd.DataFrame | None) -> pd.Series | None:
-    """Aligned with ``frame``: each row's inline label, else its late label from ``table``."""
+    """Aligned with ``frame``: each row's inline label, else its late label from ``table``,
+    joined on the row's batch and id (by id alone for labels logged before labels were
+    matched to batches)."""
     inline = frame[LABEL] if LABEL in frame.columns else None
     if ID not in frame.columns or table is None:
         return inline
     # Ids compare as text, with whole floats as ints: a CSV column of ids with a gap in it
     # is read as floats (1.0), its batch as ints (1).
-    joined = pd.Series(as_labels(frame[ID]), index=frame.index).map(
-        dict(zip(as_labels(table[ID]), table[LABEL], strict=True))
-    )
+    ids = pd.Series(as_labels(frame[ID]), index=frame.index, dtype=object)
+    table_ids = as_labels(table[ID])
+    joined = pd.Series(np.nan, index=frame.index, dtype=object)
+    batched = table[BATCH].notna().to_numpy() if BATCH in table.columns else None
+    if batched is not None and batched.any() and BATCH in frame.columns:
+        keys = frame[BATCH].astype(str) + "\x1f" + ids
+        known = table[BATCH].astype(str)[batched] + "\x1f" + table_ids[batched]
+        joined = keys.map(dict(zip(known, table[LABEL][batched], strict=True)))
+    loose = ~batched if batched is not None else np.ones(len(table), bool)
+    if loose.any():
+        by_id = ids.map(dict(zip(table_ids[loose], table[LABEL][loose], strict=True)))
+        joined = joined.where(joined.notna(), by_id)
     if inline is not None:
         joined = inline.where(inline.notna(), joined)
-    return None if joined.isna().all() else joined
+    return None if joined.isna().all() else joined.infer_objects()
 
 
 def _range(since: str | None, until: str | None) -> tuple:

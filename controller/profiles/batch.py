@@ -339,8 +339,8 @@ def profile_column(series: pd.Series, profile: FeatureProfile) -> Column:
     if profile.kind != "numeric":
         return Column(tuple(int(c) for c in profile.count_values(series)), missing)
     x = numeric_values(series)  # one conversion serves the counts and the moments
-    counts = bin_counts(x, profile.edges)
-    return Column(tuple(int(c) for c in counts), missing, Moments.of(x[~np.isnan(x)]))
+    counts = bin_counts(x, profile.edges)  # infinities fall in the open outer bins
+    return Column(tuple(int(c) for c in counts), missing, Moments.of(x[np.isfinite(x)]))
 
 
 def _smallest(keys: np.ndarray, k: int) -> np.ndarray:

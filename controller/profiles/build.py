@@ -50,7 +50,7 @@ def build_baseline(
             f"column names {clash} are reserved by driftctl" if clash else "no feature columns",
             "rename those columns" if clash else "pass a table with at least one feature",
         )
-    require_values(data, features, reference=True)
+    require_values(data, features)
     if target is not None and data[target].isna().any():
         raise InputError(
             f"target column {target!r} has {int(data[target].isna().sum())} missing value(s)",

@@ -233,7 +233,11 @@ def _sample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFra
 
 
 def _numeric_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    return np.column_stack([numeric_values(frame[c]) for c in cols])
+    """The columns' values; infinities, which the binned statistics count out of range,
+    are left out of those on raw values (as missing values are)."""
+    x = np.column_stack([numeric_values(frame[c]) for c in cols])
+    x[np.isinf(x)] = np.nan
+    return x
 
 
 def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
