@@ -102,7 +102,7 @@ def test_unreadable_and_absent_files(champion, tmp_path, capsys):
     _no_leftovers("credit", 0)
 
 
-def test_a_batch_the_model_cannot_score_is_logged_without_predictions(sqlite_uri, tmp_path, batch, capsys):
+def test_a_batch_the_model_cannot_score_is_logged_without_predictions(sqlite_uri, tmp_path, batch):
     from conftest import FEATURES, register_model
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression

@@ -419,3 +419,14 @@ def test_spark_submit_runs_the_command_line(model, sqlite_uri, tmp_path):
     assert "logged batch of spk as run" in done.stdout
     (run,) = runs_of(model, "batch")
     assert run.data.tags["driftctl.rows_engine"] == "spark"
+
+
+def test_a_spark_batch_finds_the_labels_logged_before_it(model, spark, tmp_path):
+    from controller.inputs.batches import log_labels
+
+    frame = production(500, 18)
+    log_labels(model, frame[["id", "y"]].iloc[:200], id_col="id", target="y")
+    run = log_batch(model, write(frame.drop(columns="y"), tmp_path / "b.parquet"),
+                    engine="spark", id_col="id", timestamp_col="ts", policy=POLICY)
+    assert tracking.get_run(run).data.tags["driftctl.early_labels"] == "200"
+    assert monitor(model, policy=POLICY).n_labelled == 200

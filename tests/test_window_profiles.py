@@ -250,3 +250,18 @@ def test_label_runs_logged_before_matching_still_join(champion, tmp_path):
     report = monitor(champion, last=1)
     assert report.n_labelled == 400
     assert report.context["labelled_rows"] == "400"
+
+
+def test_labels_logged_before_their_batch_are_found_by_it(champion):
+    """Labels that arrive before their batch wait, unmatched; the batch that holds their
+    ids finds them when it is logged, and its cycle joins them."""
+    frame = batch(1000, 121, "2026-03-01")
+    early = log_labels(champion, frame[["id", "y"]].iloc[:300], id_col="id", target="y")
+    assert tracking.get_run(early).data.tags["driftctl.unmatched_rows"] == "300"
+    run = tracking.get_run(log(champion, frame))
+    assert run.data.tags["driftctl.early_labels"] == "300"
+    report = monitor(champion, last=1)
+    assert report.n_labelled == 300
+    assert report.context["labelled_rows"] == "300"  # counted once, by the batch
+    later = batch(500, 122, "2026-03-02")  # another batch, without those ids, finds none
+    assert "driftctl.early_labels" not in tracking.get_run(log(champion, later)).data.tags

@@ -36,6 +36,7 @@ PROFILE_PATH = "driftctl/profile.json"
 SAMPLE_PATH = "driftctl/sample.parquet"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
 UNSCORED = tracking.TAG + "unscored"  # why the champion could not score a batch
+EARLY = tracking.TAG + "early_labels"  # on a batch: labels logged before it that it holds
 MATCHED = tracking.TAG + "matched_rows"  # on a labels run: its labels that joined a batch
 UNMATCHED = tracking.TAG + "unmatched_rows"
 _MATCHED_IN = tracking.TAG + "batch."  # + batch run id, on a labels run: rows it matched
@@ -92,7 +93,10 @@ def log_batch(
         ) as batch:
             log_rows = partial(batch.log_rows, path=BATCH_PATH, dataset=f"{name}-batch")
             profile = batch.profile
-            return _log(name, mv, profile, profile.start, profile.end, cols, batch.tags, log_rows)
+            early = _early_labels(name, partial(batch.holding, id_col=id_col)) if id_col else None
+            return _log(
+                name, mv, profile, profile.start, profile.end, cols, batch.tags, log_rows, early
+            )
     frame = _read(data, baseline, id_col)
     check_names(frame)
     if prediction_col is None and "prediction" in frame and "prediction" not in baseline.features:
@@ -169,8 +173,13 @@ def log_batch(
             digest=digest[:8],
         )
 
+    early = None
+    if id_col:
+        ids = as_labels(out[id_col])
+        early = _early_labels(name, lambda labels: labels[np.isin(labels[ID], ids)])
     start, end = (times.min(), times.max()) if times is not None else (None, None)
-    return _log(name, mv, profile, start, end, cols, {**pointer, **unscored}, log_rows)
+    tags = {**pointer, **unscored}
+    return _log(name, mv, profile, start, end, cols, tags, log_rows, early)
 
 
 def _points(rules, data, rows: int) -> bool:
@@ -204,9 +213,12 @@ def read_rows(run, features) -> pd.DataFrame:
     return rows.merge(outputs, on=id_col, how="left", validate="one_to_one")
 
 
-def _log(name, mv, profile: BatchProfile, start, end, cols: dict, tags: dict, log_rows) -> str:
+def _log(
+    name, mv, profile: BatchProfile, start, end, cols: dict, tags: dict, log_rows, early=None
+) -> str:
     """Log a checked batch as a run: its tags, rows (``log_rows(run_id)``, the engine's
-    own), sample and profile. ``start`` and ``end`` are its event-time range, if known."""
+    own), sample, profile and ``early`` labels. ``start`` and ``end`` are its event-time
+    range, if known."""
     now = pd.Timestamp.now(tz="UTC")
     start = start if start is not None else now
     end = end if end is not None else now
@@ -219,13 +231,37 @@ def _log(name, mv, profile: BatchProfile, start, end, cols: dict, tags: dict, lo
         tracking.TAG + "rows": str(profile.rows),
         **{tracking.TAG + key: col for key, col in cols.items() if col},
         **tags,
+        **({EARLY: str(len(early))} if early is not None else {}),
     }
     experiment = tracking.experiment_id(name)
     with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
         log_rows(run.info.run_id)
+        if early is not None:
+            tracking.log_table(early, labels_part(run.info.run_id))
         tracking.log_table(profile.sample, SAMPLE_PATH)
         tracking.log_dict(run.info.run_id, profile.to_dict(), PROFILE_PATH)
     return run.info.run_id
+
+
+def _early_labels(name: str, held) -> pd.DataFrame | None:
+    """Labels logged before their batch (no batch held their ids then) that this batch
+    holds: ``held(labels)`` keeps those whose id it holds. The latest label of an id wins."""
+    where = (
+        f"tags.`{tracking.KIND}` = 'labels' and attributes.status = 'FINISHED' "
+        f"and tags.`{UNMATCHED}` != '0'"
+    )
+    runs = sorted(tracking.model_runs(name, where), key=lambda r: r.info.start_time)
+    parts = [
+        tracking.read_table_artifact(r, LABELS_PATH)
+        for r in runs
+        if tracking.has_artifact(r, LABELS_PATH)
+    ]
+    if not parts:
+        return None
+    waiting = pd.concat(parts, ignore_index=True).drop_duplicates(ID, keep="last")
+    waiting[ID] = as_labels(waiting[ID])
+    found = held(waiting)
+    return found.reset_index(drop=True) if len(found) else None
 
 
 def _spark_engine(engine: str, data, table: str | None):

@@ -149,6 +149,14 @@ class SparkBatch:
     frame: object  # the Spark DataFrame read, for lineage
     source: str | None
 
+    def holding(self, labels: pd.DataFrame, id_col: str) -> pd.DataFrame:
+        """The ``labels`` (``__id__``, ``__label__``; ids as text) whose id this batch holds,
+        found by a join on the executors (the labels are few: those logged early)."""
+        spark = self.frame.sparkSession
+        ids = self.frame.select(_id_text(self.frame, id_col).alias(ID)).distinct()
+        found = spark.createDataFrame(labels[[ID]]).join(ids, ID).toArrow().to_pandas()
+        return labels[labels[ID].isin(found[ID])]
+
     def log_rows(self, run_id: str, path: str, dataset: str) -> None:
         """Log the narrow columns as the parquet directory ``path``, and the lineage."""
         tracking.log_directory(run_id, self.rows, path)

@@ -21,6 +21,7 @@ from controller import tracking
 from controller._errors import InputError, NotFoundError
 from controller.inputs.batches import (
     BATCH_PATH,
+    EARLY,
     END,
     ID,
     LABEL,
@@ -62,20 +63,29 @@ class Logged:
     @property
     def labelled_rows(self) -> int:
         """Labelled production rows logged so far: late labels matched to a batch (all of
-        an older label run's), and batches logged with their target."""
+        an older label run's), labels logged before their batch and found by it, and
+        batches logged with their target."""
         inline = [r for r in self.batches if tracking.TAG + "target" in r.data.tags]
         late = sum(
             int(r.data.tags.get(MATCHED, r.data.tags.get(tracking.TAG + "rows", 0)))
             for r in self.labels
         )
-        return late + sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in inline)
+        early = sum(int(r.data.tags.get(EARLY, 0)) for r in self.batches)
+        return late + early + sum(int(r.data.tags.get(tracking.TAG + "rows", 0)) for r in inline)
 
     def labels_for(self, run_ids) -> pd.DataFrame | None:
         """The late labels (``__id__``, ``__label__``, ``__batch__``) matched to the batches
         ``run_ids``, the latest label of an id in a batch winning; label runs logged before
         labels were matched to batches are read whole (no batch: they join by id alone)."""
         wanted = set(run_ids)
-        parts = []
+        # Labels logged before their batch, kept by it, come first: the later win.
+        parts = [
+            tracking.read_table_artifact(r, labels_part(r.info.run_id)).assign(
+                **{BATCH: r.info.run_id}
+            )
+            for r in self.batches
+            if r.info.run_id in wanted and EARLY in r.data.tags
+        ]
         for run in self.labels:
             tags = run.data.tags
             if MATCHED not in tags:
