@@ -91,6 +91,12 @@ def _metric_names(row) -> dict[str, float]:
             out[f"attribution.share_change_high.{key}"] = row.ci_high
             out[f"attribution.verdict.{key}"] = float(row.alert)
         return out
+    if section == "estimated":
+        return {
+            f"performance.estimated.{stat}": row.value,
+            f"performance.estimated.{stat}.low": row.ci_low,
+            f"performance.estimated.{stat}.high": row.ci_high,
+        }
     assert section == "performance"
     out = {f"performance.{stat}": row.value}
     if not pd.isna(row.baseline):
@@ -101,7 +107,9 @@ def _metric_names(row) -> dict[str, float]:
 def test_the_frame_holds_every_metric_with_the_same_value(report):
     frame = report.to_frame()
     assert tuple(frame.columns) == FRAME_COLUMNS
-    assert set(frame.section) == {"drift", "prediction", "quality", "attribution", "performance"}
+    assert set(frame.section) == {
+        "drift", "prediction", "quality", "attribution", "performance", "estimated"
+    }
     from_frame = {}
     for row in frame.itertuples(index=False):
         from_frame.update(_metric_names(row))

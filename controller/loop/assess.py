@@ -12,6 +12,7 @@ from controller._errors import PolicyError
 from controller._timing import phase
 from controller.attribution.explain import Explainer, NotExplainable, unexplained
 from controller.attribution.shift import AttributionShift, compare
+from controller.loop.estimate import estimate_performance
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.profile import FeatureProfile, numeric_values
@@ -110,6 +111,9 @@ def assess(
             notes.append(unexplained(exc))
     elif baseline.attribution.get("note"):
         notes.append(baseline.attribution["note"])
+    with phase("performance estimate"):
+        estimated, why = estimate_performance(baseline, outputs, policy.seed)
+    notes.extend([why] if why else [])
     return Report(
         n_rows=window.rows,
         features=tuple(features),
@@ -120,6 +124,7 @@ def assess(
         n_labelled=n_labelled,
         attribution=attribution,
         notes=tuple(notes),
+        estimated=estimated,
     )
 
 

@@ -2,9 +2,9 @@
 
 Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
 production distributions of the drifted features, the attribution shift chart, performance
-over the cycles, and the comparison of a challenger built in the cycle (or why the retrain
-the cycle triggered waits). Charts are inline
-SVG (``charts``) and styles inline CSS: the page needs no network and no script.
+over the cycles, performance estimated before labels arrive, and the comparison of a
+challenger built in the cycle (or why the retrain the cycle triggered waits). Charts are
+inline SVG (``charts``) and styles inline CSS: the page needs no network and no script.
 """
 
 from __future__ import annotations
@@ -78,6 +78,9 @@ def render_html(
                 metric,
             )
         )
+    if report.estimated:
+        parts.append("<h2>Performance before labels arrive (estimated)</h2>")
+        parts.append(_estimated_table(report))
     if challenger is not None:
         parts.append("<h2>Challenger against champion</h2>" + _comparison(challenger))
     if retrain_waiting:
@@ -196,6 +199,30 @@ def _distribution(feature: str, baseline: Baseline, window: pd.DataFrame) -> str
             ("production", b.reindex(top, fill_value=0).to_numpy(), charts.PRODUCTION),
         ],
     )
+
+
+def _estimated_table(report: Report) -> str:
+    """Estimated performance (CBPE) beside the realised one and the baseline's."""
+
+    def cell(value) -> str:
+        return f"<td class=n>{value:.4f}</td>" if value is not None else "<td class=n>-</td>"
+
+    out = [
+        "<table id=estimated><tr><th>metric</th><th>estimated</th><th>95% band</th>"
+        "<th>realised</th><th>baseline</th></tr>"
+    ]
+    for name, (value, low, high) in report.estimated.items():
+        out.append(
+            f"<tr><td>{escape(name)}</td>{cell(value)}<td>[{low:.4f}, {high:.4f}]</td>"
+            f"{cell(report.performance.get(name))}"
+            f"{cell(report.baseline_performance.get(name))}</tr>"
+        )
+    out.append(
+        "</table><p>Estimated from the window's scores, calibrated on the baseline's labelled "
+        "rows; it holds while the relation between inputs and labels is unchanged, and "
+        "only labels reveal a concept drift.</p>"
+    )
+    return "".join(out)
 
 
 def _comparison(result) -> str:

@@ -79,6 +79,9 @@ class Report:
     retrain: RetrainDecision | None = None
     triage: Triage | None = None
     context: dict[str, str] = field(default_factory=dict)
+    # Performance estimated from the scores before labels arrive (CBPE): metric ->
+    # (estimate, low, high), the band at 95%.
+    estimated: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[str]:
@@ -158,6 +161,10 @@ class Report:
             out[f"performance.{name}"] = value
             if name in self.baseline_performance:
                 out[f"performance.{name}.change"] = value - self.baseline_performance[name]
+        for name, (value, low, high) in self.estimated.items():
+            out[f"performance.estimated.{name}"] = value
+            out[f"performance.estimated.{name}.low"] = low
+            out[f"performance.estimated.{name}.high"] = high
         # MLflow stores NaN, but the UI plots it poorly: leave undefined values out.
         return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
@@ -165,12 +172,14 @@ class Report:
         """The findings as one long table, as NannyML gives its results: a row per feature
         (or metric) and statistic, in the columns of ``FRAME_COLUMNS``.
 
-        ``section`` is drift, prediction, quality, attribution or performance; ``feature``
+        ``section`` is drift, prediction, quality, attribution, performance or estimated
+        (performance estimated without labels, with its band in ``ci_low``/``ci_high``);
+        ``feature``
         is missing for a metric of the whole window. A drift verdict is drawn from one
         statistic: its row holds the threshold, the alert and the p- and q-values of the
         test, the other statistics' rows only their values. ``baseline`` is the value at
         the baseline and ``ci_low``/``ci_high`` the bootstrap interval of a change in
-        attribution share.
+        attribution share or the band of an estimate.
         """
         rows: list[dict] = []
         drifts = [("drift", f) for f in self.features]
@@ -203,6 +212,9 @@ class Report:
         for name, value in self.performance.items():
             rows.append(_row("performance", None, name, value,
                              baseline=self.baseline_performance.get(name)))
+        for name, (value, low, high) in self.estimated.items():
+            rows.append(_row("estimated", None, name, value, ci_low=low, ci_high=high,
+                             baseline=self.baseline_performance.get(name)))
         frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
         numbers = ["value", "baseline", "threshold", "p_value", "q_value", "ci_low", "ci_high"]
         return frame.astype({**dict.fromkeys(numbers, float), "alert": "boolean"})
@@ -222,6 +234,10 @@ class Report:
             "quality_alerts": [f"{q.check}: {q.feature}" for q in self.quality_alerts],
             "performance": self.performance,
             "baseline_performance": self.baseline_performance,
+            "estimated": {
+                k: dict(zip(("value", "low", "high"), v, strict=True))
+                for k, v in self.estimated.items()
+            },
             "attribution": _clean_attribution(self.attribution),
             "notes": list(self.notes),
             "retrain": asdict(self.retrain) if self.retrain else None,
@@ -287,6 +303,12 @@ class Report:
             lines.append(
                 f"performance {name}: {value:.4f}"
                 + (f" (baseline {base:.4f})" if base is not None else "")
+            )
+        for name, (value, low, high) in self.estimated.items():
+            real = self.performance.get(name)
+            lines.append(
+                f"performance {name} estimated without labels: {value:.4f} "
+                f"[{low:.4f}, {high:.4f}]" + (f" (realised {real:.4f})" if real is not None else "")
             )
         lines.append(
             f"verdict: {self.verdict.upper()}: {len(self.drifted)} of {len(self.features)} "
