@@ -115,8 +115,7 @@ def _worse(report: Report, rules: Retrain) -> list[str]:
 def _beyond_estimate(report: Report) -> bool:
     """Whether measured performance is below the band of the performance estimated from
     the inputs alone (which covariate shift explains); False without an estimate."""
-    estimated = getattr(report, "estimated", None) or {}
-    for metric, (_, low, _) in estimated.items():
+    for metric, (_, low, _) in report.estimated.items():
         value = report.performance.get(metric)
         if value is not None and performance.greater_is_better(metric) and value < low:
             return True
