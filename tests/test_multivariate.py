@@ -183,3 +183,17 @@ def test_monitor_logs_the_multivariate_metrics(champion):
     assert {"multivariate.domain_classifier.importance.x1",
             "multivariate.domain_classifier.importance.x2"} <= set(m)
     assert "multivariate.pca_reconstruction.threshold" in m
+
+
+def test_the_readme_documents_the_defaults():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    reference = readme[readme.index("## Policy file reference"):]
+    block = re.search(r"```toml\n(.*?)```", reference, re.S).group(1)
+    assert Policy.from_dict(tomllib.loads(block)).multivariate == Multivariate()
+    for method in METHODS:
+        assert f"`{method}`" in readme
+    assert "`multivariate.domain_classifier.importance.<feature>`" in readme
