@@ -116,7 +116,10 @@ def sentence(report: Report) -> str:
     else:
         text = f"No drift in {n} features over {report.n_rows:,} rows{span}"
     if report.multivariate_drifted:
-        text += f"; multivariate drift ({', '.join(report.multivariate_drifted)})"
+        text += (
+            f"; multivariate drift ({', '.join(report.multivariate_drifted)}): the features "
+            "changed in how they go together"
+        )
     metric = primary(report.performance)
     if metric:
         base = report.baseline_performance.get(metric)
