@@ -26,6 +26,7 @@ _EXPORTS = {
     "Batches": ("controller.policy", "Batches"),
     "Quality": ("controller.policy", "Quality"),
     "Attribution": ("controller.policy", "Attribution"),
+    "Multivariate": ("controller.policy", "Multivariate"),
     "Retrain": ("controller.policy", "Retrain"),
     "Report": ("controller.results.report", "Report"),
     "assess": ("controller.loop.assess", "assess"),

@@ -47,6 +47,15 @@ Example (every key optional; these are the defaults)::
     min_share_change = 0.05       # a feature's share must move at least this much
     min_ndcg = 0.9                # alert when the ranking's nDCG falls below (Clarify)
 
+    [multivariate]
+    enabled = true                # drift no single feature shows: PCA reconstruction error
+                                  # and a domain classifier (controller/statistics/multivariate.py)
+    sample_size = 10000           # window rows the PCA reconstruction error reads
+    classifier_rows = 5000        # rows of each side (reference, window) the classifier reads
+    pca_variance = 0.65           # share of the reference's variance the PCA keeps
+    min_error_increase = 0.05     # the error's threshold is at least 5% above the reference's
+    min_auc = 0.55                # the classifier's threshold never goes below this
+
     [retrain]
     min_importance = 0.05         # drift counts in features with this attribution share
     max_performance_drop = 0.05   # relative worsening of the primary metric
@@ -155,6 +164,19 @@ class Attribution:
 
 
 @dataclass(frozen=True)
+class Multivariate:
+    """Drift no single feature shows: which detectors run, on how many rows, and the
+    smallest effects worth an alert (``controller.statistics.multivariate``)."""
+
+    enabled: bool = True
+    sample_size: int = 10_000  # window rows the PCA reconstruction error reads
+    classifier_rows: int = 5_000  # rows of each side the domain classifier reads
+    pca_variance: float = 0.65  # NannyML's default
+    min_error_increase: float = 0.05  # relative to the reference's mean error
+    min_auc: float = 0.55  # NannyML alerts above 0.65; this is the floor of a calibrated one
+
+
+@dataclass(frozen=True)
 class Retrain:
     """When monitoring results call for a new challenger."""
 
@@ -206,6 +228,7 @@ class Policy:
     batches: Batches = Batches()
     quality: Quality = Quality()
     attribution: Attribution = Attribution()
+    multivariate: Multivariate = Multivariate()
     retrain: Retrain = Retrain()
 
     def __post_init__(self):
@@ -237,6 +260,7 @@ class Policy:
                 raise _bad("attribution", f.name, "an int in the range [10, inf)", value)
             if f.type == "float" and (not _number(value) or value > 1):
                 raise _bad("attribution", f.name, "a number in the range [0, 1]", value)
+        _check_multivariate(self.multivariate)
         for name in ("min_importance", "max_performance_drop", "cooldown_hours"):
             if not _number(getattr(self.retrain, name)):
                 raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
@@ -316,7 +340,9 @@ class Policy:
     def from_dict(cls, data: dict) -> Policy:
         """Build a policy from the tables of a policy file; unknown keys and bad values raise
         PolicyError."""
-        tables = {"drift", "features", "batches", "quality", "attribution", "retrain"}
+        tables = {
+            "drift", "features", "batches", "quality", "attribution", "multivariate", "retrain"
+        }
         _known(data, tables, "the top level")
         _known(data.get("drift", {}), None, "[drift]")
         drift = dict(data.get("drift", {}))
@@ -326,7 +352,7 @@ class Policy:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
-        sections = {"features", "batches", "quality", "attribution", "retrain"}
+        sections = {"features", "batches", "quality", "attribution", "multivariate", "retrain"}
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
@@ -336,6 +362,8 @@ class Policy:
         _known(quality, {f.name for f in fields(Quality)}, "[quality]")
         attribution = data.get("attribution", {})
         _known(attribution, {f.name for f in fields(Attribution)}, "[attribution]")
+        multivariate = data.get("multivariate", {})
+        _known(multivariate, {f.name for f in fields(Multivariate)}, "[multivariate]")
         retrain = data.get("retrain", {})
         _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
         return cls(
@@ -343,9 +371,26 @@ class Policy:
             batches=Batches(**batches),
             quality=Quality(**quality),
             attribution=Attribution(**attribution),
+            multivariate=Multivariate(**multivariate),
             retrain=Retrain(**retrain),
             **kwargs,
         )
+
+
+def _check_multivariate(m: Multivariate) -> None:
+    where = "multivariate"
+    if not isinstance(m.enabled, bool):
+        raise _bad(where, "enabled", "true or false", m.enabled)
+    for name, lo in (("sample_size", 100), ("classifier_rows", 50)):
+        k = getattr(m, name)
+        if not isinstance(k, int) or isinstance(k, bool) or k < lo:
+            raise _bad(where, name, f"an int in the range [{lo}, inf)", k)
+    if not _number(m.pca_variance) or not 0 < m.pca_variance <= 1:
+        raise _bad(where, "pca_variance", "a number in the range (0, 1]", m.pca_variance)
+    if not _number(m.min_error_increase):
+        raise _bad(where, "min_error_increase", "a number >= 0", m.min_error_increase)
+    if not _number(m.min_auc) or not 0.5 <= m.min_auc < 1:
+        raise _bad(where, "min_auc", "a number in the range [0.5, 1)", m.min_auc)
 
 
 def _number(value) -> bool:

@@ -80,6 +80,14 @@ def _metric_names(row) -> dict[str, float]:
         return out
     if section == "quality":
         return {f"quality.{stat}.{key}": row.value}
+    if section == "multivariate" and key is None:
+        return {
+            f"multivariate.{stat}.value": row.value,
+            f"multivariate.{stat}.threshold": row.threshold,
+            f"multivariate.{stat}.verdict": float(row.alert),
+        }
+    if section == "multivariate":  # a feature the domain classifier relied on
+        return {f"multivariate.{stat}.{key}": row.value}
     if section == "attribution" and key is None:
         return {f"attribution.{stat}": row.value}
     if section == "attribution":
@@ -108,7 +116,8 @@ def test_the_frame_holds_every_metric_with_the_same_value(report):
     frame = report.to_frame()
     assert tuple(frame.columns) == FRAME_COLUMNS
     assert set(frame.section) == {
-        "drift", "prediction", "quality", "attribution", "performance", "estimated"
+        "drift", "prediction", "quality", "multivariate", "attribution", "performance",
+        "estimated",
     }
     from_frame = {}
     for row in frame.itertuples(index=False):

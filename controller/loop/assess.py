@@ -19,6 +19,7 @@ from controller.profiles.profile import FeatureProfile, numeric_values
 from controller.results.report import Report
 from controller.statistics import performance
 from controller.statistics.drift import judge
+from controller.statistics.multivariate import detect
 from controller.statistics.quality import check_schema, check_values
 
 
@@ -76,6 +77,20 @@ def assess(
         quality = schema + check_values(profiles, observed, policy.quality)
         features = judge(profiles, baseline.reference, sample, policy, observed=observed)
 
+    multivariate = ()
+    if policy.multivariate.enabled:
+        with phase("multivariate drift"):
+            kinds = {n: p.kind for n, p in profiles.items() if not policy.rule(n, p.kind).ignore}
+            multivariate = detect(
+                baseline.reference,
+                sample,
+                kinds,
+                policy.multivariate,
+                policy.false_alarm_rate,
+                policy.calibration_resamples,
+                policy.seed,
+            )
+
     prediction = None
     if baseline.prediction is not None and PREDICTION in sample.columns:
         ref = baseline.reference[[PREDICTION]]
@@ -123,8 +138,9 @@ def assess(
         baseline_performance=dict(baseline.performance),
         n_labelled=n_labelled,
         attribution=attribution,
-        notes=tuple(notes),
+        notes=tuple(notes) + tuple(n for m in multivariate for n in m.notes),
         estimated=estimated,
+        multivariate=multivariate,
     )
 
 

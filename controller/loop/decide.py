@@ -2,17 +2,19 @@
 
 A cycle *calls* for retraining when its results give a reason: drift in a feature that
 matters (its attribution share is at least ``min_importance``; without attributions every
-drifted feature matters), drift in the predictions, or a relative worsening of the primary
-metric (ROC AUC, else accuracy, for classification; RMSE for regression) beyond
-``max_performance_drop``. A retrain is *triggered* when the last ``consecutive_cycles``
-cycles all called for one and the cooldown after the last trigger is over, so that one
-incident does not retrain every hour. The policy's ``cooldown`` says what it counts:
-``event_time``, ``cooldown_hours`` between the ends of the cycles' windows (so a replay of
-past batches decides as it did live), or ``labelled_rows``, ``cooldown_rows`` labelled
-rows logged since. A window without event times (batches logged without a time-stamp
-column carry the time they were logged) always counts labelled rows: a replay logs weeks
-minutes apart, and their log times say nothing about the time between them. A trigger
-whose challenger failed the gate holds nothing back once new labelled rows have arrived.
+drifted feature matters), drift in the predictions, multivariate drift (a relation between
+features changed; the domain classifier names the features it relied on), or a relative
+worsening of the primary metric (ROC AUC, else accuracy, for classification; RMSE for
+regression) beyond ``max_performance_drop``. A retrain is *triggered* when the last
+``consecutive_cycles`` cycles all called for one and the cooldown after the last trigger is
+over, so that one incident does not retrain every hour. The policy's ``cooldown`` says what
+it counts: ``event_time``, ``cooldown_hours`` between the ends of the cycles' windows (so a
+replay of past batches decides as it did live), or ``labelled_rows``, ``cooldown_rows``
+labelled rows logged since. A window without event times (batches logged without a
+time-stamp column carry the time they were logged) always counts labelled rows: a replay
+logs weeks minutes apart, and their log times say nothing about the time between them. A
+trigger whose challenger failed the gate holds nothing back once new labelled rows have
+arrived.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.policy import Retrain
-from controller.results.report import Report, RetrainDecision
+from controller.results.report import Report, RetrainDecision, describe
 from controller.statistics import performance
 
 
@@ -49,6 +51,13 @@ def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> 
             )
     if report.prediction and report.prediction.drifted:
         out.append("drift in the model's predictions")
+    for m in report.multivariate:
+        if m.drifted:
+            out.append(
+                f"multivariate drift: {m.method.replace('_', ' ')} {m.value:.3f} above its "
+                f"threshold {m.threshold:.3f}"
+                + (f" (it relied on {describe(m)})" if m.importance else "")
+            )
     perf, base_perf = report.performance, report.baseline_performance
     metric = performance.primary([m for m, v in perf.items() if v is not None and base_perf.get(m)])
     if metric:  # the primary metric of those both have

@@ -15,7 +15,7 @@ import pandas as pd
 
 from controller.profiles.baseline import Baseline
 from controller.results import charts
-from controller.results.report import ADVICE, Report
+from controller.results.report import ADVICE, Report, describe
 from controller.statistics.performance import primary
 
 MAX_PLOTS = 6
@@ -56,6 +56,8 @@ def render_html(
         "<h2>Features, by importance-weighted drift</h2>",
         _feature_table(report, baseline),
     ]
+    if report.multivariate:
+        parts.append("<h2>Drift no single feature shows</h2>" + _multivariate_table(report))
     drifted = [f for f in report.features if f.drifted][:MAX_PLOTS]
     if drifted:
         parts.append("<h2>Distributions of the drifted features</h2><div class=plots>")
@@ -133,6 +135,11 @@ def sentence(report: Report) -> str:
         )
     else:
         text = f"No drift in {n} features over {report.n_rows:,} rows{span}"
+    if report.multivariate_drifted:
+        text += (
+            f"; multivariate drift ({', '.join(report.multivariate_drifted)}): the features "
+            "changed in how they go together"
+        )
     metric = primary(report.performance)
     if metric:
         base = report.baseline_performance.get(metric)
@@ -169,6 +176,23 @@ def _feature_table(report: Report, baseline: Baseline) -> str:
             f"<td class=n>{f.threshold:.4f}</td><td class=n>{f.q_value:.2g}</td>"
             f"<td class=n>{share:.3f}</td><td class=n>{weighted:.3f}</td>"
             f"<td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def _multivariate_table(report: Report) -> str:
+    out = [
+        "<table id=multivariate><tr><th>detector</th><th>value</th><th>without drift</th>"
+        "<th>threshold</th><th>relied on</th><th>verdict</th></tr>"
+    ]
+    for m in report.multivariate:
+        out.append(
+            f"<tr class={'drift' if m.drifted else 'ok'}><td>{m.method}</td>"
+            f"<td class=n>{m.value:.4f}</td><td class=n>{m.baseline:.4f}</td>"
+            f"<td class=n>{m.threshold:.4f}</td>"
+            f"<td>{escape(describe(m)) if m.importance else ''}</td>"
+            f"<td>{'DRIFT' if m.drifted else 'ok'}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)

@@ -12,6 +12,7 @@ import pandas as pd
 from controller.attribution.shift import AttributionShift
 from controller.results.naming import metric_safe
 from controller.statistics.drift import FeatureDrift
+from controller.statistics.multivariate import TOP_FEATURES, MultivariateDrift
 from controller.statistics.quality import QualityCheck
 
 
@@ -82,6 +83,7 @@ class Report:
     # Performance estimated from the scores before labels arrive (CBPE): metric ->
     # (estimate, low, high), the band at 95%.
     estimated: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    multivariate: tuple[MultivariateDrift, ...] = ()
 
     @property
     def drifted(self) -> list[str]:
@@ -92,8 +94,18 @@ class Report:
         return len(self.drifted) / len(self.features) if self.features else 0.0
 
     @property
+    def multivariate_drifted(self) -> list[str]:
+        """The multivariate detectors that raised an alarm: drift no single feature shows
+        is drift all the same."""
+        return [m.method for m in self.multivariate if m.drifted]
+
+    @property
     def drift(self) -> bool:
-        return bool(self.drifted) or bool(self.prediction and self.prediction.drifted)
+        return (
+            bool(self.drifted)
+            or bool(self.prediction and self.prediction.drifted)
+            or bool(self.multivariate_drifted)
+        )
 
     @property
     def quality_alerts(self) -> list[QualityCheck]:
@@ -134,6 +146,12 @@ class Report:
             out["prediction.verdict"] = float(self.prediction.drifted)
         for q in self.quality:
             out[f"quality.{q.check}.{metric_safe(q.feature)}"] = q.value
+        for m in self.multivariate:
+            out[f"multivariate.{m.method}.value"] = m.value
+            out[f"multivariate.{m.method}.threshold"] = m.threshold
+            out[f"multivariate.{m.method}.verdict"] = float(m.drifted)
+            for feature, drop in list(m.importance.items())[:TOP_FEATURES]:
+                out[f"multivariate.{m.method}.importance.{metric_safe(feature)}"] = drop
         if self.attribution:
             a = self.attribution
             out.update(
@@ -172,13 +190,15 @@ class Report:
         """The findings as one long table, as NannyML gives its results: a row per feature
         (or metric) and statistic, in the columns of ``FRAME_COLUMNS``.
 
-        ``section`` is drift, prediction, quality, attribution, performance or estimated
-        (performance estimated without labels, with its band in ``ci_low``/``ci_high``);
-        ``feature``
-        is missing for a metric of the whole window. A drift verdict is drawn from one
-        statistic: its row holds the threshold, the alert and the p- and q-values of the
-        test, the other statistics' rows only their values. ``baseline`` is the value at
-        the baseline and ``ci_low``/``ci_high`` the bootstrap interval of a change in
+        ``section`` is drift, prediction, quality, multivariate, attribution, performance or
+        estimated (performance estimated without labels, with its band in
+        ``ci_low``/``ci_high``); ``feature`` is missing for a metric of the whole window (a
+        multivariate detector's value; its rows per feature hold what the domain classifier
+        relied on, as ``importance``, the drop in AUC when the feature is shuffled). A drift
+        verdict is drawn from one statistic: its row holds the threshold, the alert and the
+        p- and q-values of the test, the other statistics' rows only their values.
+        ``baseline`` is the value at the baseline (without drift, for a multivariate
+        detector) and ``ci_low``/``ci_high`` the bootstrap interval of a change in
         attribution share or the band of an estimate.
         """
         rows: list[dict] = []
@@ -197,6 +217,11 @@ class Report:
         for q in self.quality:
             rows.append(_row("quality", q.feature, q.check, q.value, threshold=q.threshold,
                              alert=q.alert))
+        for m in self.multivariate:
+            rows.append(_row("multivariate", None, m.method, m.value, baseline=m.baseline,
+                             threshold=m.threshold, alert=m.drifted))
+            for feature, drop in m.importance.items():
+                rows.append(_row("multivariate", feature, f"{m.method}.importance", drop))
         if self.attribution:
             a = self.attribution
             rows.append(_row("attribution", None, "total_shift", a.total_shift))
@@ -232,6 +257,8 @@ class Report:
             "prediction": _clean(asdict(self.prediction)) if self.prediction else None,
             "quality": [_clean(asdict(q)) for q in self.quality],
             "quality_alerts": [f"{q.check}: {q.feature}" for q in self.quality_alerts],
+            "multivariate": [_clean(asdict(m)) for m in self.multivariate],
+            "multivariate_drifted": self.multivariate_drifted,
             "performance": self.performance,
             "baseline_performance": self.baseline_performance,
             "estimated": {
@@ -264,6 +291,13 @@ class Report:
                 f"{name:<{w}} {f.statistic:<15} {f.value:>9.4f} {f.threshold:>9.4f} "
                 f"{f.q_value:>8.2g}  {'DRIFT' if f.drifted else 'ok'}"
             )
+        for m in self.multivariate:
+            if math.isfinite(m.value):
+                lines.append(
+                    f"multivariate {m.method}: {m.value:.4f} (threshold {m.threshold:.4f}, "
+                    f"without drift {m.baseline:.4f}) {'DRIFT' if m.drifted else 'ok'}"
+                    + (f"; it relied on {describe(m)}" if m.importance and m.drifted else "")
+                )
         for q in self.quality_alerts:
             lines.append(
                 f"quality alert: {q.check} on {q.feature!r} = {q.value:.4g}"
@@ -314,10 +348,21 @@ class Report:
             f"verdict: {self.verdict.upper()}: {len(self.drifted)} of {len(self.features)} "
             f"features drifted over {self.n_rows} rows; expected false alarms "
             f"{self.expected_false_alarms:.3f}"
+            + (
+                f"; multivariate drift: {', '.join(self.multivariate_drifted)}"
+                if self.multivariate_drifted
+                else ""
+            )
         )
         if "run_id" in self.context:
             lines.append(f"logged to MLflow run {self.context['run_id']}")
         return "\n".join(lines)
+
+
+def describe(m: MultivariateDrift, top: int = 3) -> str:
+    """The features a domain classifier relied on most, with the drop in AUC each caused."""
+    best = [(f, d) for f, d in list(m.importance.items())[:top] if d > 0]
+    return ", ".join(f"{f} (AUC {d:.3f} lower shuffled)" for f, d in best) or "no single feature"
 
 
 def _row(section, feature, statistic, value, **more) -> dict:
