@@ -100,7 +100,7 @@ def test_every_class_has_a_plain_sentence(kind):
     [
         (lambda f: f.assign(x2=float("nan")), "missing rate change on 'x2'"),
         (lambda f: f.assign(x1=f["x1"].where(f.index % 4 > 0, float("inf"))),
-         "out of range share on 'x1'"),
+         "infinite share on 'x1'"),
         (lambda f: f.assign(segment=f["segment"].where(f.index % 3 > 0, "zz")),
          "unseen share on 'segment'"),
     ],

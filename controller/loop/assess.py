@@ -20,7 +20,7 @@ from controller.results.report import Report
 from controller.statistics import performance
 from controller.statistics.drift import judge
 from controller.statistics.multivariate import detect
-from controller.statistics.quality import check_schema, check_values
+from controller.statistics.quality import check_infinite, check_schema, check_values
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,11 @@ def assess(
     # One pass over the window's columns serves the drift statistics and the quality checks.
     with phase("drift and quality"):
         observed = {n: _counted(window, n, p) for n, p in profiles.items()}
-        quality = schema + check_values(profiles, observed, policy.quality)
+        quality = [
+            *schema,
+            *check_values(profiles, observed, policy.quality),
+            *check_infinite(profiles, sample),
+        ]
         features = judge(profiles, baseline.reference, sample, policy, observed=observed)
 
     multivariate = ()

@@ -25,7 +25,14 @@ from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.assess import assess
 from controller.loop.decide import Cycle, decide, reasons
-from controller.loop.triage import INPUT_ALARM, RETRAINS_ON, TRIAGE, Earlier, triage
+from controller.loop.triage import (
+    INPUT_ALARM,
+    RETRAINS_ON,
+    TRIAGE,
+    Earlier,
+    input_alarms,
+    triage,
+)
 from controller.loop.window import (
     VERSION,
     Logged,
@@ -227,9 +234,7 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
         EVENT_TIME: ctx["event_time"],
         LABELLED_ROWS: ctx["labelled_rows"],
         TRIAGE: report.triage.kind,
-        INPUT_ALARM: str(
-            bool(report.drifted or (report.prediction and report.prediction.drifted))
-        ).lower(),
+        INPUT_ALARM: str(bool(input_alarms(report))).lower(),
     }
     metrics = report.metrics()
     primary = performance.primary(report.performance)

@@ -4,12 +4,14 @@ A drift engineer's first question about an alarm is what it means. The classes, 
 order they are decided:
 
 - ``data_quality``: a pipeline or system fault. A column missing or of another type, a
-  surge of missing values, of values outside the baseline's range (a unit change) or of
-  unseen categories, or a collapse in row volume. Page the data team; never retrain on it.
+  surge of missing values or of unseen categories, infinite values, most values outside
+  the baseline's range (a unit change), or a collapse in row volume. Page the data team;
+  never retrain on it.
 - ``concept_drift``: the model got worse (its measured performance, or the loss its
   features carry) while its inputs are quiet, or worse than the input shift explains (below
   the band of the performance estimated from the inputs). Retrain on new data.
-- ``covariate_shift``: an input alarm (features or predictions) that persisted over
+- ``covariate_shift``: an input alarm (features, predictions, or the multivariate
+  detectors) that persisted over
   ``[retrain] consecutive_cycles`` cycles. Retrain if the shifted features matter.
 - ``emerging``: an input alarm seen for fewer cycles than that. Watch it.
 - ``transient``: the cycle after an emerging alarm that did not persist. It was a blip.
@@ -31,6 +33,10 @@ INPUT_ALARM = tracking.TAG + "input_alarm"  # "true" when a cycle's inputs alarm
 ROWS = "window.rows"  # the metric of a cycle's rows
 RETRAINS_ON = ("covariate_shift", "concept_drift")
 VOLUME_FLOOR = 0.1  # a window of under a tenth of the recent median rows has collapsed
+# Values beyond the baseline's range alert at [quality] max_out_of_range_share; a real shift
+# pushes some there (incomes fall, loans grow). Most of them there is a pipeline's doing: a
+# unit or scale change.
+UNIT_CHANGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ def triage(report: Report, earlier: list[Earlier], rules: Retrain) -> Triage:
         f"{q.check.replace('_', ' ')} on {q.feature!r}"
         + (f": {q.value:.3g} (limit {q.threshold:g})" if q.threshold is not None else "")
         for q in report.quality_alerts
+        if q.check != "out_of_range_share" or q.value >= UNIT_CHANGE
     ]
     recent = [e.rows for e in earlier[:5] if e.rows]
     if len(recent) >= 2 and report.n_rows < VOLUME_FLOOR * statistics.median(recent):
@@ -62,9 +69,7 @@ def triage(report: Report, earlier: list[Earlier], rules: Retrain) -> Triage:
         )
     if faults:
         return Triage("data_quality", tuple(faults))
-    inputs = [f"{f} drifted" for f in report.drifted]
-    if report.prediction and report.prediction.drifted:
-        inputs.append("the model's predictions drifted")
+    inputs = input_alarms(report)
     worse = _worse(report, rules)
     if worse and (not inputs or _beyond_estimate(report)):
         quiet = "the inputs are quiet" if not inputs else "beyond what the input shift explains"
@@ -86,6 +91,16 @@ def triage(report: Report, earlier: list[Earlier], rules: Retrain) -> Triage:
     if earlier and earlier[0].kind == "emerging":
         return Triage("transient", ("the alarm of the cycle before did not persist",))
     return Triage("ok", ())
+
+
+def input_alarms(report: Report) -> list[str]:
+    """What alarmed in the model's inputs: features, predictions, and drift no single
+    feature shows."""
+    out = [f"{f} drifted" for f in report.drifted]
+    if report.prediction and report.prediction.drifted:
+        out.append("the model's predictions drifted")
+    out += [f"{m} alarmed (drift no single feature shows)" for m in report.multivariate_drifted]
+    return out
 
 
 def _worse(report: Report, rules: Retrain) -> list[str]:

@@ -15,6 +15,7 @@ Pure functions over numpy arrays: ``y`` and ``said`` are 0/1 (1 = the positive c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,7 +216,7 @@ def estimate(
         for m, v in realised(y, said, ranks).items():
             found[m].append(v)
     var = {
-        m: np.nanvar(np.concatenate(v), ddof=1) * score.size / n if draws > 1 else 0.0
+        m: _spread(np.concatenate(v)) * score.size / n if draws > 1 else 0.0
         for m, v in found.items()
     }
     # The calibration's error: the estimate under maps refitted on resampled references.
@@ -239,3 +240,10 @@ def estimate(
             half = z * float(np.sqrt(var[m]))
             out[m] = (point[m], max(point[m] - half, 0.0), min(point[m] + half, 1.0))
     return out
+
+
+def _spread(values: np.ndarray) -> float:
+    """The sample variance of the defined values (a metric is undefined on some draws, F1
+    when no row is predicted positive, say); NaN with fewer than two."""
+    values = values[np.isfinite(values)]
+    return float(np.var(values, ddof=1)) if values.size > 1 else math.nan

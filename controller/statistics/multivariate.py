@@ -105,15 +105,22 @@ def detect(
     rng = np.random.default_rng(seed)
     if len(window) > limits.sample_size:
         window = window.iloc[np.sort(rng.choice(len(window), limits.sample_size, replace=False))]
-    table = encode(reference, window, {n: kinds[n] for n in names})
+    table = encode(reference, window, {n: kinds[n] for n in names}, rng)
     return (
         pca_reconstruction(table, limits, false_alarm_rate, resamples, rng),
         domain_classifier(table, limits, false_alarm_rate, rng),
     )
 
 
-def encode(reference: pd.DataFrame, window: pd.DataFrame, kinds: dict[str, str]) -> Table:
-    """The two samples' features as numbers, categories coded by the reference."""
+def encode(
+    reference: pd.DataFrame, window: pd.DataFrame, kinds: dict[str, str], rng=None
+) -> Table:
+    """The two samples' features as numbers, categories coded by the reference.
+
+    With ``rng``, a missing value on either side is replaced by a value drawn from the
+    reference's present ones: a change in how often values are missing is a data-quality
+    finding (``[quality]``), which the detectors would otherwise see as drift.
+    """
     names = list(kinds)
     categorical = np.array([kinds[n] == "categorical" for n in names])
     ref, cur, other = [], [], np.zeros(len(names), dtype=int)
@@ -127,7 +134,15 @@ def encode(reference: pd.DataFrame, window: pd.DataFrame, kinds: dict[str, str])
         else:  # booleans count as 0 and 1
             ref.append(_floats(reference[name], kinds[name]))
             cur.append(_floats(window[name], kinds[name]))
-    return Table(names, np.column_stack(ref), np.column_stack(cur), categorical, other)
+    ref, cur = np.column_stack(ref), np.column_stack(cur)
+    if rng is not None:
+        for j in range(len(names)):
+            present = ref[~np.isnan(ref[:, j]), j]
+            if present.size:
+                for side in (ref, cur):
+                    gaps = np.isnan(side[:, j])
+                    side[gaps, j] = rng.choice(present, gaps.sum())
+    return Table(names, ref, cur, categorical, other)
 
 
 def _codes(series: pd.Series, known: pd.Index) -> np.ndarray:
@@ -140,7 +155,8 @@ def _codes(series: pd.Series, known: pd.Index) -> np.ndarray:
 def _floats(series: pd.Series, kind: str) -> np.ndarray:
     if kind == "boolean":
         series = series.astype(object).map({True: 1.0, False: 0.0, "True": 1.0, "False": 0.0})
-    return numeric_values(series)
+    x = numeric_values(series)
+    return np.where(np.isinf(x), np.nan, x)  # counted out of range by the profile
 
 
 def design(fit: np.ndarray, table: Table) -> Callable[[np.ndarray], np.ndarray]:

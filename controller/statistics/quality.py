@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from controller._errors import InputError
 from controller.policy import Quality
-from controller.profiles.profile import FeatureProfile, kind_of
+from controller.profiles.profile import FeatureProfile, kind_of, numeric_values
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,17 @@ def check_values(
             )
         else:
             out.append(_limit(name, "unseen_share", seen.outside_share, limits.max_unseen_share))
+    return out
+
+
+def check_infinite(profiles: dict[str, FeatureProfile], sample: pd.DataFrame) -> list[QualityCheck]:
+    """Infinite values, which no real quantity takes: any share of them alerts (estimated
+    on the window's uniform sample)."""
+    out = []
+    for name, ref in profiles.items():
+        if ref.kind == "numeric" and name in sample.columns and len(sample):
+            share = float(np.isinf(numeric_values(sample[name])).mean())
+            out.append(QualityCheck(name, "infinite_share", share, 0.0, share > 0))
     return out
 
 
