@@ -60,6 +60,8 @@ Example (every key optional; these are the defaults)::
     min_importance = 0.05         # drift counts in features with this attribution share
     max_performance_drop = 0.05   # relative worsening of the primary metric
     consecutive_cycles = 1        # cycles in a row that must call for retraining
+    forecast_drift_share = 0.3    # the floor the importance-weighted drift share is forecast to
+    forecast_horizon = 20         #   cross, and the cycles ahead a forecast looks
     cooldown = "event_time"       # what a cooldown counts: event_time or labelled_rows
     cooldown_hours = 24           # after a trigger, later ones wait this long (event time)
     cooldown_rows = 1000          # or until this many new labelled rows arrived
@@ -183,6 +185,11 @@ class Retrain:
     min_importance: float = 0.05  # a drifted feature matters from this attribution share
     max_performance_drop: float = 0.05  # relative worsening of the primary metric
     consecutive_cycles: int = 1  # cycles in a row whose results call for retraining
+    # The forecast of when to retrain (controller.statistics.forecast): the floor of the
+    # importance-weighted share of drifted features (the performance's floor is the
+    # baseline's value worsened by max_performance_drop), and how many cycles ahead it looks.
+    forecast_drift_share: float = 0.3
+    forecast_horizon: int = 20
     cooldown: str = "event_time"  # what the cooldown after a trigger counts: "event_time"
     # (cooldown_hours between the cycles' windows) or "labelled_rows" (cooldown_rows new
     # labelled rows); windows without event times always count labelled rows
@@ -264,7 +271,10 @@ class Policy:
         for name in ("min_importance", "max_performance_drop", "cooldown_hours"):
             if not _number(getattr(self.retrain, name)):
                 raise _bad("retrain", name, "a number >= 0", getattr(self.retrain, name))
-        for name in ("consecutive_cycles", "window_batches", "cooldown_rows"):
+        share = self.retrain.forecast_drift_share
+        if not _number(share) or not 0 < share <= 1:
+            raise _bad("retrain", "forecast_drift_share", "a number in the range (0, 1]", share)
+        for name in ("consecutive_cycles", "window_batches", "cooldown_rows", "forecast_horizon"):
             k = getattr(self.retrain, name)
             if not isinstance(k, int) or isinstance(k, bool) or k < 1:
                 raise _bad("retrain", name, "an int in the range [1, inf)", k)
