@@ -145,7 +145,24 @@ def assess(
         notes=tuple(notes) + tuple(n for m in multivariate for n in m.notes),
         estimated=estimated,
         multivariate=multivariate,
+        weighted_share_drifted=weighted_share(features, baseline.attribution.get("share")),
     )
+
+
+def weighted_share(features, shares: dict[str, float] | None) -> float:
+    """The share of the baseline's attributions held by the drifted ``features``: a drift
+    in features that matter weighs more. Without an attribution share for each feature,
+    every feature weighs the same (the share of drifted features)."""
+    if not features:
+        return 0.0
+    names = [f.feature for f in features]
+    if shares and all(shares.get(n) is not None for n in names):
+        weights = np.array([max(float(shares[n]), 0.0) for n in names])
+    else:
+        weights = np.ones(len(names))
+    total = weights.sum()
+    drifted = np.array([f.drifted for f in features], dtype=bool)
+    return float(weights[drifted].sum() / total) if total > 0 else float(drifted.mean())
 
 
 def _counted(window: Observed, name: str, profile: FeatureProfile) -> FeatureProfile:

@@ -12,6 +12,7 @@ import pandas as pd
 from controller.attribution.shift import AttributionShift
 from controller.results.naming import metric_safe
 from controller.statistics.drift import FeatureDrift
+from controller.statistics.forecast import Forecast
 from controller.statistics.multivariate import TOP_FEATURES, MultivariateDrift
 from controller.statistics.quality import QualityCheck
 
@@ -84,6 +85,12 @@ class Report:
     # (estimate, low, high), the band at 95%.
     estimated: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     multivariate: tuple[MultivariateDrift, ...] = ()
+    # The share of the baseline's attributions held by the drifted features (every feature
+    # weighing the same without attributions); None when not computed.
+    weighted_share_drifted: float | None = None
+    # When the primary metric and the weighted drift share are forecast to cross their
+    # floors (``controller.statistics.forecast``): set by a monitoring cycle.
+    forecasts: tuple[Forecast, ...] = ()
 
     @property
     def drifted(self) -> list[str]:
@@ -130,6 +137,8 @@ class Report:
             "window.rows": float(self.n_rows),
             "window.labelled_rows": float(self.n_labelled),
         }
+        if self.weighted_share_drifted is not None:
+            out["drift.weighted_share_drifted"] = self.weighted_share_drifted
         for f in self.features:
             key = metric_safe(f.feature)
             for stat, value in f.statistics.items():
@@ -183,6 +192,11 @@ class Report:
             out[f"performance.estimated.{name}"] = value
             out[f"performance.estimated.{name}.low"] = low
             out[f"performance.estimated.{name}.high"] = high
+        for f in self.forecasts:
+            if f.available:  # inf (not within the horizon) is left out with the NaNs
+                out[f"forecast.{f.series}.cycles_to_floor"] = f.cycles_to_floor
+                out[f"forecast.{f.series}.low"] = f.low
+                out[f"forecast.{f.series}.high"] = f.high
         # MLflow stores NaN, but the UI plots it poorly: leave undefined values out.
         return {k: float(v) for k, v in out.items() if v is not None and np.isfinite(v)}
 
@@ -190,10 +204,13 @@ class Report:
         """The findings as one long table, as NannyML gives its results: a row per feature
         (or metric) and statistic, in the columns of ``FRAME_COLUMNS``.
 
-        ``section`` is drift, prediction, quality, multivariate, attribution, performance or
+        ``section`` is drift, prediction, quality, multivariate, attribution, performance,
         estimated (performance estimated without labels, with its band in
-        ``ci_low``/``ci_high``); ``feature`` is missing for a metric of the whole window (a
-        multivariate detector's value; its rows per feature hold what the domain classifier
+        ``ci_low``/``ci_high``) or forecast (``feature`` the series, statistic
+        ``cycles_to_floor`` with its interval in ``ci_low``/``ci_high``, ``threshold`` the
+        floor, ``alert`` whether the floor is crossed within the horizon; inf when not);
+        ``feature`` is missing for a metric of the whole window (a multivariate detector's
+        value; its rows per feature hold what the domain classifier
         relied on, as ``importance``, the drop in AUC when the feature is shuffled). A drift
         verdict is drawn from one statistic: its row holds the threshold, the alert and the
         p- and q-values of the test, the other statistics' rows only their values.
@@ -240,6 +257,11 @@ class Report:
         for name, (value, low, high) in self.estimated.items():
             rows.append(_row("estimated", None, name, value, ci_low=low, ci_high=high,
                              baseline=self.baseline_performance.get(name)))
+        for f in self.forecasts:
+            if f.available:
+                rows.append(_row("forecast", f.series, "cycles_to_floor", f.cycles_to_floor,
+                                 threshold=f.floor, alert=bool(math.isfinite(f.cycles_to_floor)),
+                                 ci_low=f.low, ci_high=f.high))
         frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
         numbers = ["value", "baseline", "threshold", "p_value", "q_value", "ci_low", "ci_high"]
         return frame.astype({**dict.fromkeys(numbers, float), "alert": "boolean"})
@@ -265,6 +287,8 @@ class Report:
                 k: dict(zip(("value", "low", "high"), v, strict=True))
                 for k, v in self.estimated.items()
             },
+            "weighted_share_drifted": self.weighted_share_drifted,
+            "forecasts": [_forecast_dict(f) for f in self.forecasts],
             "attribution": _clean_attribution(self.attribution),
             "notes": list(self.notes),
             "retrain": asdict(self.retrain) if self.retrain else None,
@@ -344,6 +368,7 @@ class Report:
                 f"performance {name} estimated without labels: {value:.4f} "
                 f"[{low:.4f}, {high:.4f}]" + (f" (realised {real:.4f})" if real is not None else "")
             )
+        lines.extend(f"forecast: {f.describe()}" for f in self.forecasts)
         lines.append(
             f"verdict: {self.verdict.upper()}: {len(self.drifted)} of {len(self.features)} "
             f"features drifted over {self.n_rows} rows; expected false alarms "
@@ -368,6 +393,12 @@ def describe(m: MultivariateDrift, top: int = 3) -> str:
 def _row(section, feature, statistic, value, **more) -> dict:
     return {"section": section, "feature": feature, "statistic": statistic, "value": value,
             **more}
+
+
+def _forecast_dict(f: Forecast) -> dict:
+    """A forecast for JSON: a crossing beyond the horizon (inf) as None, as NaN is."""
+    out = _clean(asdict(f))
+    return {**out, "available": f.available, "description": f.describe()}
 
 
 def _clean_attribution(a: AttributionShift | None) -> dict | None:
