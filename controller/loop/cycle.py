@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from controller import tracking
@@ -24,7 +24,8 @@ from controller._timing import phase
 from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.assess import assess
-from controller.loop.decide import Cycle, decide, reasons
+from controller.loop.decide import Cycle, cite, decide, reasons
+from controller.loop.forecast import outlook
 from controller.loop.triage import (
     INPUT_ALARM,
     RETRAINS_ON,
@@ -45,7 +46,6 @@ from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html
 from controller.results.naming import name_map
 from controller.results.report import Report
-from controller.statistics import performance
 
 if TYPE_CHECKING:
     from controller.results.challenger import RetrainResult
@@ -138,6 +138,9 @@ def _monitor(
         )
         for r in runs
     ]
+    with phase("forecast"):  # the series read once: for the forecast and the page's chart
+        chart, forecasts = outlook(name, mv.version, recent, report, policy.retrain)
+    report = replace(report, forecasts=forecasts)
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
     waiting = _still_waiting(recent[0] if recent else None, mv.version)
     classed = triage(report, [Earlier.of(r) for r in recent], policy.retrain)
@@ -151,6 +154,7 @@ def _monitor(
         event_time=event_time,
         labelled_rows=labelled,
     )
+    decision = cite(decision, forecasts, policy.retrain)
     if decision.triggered and classed.kind not in RETRAINS_ON and not waiting:
         decision = replace(
             decision,
@@ -177,7 +181,7 @@ def _monitor(
     )
     with phase("logging"):
         end_ms = int(window.end.timestamp() * 1000)
-        run_id, page = _log(report, mv, end_ms, baseline, observed.sample)
+        run_id, page = _log(report, mv, end_ms, baseline, observed.sample, chart)
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 
@@ -209,8 +213,9 @@ def _scored_by(frame, model, version, baseline):
     return frame
 
 
-def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
-    """Log the cycle's run and its history step; returns the run and the page's makings."""
+def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, chart):
+    """Log the cycle's run and its history step; returns the run and the page's makings.
+    ``chart`` is the primary metric over earlier cycles, (window end, value)."""
     ctx, name = report.context, mv.name
     experiment = tracking.experiment_id(name)
     history = tracking.singleton_run(experiment, name, "history", "drift history")
@@ -237,12 +242,7 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame):
         INPUT_ALARM: str(bool(input_alarms(report))).lower(),
     }
     metrics = report.metrics()
-    primary = performance.primary(report.performance)
-    points = [
-        (datetime.fromtimestamp(m.timestamp / 1000, UTC).isoformat(), m.value)
-        for m in (tracking.metric_history(history, f"performance.{primary}") if primary else [])
-    ]
-    page = (report, baseline, frame, sorted(points))
+    page = (report, baseline, frame, chart)
     with phase("report"):
         figure = attribution_chart(report) if report.attribution else None
         html = render_html(*page)

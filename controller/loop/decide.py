@@ -15,16 +15,24 @@ time-stamp column carry the time they were logged) always counts labelled rows: 
 logs weeks minutes apart, and their log times say nothing about the time between them. A
 trigger whose challenger failed the gate holds nothing back once new labelled rows have
 arrived.
+
+A forecast of when the primary metric or the importance-weighted drift share crosses its
+floor (``controller.statistics.forecast``) is cited as evidence, never as a reason: when a
+cycle calls for retraining and a forecast's mean crosses within ``consecutive_cycles``
+cycles, the forecast is added to the reasons' text (``cite``). A forecast alone calls for
+nothing: it extrapolates a trend, and a trend of a few noisy cycles is too weak to retrain
+on; the measured worsening or drift it foresees will call for retraining when it comes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from controller.policy import Retrain
 from controller.results.report import Report, RetrainDecision, describe
 from controller.statistics import performance
+from controller.statistics.forecast import Forecast
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,18 @@ def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> 
                 f"{metric} worse by {drop:.1%} than at the baseline ({now:.4f} against {base:.4f})"
             )
     return out
+
+
+def cite(decision: RetrainDecision, forecasts, rules: Retrain) -> RetrainDecision:
+    """``decision`` with the forecasts that cross their floor within ``consecutive_cycles``
+    cycles added to its reasons as evidence, when it calls for retraining; else as it
+    was (its verdict never changes)."""
+    near: list[Forecast] = [f for f in forecasts if f.within(rules.consecutive_cycles)]
+    if not decision.called or not near:
+        return decision
+    return replace(
+        decision, reasons=decision.reasons + tuple(f"evidence: {f.describe()}" for f in near)
+    )
 
 
 def decide(
