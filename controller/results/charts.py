@@ -167,19 +167,41 @@ def attribution(features: Sequence, ndcg: float, total_shift: float) -> str:
 
 
 def line(title: str, labels: Sequence[str], values: Sequence[float],
-         baseline: float | None, ylabel: str) -> str:
-    """Values over time (points joined by a line), with the baseline's value dashed."""
+         baseline: float | None, ylabel: str, *,
+         forecast: tuple[Sequence[float], Sequence[float], Sequence[float]] | None = None,
+         floor: float | None = None) -> str:
+    """Values over time (points joined by a line), with the baseline's value dashed.
+
+    ``forecast`` is (mean, lower, upper) over the next cycles: the mean is drawn dashed
+    after the last value, its interval as a band; ``floor`` is a dotted line in red.
+    """
     c = _Canvas(720, 280, left=60, bottom=70, title=title)
-    if baseline is not None and not math.isfinite(baseline):
-        baseline = None
+    baseline = baseline if baseline is not None and math.isfinite(baseline) else None
+    floor = floor if floor is not None and math.isfinite(floor) else None
+    mean, lower, upper = forecast if forecast is not None else ((), (), ())
     finite = [v for v in values if math.isfinite(v)]
-    ys = [*finite, *([baseline] if baseline is not None else [])] or [0.0]
+    extra = [v for v in (baseline, floor) if v is not None]
+    ys = [*finite, *extra, *(v for v in (*lower, *upper) if math.isfinite(v))] or [0.0]
     lo, hi = min(ys), max(ys)
     pad = (hi - lo) * 0.1 or abs(hi) * 0.05 or 0.05
-    c.scales(-0.5, len(values) - 0.5, lo - pad, hi + pad)
+    c.scales(-0.5, len(values) + len(mean) - 0.5, lo - pad, hi + pad)
     c.y_axis(_ticks(lo - pad, hi + pad), ylabel)
     if baseline is not None:
         c.line(c.x0, c.sy(baseline), c.x1, c.sy(baseline), "#777", "5 4")
+    if floor is not None:
+        c.line(c.x0, c.sy(floor), c.x1, c.sy(floor), ALERT, "2 3")
+    if len(mean):
+        # The band and the dashed mean start at the last value, so the forecast joins it.
+        last = [values[-1]] if len(values) and math.isfinite(values[-1]) else []
+        xs = [c.sx(i) for i in range(len(values) - len(last), len(values) + len(mean))]
+        top = [(x, c.sy(v)) for x, v in zip(xs, (*last, *upper), strict=True)]
+        bottom = [(x, c.sy(v)) for x, v in zip(xs, (*last, *lower), strict=True)]
+        band = " ".join(f"{x:.1f},{y:.1f}" for x, y in [*top, *reversed(bottom)])
+        c.parts.append(f'<polygon points="{band}" fill="{PRODUCTION}" fill-opacity="0.15">'
+                       "<title>forecast interval</title></polygon>")
+        path = " ".join(f"{x:.1f},{c.sy(v):.1f}" for x, v in zip(xs, (*last, *mean), strict=True))
+        c.parts.append(f'<polyline points="{path}" fill="none" stroke="{PRODUCTION}" '
+                       'stroke-width="2" stroke-dasharray="6 4"/>')
     points = [(c.sx(i), c.sy(v)) for i, v in enumerate(values) if math.isfinite(v)]
     if len(points) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
@@ -188,10 +210,13 @@ def line(title: str, labels: Sequence[str], values: Sequence[float],
     for (x, y), v in zip(points, finite, strict=True):
         c.parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{PRODUCTION}">'
                        f"<title>{v:.4f}</title></circle>")
+    labels = [*labels, *(f"+{h}" for h in range(1, len(mean) + 1))]
     step = max(1, len(labels) // 12)
     for i in range(0, len(labels), step):
         c.text(c.sx(i), c.y0 + 12, labels[i], "end", rotate=-30)
     shown = [("baseline", "#777")] if baseline is not None else []
+    shown += [("floor", ALERT)] if floor is not None else []
+    shown += [("forecast", PRODUCTION)] if len(mean) else []
     c.legend([("production", PRODUCTION), *shown])
     return c.svg()
 

@@ -2,7 +2,8 @@
 
 Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
 production distributions of the drifted features, the attribution shift chart, performance
-over the cycles, performance estimated before labels arrive, and the comparison of a
+over the cycles with its forecast, when the floors are forecast to be crossed, performance
+estimated before labels arrive, and the comparison of a
 challenger built in the cycle (or why the retrain the cycle triggered waits). Charts are
 inline SVG (``charts``) and styles inline CSS: the page needs no network and no script.
 """
@@ -70,15 +71,31 @@ def render_html(
     metric = primary(report.performance)
     if metric:
         points = [*performance_history, (ctx.get("window_end", "now"), report.performance[metric])]
+        ahead = next(
+            (f for f in report.forecasts
+             if f.series == "performance" and f.measure == metric and f.available),
+            None,
+        )
         parts.append(f"<h2>Performance over time ({escape(metric)})</h2>")
         parts.append(
             charts.line(
-                f"{metric} per cycle",
+                f"{metric} per cycle" + (", and its forecast" if ahead else ""),
                 [str(t)[:10] for t, _ in points],
                 [v for _, v in points],
                 baseline.performance.get(metric),
                 metric,
+                forecast=(ahead.mean, ahead.lower, ahead.upper) if ahead else None,
+                floor=ahead.floor if ahead else None,
             )
+        )
+    if report.forecasts:
+        parts.append("<h2>A forecast of when to retrain</h2><ul id=forecast>")
+        parts.extend(f"<li>{escape(f.describe())}</li>" for f in report.forecasts)
+        parts.append(
+            "</ul><p>Holt's linear trend (ETS(A,A,N)) fitted to the cycles of this version; "
+            "cycles ahead to the floor by the forecast's mean, with the 90% interval's "
+            "pessimistic and optimistic bounds. A forecast is evidence for a retrain, never a "
+            "reason on its own.</p>"
         )
     if report.estimated:
         parts.append("<h2>Performance before labels arrive (estimated)</h2>")
