@@ -18,8 +18,9 @@ from controller.results.report import FRAME_COLUMNS, Report
 
 # Metrics of the whole window that are counts or summaries of the rows, not rows themselves.
 SUMMARIES = {
-    "drift.share_drifted", "drift.n_drifted", "drift.expected_false_alarms", "window.rows",
-    "window.labelled_rows", "attribution.n_shifted", "retrain.called", "retrain.triggered",
+    "drift.share_drifted", "drift.weighted_share_drifted", "drift.n_drifted",
+    "drift.expected_false_alarms", "window.rows", "window.labelled_rows",
+    "attribution.n_shifted", "retrain.called", "retrain.triggered",
 }
 
 
