@@ -203,3 +203,13 @@ def test_an_unreachable_tracking_server_is_one_clear_error(tmp_path, monkeypatch
     assert rc == 2 and out == ""
     assert "Connection refused" in err and "server is up" in err
     assert err.count("error:") == 1
+
+
+def test_labels_without_the_named_columns_are_refused(champion, tmp_path, batch, capsys):
+    labels = _write(tmp_path, pd.DataFrame({"id": [1, 2], "y": [0, 1]}), "labels.csv")
+    _fails(capsys, ["log-labels", "--model", "credit", "--data", labels, "--id-col", "key",
+                    "--target", "y"], "column 'key' (--id-col) is not in the labels file",
+           "pass the name of the id column with --id-col")
+    _fails(capsys, ["log-labels", "--model", "credit", "--data", labels, "--id-col", "id",
+                    "--target", "outcome"], "column 'outcome' (--target) is not in the labels")
+    _no_leftovers("credit", 0)

@@ -25,7 +25,12 @@ from controller._errors import InputError
 from controller.inputs import source
 from controller.inputs.model import predict
 from controller.inputs.source import BATCH_PATH, ID, LABEL
-from controller.inputs.tables import check_names, read_table, require_schema
+from controller.inputs.tables import (
+    check_names,
+    read_table,
+    require_label_columns,
+    require_schema,
+)
 from controller.policy import Policy
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.batch import BatchProfile
@@ -318,14 +323,7 @@ def log_labels(
     baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
     frame = _read(data, baseline, id_col)
     check_names(frame)
-    for col, flag in ((id_col, "--id-col"), (target, "--target")):
-        if col not in frame.columns:
-            raise InputError(
-                f"column {col!r} ({flag}) is not in the labels file "
-                f"(columns: {list(frame.columns)})",
-                f"pass the name of the {'id' if flag == '--id-col' else 'label'} column "
-                f"with {flag}",
-            )
+    require_label_columns(frame.columns, id_col, target, "the labels file")
     labels = frame[[id_col, target]].dropna()
     _check_labels(labels[target], baseline, f"label column {target!r}")
     if labels.empty:

@@ -43,7 +43,7 @@ from controller.inputs.source import (
     pointer,
     unchanged,
 )
-from controller.inputs.tables import require_schema
+from controller.inputs.tables import require_label_columns, require_schema
 from controller.profiles.baseline import PREDICTION, SCORE, Baseline
 from controller.profiles.batch import (
     KEY,
@@ -283,14 +283,7 @@ def labels(
 
     frame, _ = read(data, table)
     with _utc(frame.sparkSession), _staging() as tmp:
-        for col, flag in ((id_col, "--id-col"), (target, "--target")):
-            if col not in frame.columns:
-                raise InputError(
-                    f"column {col!r} ({flag}) is not in the labels table "
-                    f"(columns: {frame.columns})",
-                    f"pass the name of the {'id' if flag == '--id-col' else 'label'} column "
-                    f"with {flag}",
-                )
+        require_label_columns(frame.columns, id_col, target, "the labels table")
         if regression and _kind(frame.schema[target].dataType) != "numeric":
             raise InputError(
                 f"label column {target!r} is not numeric ({frame.schema[target].dataType}), "

@@ -97,6 +97,17 @@ def require_values(frame: pd.DataFrame, columns: list[str]) -> None:
                 )
 
 
+def require_label_columns(columns, id_col: str, target: str, where: str) -> None:
+    """The id and label columns named for late labels must be among ``columns``."""
+    for col, flag in ((id_col, "--id-col"), (target, "--target")):
+        if col not in columns:
+            raise InputError(
+                f"column {col!r} ({flag}) is not in {where} (columns: {list(columns)})",
+                f"pass the name of the {'id' if flag == '--id-col' else 'label'} column "
+                f"with {flag}",
+            )
+
+
 def require_schema(
     frame: pd.DataFrame, profiles: dict[str, FeatureProfile], declared: list[str]
 ) -> None:
