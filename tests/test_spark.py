@@ -430,3 +430,19 @@ def test_a_spark_batch_finds_the_labels_logged_before_it(model, spark, tmp_path)
                     engine="spark", id_col="id", timestamp_col="ts", policy=POLICY)
     assert tracking.get_run(run).data.tags["driftctl.early_labels"] == "200"
     assert monitor(model, policy=POLICY).n_labelled == 200
+
+
+def test_a_batch_the_champion_cannot_score_is_logged_without_predictions(model, spark, tmp_path):
+    """Infinities the logistic regression refuses: the Spark batch is logged all the
+    same, without predictions, as the pandas engine logs it; its cycle says so."""
+    frame = production(600, 19).drop(columns="y")
+    frame.loc[frame.index[::5], "x2"] = np.inf
+    run = log_batch(model, write(frame, tmp_path / "b.parquet"), engine="spark", id_col="id",
+                    timestamp_col="ts", policy=POLICY)
+    tags = tracking.get_run(run).data.tags
+    assert "the model failed to predict" in tags["driftctl.unscored"]
+    narrow = tracking.read_table_artifact(tracking.get_run(run), BATCH_PATH)
+    assert PREDICTION not in narrow.columns and len(narrow) == 600
+    report = monitor(model, policy=POLICY)
+    assert report.triage.kind == "data_quality"
+    assert any("logged without predictions" in n for n in report.notes)

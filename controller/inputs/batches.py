@@ -24,7 +24,7 @@ from controller import tracking
 from controller._errors import InputError
 from controller.inputs import source
 from controller.inputs.model import predict
-from controller.inputs.source import BATCH_PATH, ID, LABEL
+from controller.inputs.source import BATCH_PATH, ID, LABEL, UNSCORED
 from controller.inputs.tables import (
     check_names,
     read_table,
@@ -40,7 +40,6 @@ LABELS_PATH = "driftctl/labels.parquet"
 PROFILE_PATH = "driftctl/profile.json"
 SAMPLE_PATH = "driftctl/sample.parquet"
 START, END = tracking.TAG + "start", tracking.TAG + "end"
-UNSCORED = tracking.TAG + "unscored"  # why the champion could not score a batch
 EARLY = tracking.TAG + "early_labels"  # on a batch: labels logged before it that it holds
 MATCHED = tracking.TAG + "matched_rows"  # on a labels run: its labels that joined a batch
 UNMATCHED = tracking.TAG + "unmatched_rows"

@@ -24,6 +24,7 @@ BATCH = "__batch__"  # in a window's rows and its late labels: the batch run of 
 SOURCE = tracking.TAG + "rows_source"
 FINGERPRINT = tracking.TAG + "rows_fingerprint"
 ENGINE = tracking.TAG + "rows_engine"
+UNSCORED = tracking.TAG + "unscored"  # why the champion could not score a batch
 
 
 def file_fingerprint(path: str | Path) -> str:

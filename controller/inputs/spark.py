@@ -40,6 +40,7 @@ from controller.inputs.source import (
     ID,
     LABEL,
     SOURCE,
+    UNSCORED,
     pointer,
     unchanged,
 )
@@ -224,6 +225,15 @@ def batch(
         )
         if scored:  # the model's predictions are computed once for the three jobs below
             prepared = prepared.persist()
+            try:  # scored (and cached) here, so that a failure is the model's alone
+                with _model_errors():
+                    prepared.where(prepared[PREDICTION].isNull()).count()
+            except InputError as exc:  # broken values it cannot score: logged without
+                prepared.unpersist()
+                prepared, scored = _prepared(
+                    frame, baseline, None, id_col, timestamp_col, None, target
+                )
+                tags[UNSCORED] = exc.problem[:1000]
         try:
             counted = {n: p for n, p in bins(baseline).items() if n in prepared.columns}
             rows, columns, _, times = _count(prepared, counted, timestamp_col)
@@ -371,12 +381,14 @@ def _id_text(frame, name: str):
 def _prepared(frame, baseline, model_uri, id_col, timestamp_col, prediction_col, target):
     """The batch's columns as the pandas engine logs them (features, id, time stamp, target,
     ``__prediction__`` and, from the champion of a binary classifier, ``__score__``), and
-    whether the champion scores them."""
+    whether the champion scores them (not without ``model_uri``: no predictions)."""
     from pyspark.sql import functions as F
 
     features = list(baseline.features)
     classifier = baseline.task == "classification"
     kept = [frame[c] for c in [*features, *(c for c in (id_col, timestamp_col, target) if c)]]
+    if model_uri is None:  # the champion could not score these rows
+        return frame.select(*kept), False
     if prediction_col:
         served = frame[prediction_col]
         dtype = frame.schema[prediction_col].dataType
@@ -665,8 +677,8 @@ def _utc(spark) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _model_errors() -> Iterator[None]:
-    """The champion's failure on the executors (the only Python code Spark runs for us) as
-    the pandas engine reports it."""
+    """The champion's failure on the executors as the pandas engine reports it (the batch
+    is scored, and cached, before any other Python code of ours runs there)."""
     from pyspark.errors import PythonException
 
     try:
