@@ -283,11 +283,9 @@ def _run(args) -> int:
     if args.command == "baseline":
         from controller.profiles.build import build_baseline
 
-        _check_engine(args)
+        spark = batches.spark_engine(args.engine, args.data, args.table)
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
-        if args.engine == "spark":
-            from controller.inputs import spark
-
+        if spark is not None:
             frame, _ = spark.read(args.data, args.table)
             data = spark.baseline_rows(frame, args.spark_sample_size)
         else:
@@ -455,14 +453,6 @@ def _policy(args):
     from controller.policy import Policy
 
     return Policy.from_toml(args.policy) if args.policy else Policy()
-
-
-def _check_engine(args) -> None:
-    if args.table is not None and args.engine != "spark":
-        raise DriftctlError(
-            f"--table {args.table} names a Spark catalog table, which only the Spark engine reads",
-            "add --engine spark, or pass a file with --data",
-        )
 
 
 def _check_last(last: int | None) -> None:

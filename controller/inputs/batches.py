@@ -46,6 +46,11 @@ UNMATCHED = tracking.TAG + "unmatched_rows"
 _MATCHED_IN = tracking.TAG + "batch."  # + batch run id, on a labels run: rows it matched
 
 
+def batch_runs(name: str) -> list:
+    """The model's complete batch runs, oldest first by the end of their rows' time range."""
+    return sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+
+
 def labels_part(batch_run_id: str) -> str:
     """Where a labels run keeps the labels it matched to one batch."""
     return f"driftctl/labels/{batch_run_id}.parquet"
@@ -81,7 +86,7 @@ def log_batch(
     holds the narrow columns and a pointer to the full rows (``controller.inputs.spark``).
     """
     policy = policy or Policy()
-    spark = _spark_engine(engine, data, table)
+    spark = spark_engine(engine, data, table)
     mv = tracking.resolve_version(name, alias=alias)
     baseline, _ = tracking.load_baseline(mv)
     cols = {"id_col": id_col, "timestamp_col": timestamp_col, "target": target}
@@ -202,15 +207,14 @@ def read_rows(run, features) -> pd.DataFrame:
     if engine is None:
         return tracking.read_table_artifact(run, BATCH_PATH)
     narrow = tracking.read_table_artifact(run, BATCH_PATH)
+    id_col = tags.get(tracking.TAG + "id_col")
     if engine == "pandas":  # the file as it was: same rows, same order
-        id_col = tags.get(tracking.TAG + "id_col")
         rows = source.read_file_rows(tags, lambda path: _read_file(path, features, id_col))
         return pd.concat([rows[list(features)], narrow], axis=1)
     from controller.inputs import spark
 
     named = [c for c in narrow.columns if c not in (PREDICTION, SCORE)]
     rows = spark.read_source_rows(tags, [*features, *named])
-    id_col = tags.get(tracking.TAG + "id_col")
     if not id_col:  # rows come back in any order: without ids, they are scored again
         return rows
     outputs = narrow[[id_col, *(c for c in (PREDICTION, SCORE) if c in narrow)]]
@@ -255,11 +259,8 @@ def _early_labels(name: str, held) -> pd.DataFrame | None:
         f"and tags.`{UNMATCHED}` != '0'"
     )
     runs = sorted(tracking.model_runs(name, where), key=lambda r: r.info.start_time)
-    parts = [
-        tracking.read_table_artifact(r, LABELS_PATH)
-        for r in runs
-        if tracking.has_artifact(r, LABELS_PATH)
-    ]
+    # A labels run with unmatched rows wrote them to LABELS_PATH in the same atomic run.
+    parts = [tracking.read_table_artifact(r, LABELS_PATH) for r in runs]
     if not parts:
         return None
     waiting = pd.concat(parts, ignore_index=True).drop_duplicates(ID, keep="last")
@@ -268,8 +269,8 @@ def _early_labels(name: str, held) -> pd.DataFrame | None:
     return found.reset_index(drop=True) if len(found) else None
 
 
-def _spark_engine(engine: str, data, table: str | None):
-    """The Spark engine's module when the batch is Spark's, else None; or why not."""
+def spark_engine(engine: str, data, table: str | None):
+    """The Spark engine's module when the data are Spark's, else None; or why not."""
     from controller.inputs import spark
 
     if engine not in ("pandas", "spark"):
@@ -316,7 +317,7 @@ def log_labels(
     engine (``engine="spark"``, or ``data`` a Spark DataFrame) reads a parquet path or the
     catalog ``table`` and matches them in one join on the executors.
     """
-    spark = _spark_engine(engine, data, table)
+    spark = spark_engine(engine, data, table)
     if spark is not None:
         return _log_spark_labels(spark, name, data, table, id_col, target)
     baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
@@ -351,7 +352,7 @@ def log_labels(
 
 def _log_spark_labels(spark, name, data, table, id_col, target) -> str:
     baseline, _ = tracking.load_baseline(tracking.resolve_version(name))
-    batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+    batches = batch_runs(name)
     regression = baseline.task == "regression"
     with spark.labels(
         data, table, id_col=id_col, target=target, regression=regression, batches=batches
@@ -390,7 +391,7 @@ def _match(name: str, labels: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd
     """``labels`` split by the batch holding their ids (the latest, where several do), and
     those no batch holds. Batches are read newest first, their id column only, until every
     label has found its batch."""
-    batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
+    batches = batch_runs(name)
     parts, left = {}, labels
     for run in reversed(batches):
         id_col = run.data.tags.get(tracking.TAG + "id_col")

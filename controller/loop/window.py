@@ -30,6 +30,7 @@ from controller.inputs.batches import (
     PROFILE_PATH,
     START,
     UNSCORED,
+    batch_runs,
     labels_part,
     matched_batches,
     read_profile,
@@ -57,8 +58,7 @@ class Logged:
 
     @classmethod
     def find(cls, name: str) -> Logged:
-        batches = sorted(tracking.finished_runs(name, "batch"), key=lambda r: r.data.tags[END])
-        return cls(tuple(batches), tuple(tracking.finished_runs(name, "labels")))
+        return cls(tuple(batch_runs(name)), tuple(tracking.finished_runs(name, "labels")))
 
     @property
     def labelled_rows(self) -> int:
