@@ -401,9 +401,9 @@ def _run(args) -> int:
         return EXIT_GATE_FAILED if args.exit_code and not result.decision.passed else EXIT_OK
 
     if args.command == "promote":
-        from controller.loop import registry
+        from controller.loop.cycle import promote
 
-        said = registry.reconcile(args.model, _policy(args).retrain.promotion)
+        said = promote(args.model, _policy(args))
         said = said or [f"nothing to do for {args.model}"]
         _record_in_project_run("promote", args.model, said)
         print("\n".join(said))

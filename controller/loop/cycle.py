@@ -305,12 +305,19 @@ class CycleResult:
         return "\n".join(lines)
 
 
+def promote(name: str, policy: Policy | None = None) -> list[str]:
+    """Carry out what was decided in the registry (``driftctl promote``, an approval that
+    reached ``driftctl serve``); returns what happened, in words."""
+    policy = policy or Policy()
+    return registry.reconcile(name, policy.retrain.promotion)
+
+
 def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -> CycleResult:
     """Reconcile, monitor, and retrain if triggered: one idempotent pass for a scheduler."""
     from controller.loop.retrain import retrain
 
     policy = policy or Policy()
-    said = tuple(registry.reconcile(name, policy.retrain.promotion))
+    said = tuple(promote(name, policy))
     champion = tracking.resolve_version(name)
     logged = Logged.find(name)
     batches = [r.info.run_id for r in select_runs(name, last=last, logged=logged)]
