@@ -21,6 +21,10 @@ def test_the_demo_story(sqlite_uri, capsys):
     first = next(w for w in story if w.verdict == "drift")
     assert first.number >= 2 and "salary" in first.drifted
     assert any(w.triggered for w in story)
+    # Each week says what kind of problem it found; retraining answers only a confirmed one.
+    assert all(w.triage == "ok" for w in before)
+    assert all(w.triage in ("covariate_shift", "concept_drift") for w in story if w.triggered)
+    assert f"triaged {first.triage}" in out or first.triage == "ok"
     promoted = [w for w in story if w.promoted]
     assert promoted and all(w.gate == "passed" and w.improvement > 0 for w in promoted)
     # The concept change shows in the outcomes a week later, and a challenger follows it.

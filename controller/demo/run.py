@@ -43,6 +43,7 @@ class WeekResult:
     shifted: bool
     new_rule: bool
     verdict: str
+    triage: str  # what kind of problem the cycle found (ok when none)
     drifted: tuple[str, ...]
     accuracy: float | None
     triggered: bool
@@ -128,6 +129,7 @@ def _tell(week, result) -> WeekResult:
         f"week {week.number:>2} ({context}): {report.verdict.upper() if report else '-':<7}"
         f" drifted: {', '.join(report.drifted) or 'none' if report else '-'}"
         + (f"; accuracy {accuracy:.3f}" if accuracy is not None else "")
+        + (f"; triaged {report.triage.kind}" if report and report.triage.kind != "ok" else "")
         + ("; retrain triggered" if report and report.retrain.triggered else "")
     )
     promoted = None
@@ -159,6 +161,7 @@ def _tell(week, result) -> WeekResult:
         week.shifted,
         week.new_rule,
         report.verdict if report else "-",
+        report.triage.kind if report else "-",
         tuple(report.drifted) if report else (),
         accuracy,
         bool(report and report.retrain.triggered),
