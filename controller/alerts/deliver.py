@@ -16,6 +16,7 @@ import ssl
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
@@ -60,8 +61,10 @@ def slack(payload: dict) -> dict:
 
 
 def email(payload: dict, sender: str, to: tuple[str, ...]) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"[driftctl] {payload['severity']}: {payload['summary']}"[:200]
+    # Python folds a long subject oddly (a line break before it): lines may reach RFC
+    # 5322's hard limit instead, and the subject is cut well below it.
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    msg["Subject"] = f"driftctl {payload['severity']}: {payload['summary']}"[:200]
     msg["From"] = sender or f"driftctl@{socket.getfqdn()}"
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
