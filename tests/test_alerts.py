@@ -366,3 +366,16 @@ def test_a_receiver_that_is_down_is_recorded_without_the_url(champion, hook):
     said = promote(champion, Policy(alerts=down))
     assert "failed" in said[-1] and "webhook http://127.0.0.1:9:" in said[-1]
     assert TOKEN not in _everything_logged(champion) + repr(said)
+
+
+def test_links_default_to_an_http_tracking_uri_without_its_credentials(monkeypatch):
+    from controller.alerts import _ui
+
+    for uri, ui in [
+        ("http://user:pw@mlflow.example:5000/", "http://mlflow.example:5000"),
+        ("https://mlflow.example/base", "https://mlflow.example/base"),
+        ("sqlite:///mlflow.db", ""),  # no UI known: no links
+    ]:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert _ui(Alerts()) == ui
+    assert _ui(Alerts(ui_url="http://ui.example/")) == "http://ui.example"

@@ -26,6 +26,7 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from controller import tracking
 from controller._errors import DriftctlError
@@ -201,8 +202,11 @@ def _ui(a: Alerts) -> str:
     """The MLflow UI's base URL, or "" when it is not known (no links then)."""
     if a.ui_url:
         return a.ui_url.rstrip("/")
-    uri = tracking.tracking_uri()
-    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else ""
+    uri = urlsplit(tracking.tracking_uri())
+    if uri.scheme not in ("http", "https"):
+        return ""
+    host = uri.hostname + (f":{uri.port}" if uri.port else "")  # never its credentials
+    return urlunsplit((uri.scheme, host, uri.path.rstrip("/"), "", ""))
 
 
 def _links(name: str, n: Notice, ui: str, run) -> dict[str, str]:
