@@ -81,14 +81,27 @@ Example (every key optional; these are the defaults)::
     replace_challenger = "if_better"  # a waiting challenger is replaced: if_better, always, never
     entry_point = ""              # your MLflow project's training entry point (default:
     project = "."                 # refit a clone of the champion); project: its URI
+
+    [alerts]                      # off unless a webhook or an SMTP server is given
+    webhook = ""                  # URL; requests are signed with env DRIFTCTL_ALERT_SECRET
+    format = "json"               # json (driftctl's payload) or slack (incoming webhook)
+    smtp = ""                     # smtp://host:port or smtps://host:port; credentials from
+                                  # env DRIFTCTL_SMTP_USERNAME and DRIFTCTL_SMTP_PASSWORD
+    to = []                       # e-mail recipients (needed with smtp)
+    from = ""                     # sender; default driftctl@<this host>
+    repeat_after = "24h"          # an unresolved episode is sent again after this long
+    recovery = false              # also send a notice when an episode ends
+    ui_url = ""                   # the MLflow UI for links; default: an http(s) tracking URI
 """
 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from controller._errors import PolicyError
 from controller.statistics import catalog
@@ -217,6 +230,33 @@ class Retrain:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where notifications go and how often (``controller.alerts``). Off by default."""
+
+    webhook: str = ""  # its URL; a Slack webhook URL is a secret: never logged whole
+    format: str = "json"  # "json" (driftctl's payload, schema v1) or "slack"
+    smtp: str = ""  # smtp://host[:port] or smtps://host[:port]
+    to: tuple[str, ...] = ()
+    sender: str = ""  # the policy file's ``from``; default driftctl@<this host>
+    repeat_after: str = "24h"  # an unresolved episode is sent again after this long
+    recovery: bool = False  # a notice when an episode ends, as opt-in as Alertmanager's
+    ui_url: str = ""  # the MLflow UI's base; default: the tracking URI when it is http(s)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.smtp)
+
+    @property
+    def repeat_seconds(self) -> float:
+        number, unit = _DURATION.fullmatch(self.repeat_after).groups()
+        return float(number) * _UNITS[unit]
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
 class Policy:
     """Validated monitoring policy. ``Policy()`` is the documented default."""
 
@@ -237,6 +277,7 @@ class Policy:
     attribution: Attribution = Attribution()
     multivariate: Multivariate = Multivariate()
     retrain: Retrain = Retrain()
+    alerts: Alerts = Alerts()
 
     def __post_init__(self):
         for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
@@ -311,6 +352,7 @@ class Policy:
         metrics = ("auto", *dict.fromkeys(m for names in METRICS.values() for m in names))
         if self.retrain.metric not in metrics:
             raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)
+        _check_alerts(self.alerts)
         for kind in catalog.KINDS:
             getattr(self, kind).check(kind, f"drift.{kind}")
         # A feature's kind is known only once a baseline is, so each override is checked
@@ -351,7 +393,8 @@ class Policy:
         """Build a policy from the tables of a policy file; unknown keys and bad values raise
         PolicyError."""
         tables = {
-            "drift", "features", "batches", "quality", "attribution", "multivariate", "retrain"
+            "drift", "features", "batches", "quality", "attribution", "multivariate", "retrain",
+            "alerts",
         }
         _known(data, tables, "the top level")
         _known(data.get("drift", {}), None, "[drift]")
@@ -362,7 +405,9 @@ class Policy:
                 section = drift.pop(kind)
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
-        sections = {"features", "batches", "quality", "attribution", "multivariate", "retrain"}
+        sections = {
+            "features", "batches", "quality", "attribution", "multivariate", "retrain", "alerts"
+        }
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
         features = data.get("features", {})
@@ -376,6 +421,12 @@ class Policy:
         _known(multivariate, {f.name for f in fields(Multivariate)}, "[multivariate]")
         retrain = data.get("retrain", {})
         _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
+        alerts = dict(data.get("alerts", {}))
+        _known(alerts, {f.name for f in fields(Alerts)} - {"sender"} | {"from"}, "[alerts]")
+        if "from" in alerts:
+            alerts["sender"] = alerts.pop("from")
+        if isinstance(alerts.get("to"), list):
+            alerts["to"] = tuple(alerts["to"])
         return cls(
             features=features,
             batches=Batches(**batches),
@@ -383,6 +434,7 @@ class Policy:
             attribution=Attribution(**attribution),
             multivariate=Multivariate(**multivariate),
             retrain=Retrain(**retrain),
+            alerts=Alerts(**alerts),
             **kwargs,
         )
 
@@ -401,6 +453,50 @@ def _check_multivariate(m: Multivariate) -> None:
         raise _bad(where, "min_error_increase", "a number >= 0", m.min_error_increase)
     if not _number(m.min_auc) or not 0.5 <= m.min_auc < 1:
         raise _bad(where, "min_auc", "a number in the range [0.5, 1)", m.min_auc)
+
+
+def _check_alerts(a: Alerts) -> None:
+    where = "alerts"
+    for name in ("webhook", "format", "smtp", "sender", "repeat_after", "ui_url"):
+        if not isinstance(getattr(a, name), str):
+            raise _bad(where, "from" if name == "sender" else name, "a string",
+                       getattr(a, name))
+    if a.webhook and not _url(a.webhook, ("http", "https")):
+        # The URL itself may hold a token (Slack's do): it is not repeated in the message.
+        raise _bad(where, "webhook", "an http:// or https:// URL with a host", "<not shown>")
+    if a.format not in ("json", "slack"):
+        raise _bad(where, "format", "'json' or 'slack'", a.format)
+    if a.smtp and not _url(a.smtp, ("smtp", "smtps"), path=False):
+        raise _bad(where, "smtp", "smtp://host[:port] or smtps://host[:port]", a.smtp)
+    if not isinstance(a.to, tuple) or not all(isinstance(t, str) and "@" in t for t in a.to):
+        raise _bad(where, "to", "a list of e-mail addresses", a.to)
+    if a.smtp and not a.to:
+        raise _bad(where, "to", "a list of at least one e-mail address when smtp is set", [])
+    if a.to and not a.smtp:
+        raise _bad(where, "smtp", "smtp://host[:port] when to is set", a.smtp)
+    if a.sender and "@" not in a.sender:
+        raise _bad(where, "from", "an e-mail address", a.sender)
+    match = _DURATION.fullmatch(a.repeat_after) if isinstance(a.repeat_after, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise _bad(where, "repeat_after", "a duration > 0 such as '30m', '24h' or '7d'",
+                   a.repeat_after)
+    if not isinstance(a.recovery, bool):
+        raise _bad(where, "recovery", "true or false", a.recovery)
+    if a.ui_url and not _url(a.ui_url, ("http", "https")):
+        raise _bad(where, "ui_url", "an http:// or https:// URL", a.ui_url)
+
+
+def _url(value: str, schemes: tuple[str, ...], path: bool = True) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in schemes
+        and bool(parts.hostname)
+        and (path or parts.path in ("", "/"))
+    )
 
 
 def _number(value) -> bool:

@@ -127,7 +127,7 @@ def test_policy_defaults_and_file(tmp_path):
         ("[drift.categorical]\ntest = 'ks'\n", "'test' parameter"),
         ("[drift]\nsample_size = 3\n", "'sample_size' parameter of [drift] must be an int"),
         ("[features.age]\nmin_effect = -1\n", "'min_effect'"),
-        ("[alerts]\nx = 1\n", "unknown key(s) ['alerts']"),
+        ("[notify]\nx = 1\n", "unknown key(s) ['notify']"),
         ("[drift.numeric]\nmin_effect = 'high'\n", "'min_effect' parameter"),
         ("[features.age]\nthreshold = 'x'\n", "'threshold' parameter"),
         ("[features.age]\nignore = 'no'\n", "'ignore' parameter"),

@@ -87,3 +87,51 @@ def test_valid_overrides_load_and_apply():
     assert policy.rule("zip", "categorical").ignore
     assert policy.rule("member", "boolean") == Rule("hellinger", "chi2", 0.035)
     assert policy.rule("other", "numeric") == Policy().numeric
+
+
+ALERT_PROBLEMS = [
+    ("webhook = 'ftp://hooks.example/x'", "'webhook' parameter of [alerts] must be an http"),
+    ("webhook = 'https:///no-host'", "'webhook' parameter of [alerts]"),
+    ("format = 'xml'", "'format' parameter of [alerts] must be 'json' or 'slack'"),
+    ("smtp = 'mail.example:25'\nto = ['a@example.com']", "'smtp' parameter of [alerts]"),
+    ("smtp = 'smtp://mail.example:port'\nto = ['a@example.com']", "'smtp' parameter"),
+    ("smtp = 'smtp://mail.example:25'", "'to' parameter of [alerts] must be a list of at least"),
+    ("smtp = 'smtp://mail.example'\nto = 'a@example.com'", "'to' parameter of [alerts]"),
+    ("to = ['a@example.com']", "'smtp' parameter of [alerts] must be smtp://host[:port] when"),
+    ("smtp = 'smtp://m'\nto = ['a@x']\nfrom = 'driftctl'", "'from' parameter of [alerts]"),
+    ("repeat_after = '0h'", "'repeat_after' parameter of [alerts] must be a duration > 0"),
+    ("repeat_after = 'daily'", "'repeat_after' parameter"),
+    ("repeat_after = 3600", "'repeat_after' parameter"),
+    ("recovery = 'yes'", "'recovery' parameter of [alerts] must be true or false"),
+    ("ui_url = 'mlflow.example'", "'ui_url' parameter of [alerts]"),
+    ("secret = 'abc'", "unknown key(s) ['secret'] in [alerts]"),
+]
+
+
+@pytest.mark.parametrize("text, needle", ALERT_PROBLEMS)
+def test_alert_settings_are_checked_when_the_file_is_loaded(tmp_path, text, needle):
+    path = tmp_path / "policy.toml"
+    path.write_text(f"[alerts]\n{text}\n")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(path)
+    assert needle in info.value.problem
+    assert info.value.fix
+
+
+def test_a_bad_webhook_url_is_not_repeated_in_the_error():
+    """A webhook URL may carry its token (Slack's do)."""
+    with pytest.raises(PolicyError) as info:
+        Policy.from_dict({"alerts": {"webhook": "htps://hooks.slack.com/services/T0/B0/tok"}})
+    assert "tok" not in str(info.value)
+
+
+def test_alert_settings_load():
+    policy = Policy.from_dict({"alerts": {
+        "webhook": "https://hooks.slack.com/services/T0/B0/x", "format": "slack",
+        "smtp": "smtps://mail.example:465", "to": ["oncall@example.com"],
+        "from": "ml@example.com", "repeat_after": "90m", "recovery": True,
+    }})
+    a = policy.alerts
+    assert a.enabled and a.format == "slack" and a.to == ("oncall@example.com",)
+    assert a.sender == "ml@example.com" and a.repeat_seconds == 5400 and a.recovery
+    assert not Policy().alerts.enabled and Policy().alerts.repeat_seconds == 24 * 3600

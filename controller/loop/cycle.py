@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from controller import tracking
+from controller import alerts, tracking
 from controller._errors import DriftctlError, ModelLoadError, NotEnoughDataError
 from controller._timing import phase
 from controller.inputs.model import predict
@@ -309,7 +309,9 @@ def promote(name: str, policy: Policy | None = None) -> list[str]:
     """Carry out what was decided in the registry (``driftctl promote``, an approval that
     reached ``driftctl serve``); returns what happened, in words."""
     policy = policy or Policy()
-    return registry.reconcile(name, policy.retrain.promotion)
+    alerts.begin(name, policy)  # a webhook without its secret fails here, before any write
+    said = registry.reconcile(name, policy.retrain.promotion)
+    return said + alerts.dispatch(name, policy)
 
 
 def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -> CycleResult:
@@ -317,7 +319,8 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
     from controller.loop.retrain import retrain
 
     policy = policy or Policy()
-    said = tuple(promote(name, policy))
+    alerts.begin(name, policy)  # a webhook without its secret fails here, before any write
+    said = tuple(registry.reconcile(name, policy.retrain.promotion))
     champion = tracking.resolve_version(name)
     logged = Logged.find(name)
     batches = [r.info.run_id for r in select_runs(name, last=last, logged=logged)]
@@ -354,6 +357,8 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
             tracking.set_run_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
             if report is not None:  # the cycle's page shows the challenger it built
                 tracking.log_text(run_id, render_html(*page, challenger=result), REPORT)
+    # After the retrain: a challenger it registered, or a champion it promoted, is news too.
+    said += tuple(alerts.dispatch(name, policy, monitor_run=run_id, report=report))
     return CycleResult(said, run_id, report, result, verdict, waiting)
 
 

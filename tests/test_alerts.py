@@ -1,0 +1,381 @@
+"""Alerts reach a real HTTP receiver and a real SMTP server on 127.0.0.1, signed, once per
+episode or registry event, and survive a receiver that is down.
+
+Real cycles produce the triage classes on generated data (as in test_triage.py); the
+episode rules are also checked on plain values, where real cycles would be slow.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from email import message_from_bytes
+from email.policy import default as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import make_frame, register, run_cli, runs_of
+from mlflow.tracking import MlflowClient
+
+from controller import signing, tracking
+from controller._errors import DriftctlError
+from controller.alerts import RESULT, dispatch, events
+from controller.alerts.events import Episode
+from controller.inputs.batches import log_batch
+from controller.loop.cycle import cycle, promote
+from controller.policy import Alerts, Multivariate, Policy, Retrain
+
+SECRET = "s3cret-signing-key-0123456789"
+TOKEN = "T000/B000/XXXXtokenXXXX"  # the secret part of a Slack-style webhook URL
+
+
+class Receiver(ThreadingHTTPServer):
+    """Records every request; answers with ``status``."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.requests: list[dict] = []
+        self.status = 200
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/services/{TOKEN}"
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append({"headers": dict(self.headers), "body": body,
+                                     "status": self.server.status})
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=email_policy))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hook(receiver, monkeypatch):
+    receiver.requests.clear()
+    receiver.status = 200
+    monkeypatch.setenv("DRIFTCTL_ALERT_SECRET", SECRET)
+    return receiver
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    mailbox = Mailbox()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    controller.mailbox = mailbox
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    smtp_server.mailbox.messages.clear()
+    return smtp_server.mailbox
+
+
+def _policy(receiver, smtp=None, **alerts) -> Policy:
+    smtp = {"smtp": f"smtp://127.0.0.1:{smtp.port}", "to": ("oncall@example.com",)} if smtp else {}
+    return Policy(
+        multivariate=Multivariate(enabled=False),  # faster; input drift is in x1 alone
+        retrain=Retrain(consecutive_cycles=2),
+        alerts=Alerts(webhook=receiver.url, ui_url="http://mlflow.example:5000", **smtp,
+                      **alerts),
+    )
+
+
+def _independent_signature(headers: dict, body: bytes) -> str:
+    message = f"{headers['X-Driftctl-Delivery-Id']}.{headers['X-Driftctl-Timestamp']}.".encode()
+    digest = hmac.new(SECRET.encode(), message + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _everything_logged(model: str) -> str:
+    """Every tag, parameter and text artifact of the model's controller runs."""
+    out = []
+    for run in runs_of(model):
+        out += [*run.data.tags.items(), *run.data.params.items()]
+        for f in MlflowClient().list_artifacts(run.info.run_id, "driftctl"):
+            if f.path.endswith((".json", ".html", ".md", ".txt")):
+                out.append(tracking.read_text_artifact(run.info.run_id, f.path))
+    return repr(out)
+
+
+# -- signing -------------------------------------------------------------------------
+
+
+def test_a_signature_matches_an_independent_hmac_and_verify_refuses_what_it_should():
+    body = b'{"a": 1}'
+    sig = signing.sign(SECRET, "d-1", "1700000000", body)
+    expected = hmac.new(SECRET.encode(), b"d-1.1700000000." + body, hashlib.sha256).digest()
+    assert sig == "v1," + base64.b64encode(expected).decode()
+    assert signing.sign(SECRET, "d-1", "1700000000", body.decode()) == sig
+    signing.verify(SECRET, sig, "d-1", "1700000000", body, now=1700000100)
+    for args, now, reason in [
+        ((SECRET, sig, "d-1", "1700000000", b'{"a": 2}'), 1700000000, "does not match"),
+        ((SECRET, sig, "d-2", "1700000000", body), 1700000000, "does not match"),
+        (("other", sig, "d-1", "1700000000", body), 1700000000, "does not match"),
+        ((SECRET, sig, "d-1", "1700000000", body), 1700000301, "old"),
+        ((SECRET, sig, "d-1", "1700000000", body), 1699999000, "in the future"),
+        ((SECRET, sig[3:], "d-1", "1700000000", body), 1700000000, "not of the form"),
+        ((SECRET, sig, "d-1", "soon", body), 1700000000, "not unix seconds"),
+    ]:
+        with pytest.raises(signing.BadSignature, match=reason):
+            signing.verify(*args, now=now)
+
+
+def test_mlflow_style_headers_verify_with_the_same_functions():
+    headers = signing.headers("MLflow", SECRET, "abc", b"{}", timestamp="1700000000")
+    assert set(headers) == {"X-MLflow-Signature", "X-MLflow-Timestamp", "X-MLflow-Delivery-Id"}
+    lower = {k.lower(): v for k, v in headers.items()}  # as a server may hand them over
+    assert signing.verify_headers("MLflow", SECRET, lower, b"{}", now=1700000001) == "abc"
+    with pytest.raises(signing.BadSignature, match="X-MLflow-Signature is missing"):
+        signing.verify_headers("MLflow", SECRET, {}, b"{}")
+
+
+# -- episodes on plain values ------------------------------------------------------------
+
+
+def _run(kinds, *, recovery=False, repeat_after=3600.0, dt=600.0):
+    """Notices for a series of triage classes, one cycle every ``dt`` seconds."""
+    episodes, out = {}, []
+    for i, kind in enumerate(kinds):
+        now = i * dt
+        episodes, due = events.step(episodes, kind, f"r{i}", "1", now, recovery)
+        episodes, again = events.repeats(episodes, now, repeat_after)
+        out += [(i, n.event, n.repeat) for n in due + again]
+    return out, episodes
+
+
+def test_one_notice_per_episode_and_again_after_recovery():
+    kinds = ["ok", "covariate_shift", "covariate_shift", "concept_drift", "ok", "covariate_shift"]
+    assert _run(kinds)[0] == [(1, "drift", 0), (5, "drift", 0)]
+    assert _run(kinds, recovery=True)[0] == [(1, "drift", 0), (4, "resolved", 0),
+                                            (5, "drift", 0)]
+
+
+def test_emerging_and_transient_send_nothing_and_end_nothing():
+    assert _run(["emerging", "transient", "ok", "emerging"], recovery=True)[0] == []
+    notices, episodes = _run(["covariate_shift", "emerging", "transient"], recovery=True)
+    assert notices == [(0, "drift", 0)] and set(episodes) == {"drift"}
+
+
+def test_data_quality_is_its_own_episode_sent_at_once():
+    kinds = ["covariate_shift", "data_quality", "data_quality", "covariate_shift", "ok"]
+    assert _run(kinds, recovery=True)[0] == [
+        (0, "drift", 0), (1, "data_quality", 0), (4, "resolved", 0), (4, "resolved", 0)
+    ]
+
+
+def test_an_unresolved_episode_repeats_after_repeat_after():
+    notices, episodes = _run(["concept_drift"] * 8, repeat_after=1800, dt=600)
+    assert notices == [(0, "drift", 0), (3, "drift", 1), (6, "drift", 2)]
+    assert Episode.loads(episodes["drift"].dumps()) == episodes["drift"]
+
+
+def test_delivery_ids_are_stable_and_distinct():
+    assert events.delivery_id("m", "drift/r1/0") == events.delivery_id("m", "drift/r1/0")
+    assert len({events.delivery_id(m, k) for m in "ab" for k in ("drift/r1/0", "drift/r1/1")}) == 4
+
+
+# -- real cycles -------------------------------------------------------------------------
+
+
+def _cycle(name, frame, policy):
+    log_batch(name, frame.drop(columns="y"))
+    return cycle(name, last=1, policy=policy)
+
+
+@pytest.mark.slow
+def test_cycles_send_one_signed_notice_per_episode_by_webhook_and_email(
+    champion, hook, smtp_server, mailbox, capsys
+):
+    policy = _policy(hook, smtp_server, recovery=True)
+    # A receiver that fails the first notice: the cycle succeeds and records it.
+    hook.status = 500
+    kinds = []
+    for seed, shift in [(10, 0.8), (11, 0.0), (12, 0.8), (13, 0.8)]:
+        result = _cycle(champion, make_frame(1500, seed, shift=shift), policy)
+        kinds.append(result.report.triage.kind)
+        if seed == 13:
+            failed = tracking.get_run(result.monitor_run).data.tags[RESULT]
+            hook.status = 200
+    assert kinds == ["emerging", "transient", "emerging", "covariate_shift"]
+    assert "failed, tried again next cycle: drift by webhook: webhook http://127.0.0.1:" in failed
+    assert "HTTP 500" in failed and "1 sent (drift by email)" in failed
+    (first,) = hook.requests
+    assert first["status"] == 500 and len(mailbox.messages) == 1
+    # Still drifting, twice: nothing new, but the failed webhook is retried, same id.
+    results = [_cycle(champion, make_frame(1500, seed, shift=0.8), policy) for seed in (14, 15)]
+    assert [r.report.triage.kind for r in results] == ["covariate_shift"] * 2
+    retry = hook.requests[1]
+    assert len(hook.requests) == 2 and retry["status"] == 200
+    assert retry["body"] == first["body"]
+    assert (retry["headers"]["X-Driftctl-Delivery-Id"]
+            == first["headers"]["X-Driftctl-Delivery-Id"])
+    tags = [tracking.get_run(r.monitor_run).data.tags for r in results]
+    assert tags[0][RESULT] == "alerts: 1 sent (drift by webhook)" and RESULT not in tags[1]
+    # Every request is signed: checked here with hmac directly, and with verify.
+    for r in hook.requests:
+        assert r["headers"]["X-Driftctl-Signature"] == _independent_signature(
+            r["headers"], r["body"])
+        signing.verify_headers("Driftctl", SECRET, r["headers"], r["body"])
+    drift = json.loads(retry["body"])
+    assert drift["schema"] == "driftctl.alert.v1"
+    assert {k: drift[k] for k in ("event", "status", "severity", "model", "version", "triage")} \
+        == {"event": "drift", "status": "firing", "severity": "warning", "model": champion,
+            "version": "1", "triage": "covariate_shift"}
+    assert "x1 drifted" in drift["evidence"] and drift["summary"].startswith(
+        "credit version 1: covariate shift confirmed")
+    assert drift["delivery_id"] == retry["headers"]["X-Driftctl-Delivery-Id"]
+    exp = tracking.experiment_id(champion)
+    assert drift["links"]["run"] == (
+        f"http://mlflow.example:5000/#/experiments/{exp}/runs/{drift['run_id']}")
+    assert drift["links"]["version"] == "http://mlflow.example:5000/#/models/credit/versions/1"
+    (mail,) = mailbox.messages
+    assert mail["Subject"] == f"driftctl warning: {drift['summary']}"
+    assert mail["Message-ID"] == f"<{drift['delivery_id']}@driftctl>"
+    assert drift["links"]["run"] in mail.get_content()
+    # Recovery (opted in), then a data-quality fault: sent at once, critical.
+    assert _cycle(champion, make_frame(1500, 16), policy).report.triage.kind == "ok"
+    broken = make_frame(1500, 17)
+    broken["x2"] = broken["x2"] * 1000
+    assert _cycle(champion, broken, policy).report.triage.kind == "data_quality"
+    events_sent = [(b["event"], b["status"]) for b in hook.bodies()]
+    assert events_sent == [("drift", "firing")] * 2 + [
+        ("resolved", "resolved"), ("data_quality", "firing")]
+    quality = hook.bodies()[-1]
+    assert quality["severity"] == "critical" and "out of range" in quality["evidence"][0]
+    assert [m["Subject"].split(":")[0] for m in mailbox.messages] == [
+        "driftctl warning", "driftctl info", "driftctl critical"]
+    # Still unresolved a day later: sent again, under a new delivery id.
+    assert dispatch(champion, policy, now=time.time() + 25 * 3600)
+    again = hook.bodies()[-1]
+    assert (again["event"], again["repeat"]) == ("data_quality", 1)
+    assert again["delivery_id"] != quality["delivery_id"]
+    # No secret anywhere: not the signing key, not the webhook's token.
+    logged = _everything_logged(champion) + capsys.readouterr().out
+    assert SECRET not in logged and TOKEN not in logged and "127.0.0.1" in logged
+
+
+@pytest.mark.slow
+def test_a_cycle_with_a_webhook_but_no_secret_fails_before_writing(champion, receiver,
+                                                                   monkeypatch):
+    monkeypatch.delenv("DRIFTCTL_ALERT_SECRET", raising=False)
+    log_batch(champion, make_frame(500, 3).drop(columns="y"))
+    before = {r.info.run_id for r in runs_of(champion)}
+    with pytest.raises(DriftctlError) as info:
+        cycle(champion, policy=_policy(receiver))
+    assert "DRIFTCTL_ALERT_SECRET" in info.value.problem
+    assert "export DRIFTCTL_ALERT_SECRET" in info.value.fix
+    assert {r.info.run_id for r in runs_of(champion)} == before
+
+
+@pytest.mark.slow
+def test_the_command_line_names_the_missing_secret_and_never_prints_the_url(
+    champion, receiver, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("DRIFTCTL_ALERT_SECRET", raising=False)
+    path = tmp_path / "policy.toml"
+    path.write_text(f"[alerts]\nwebhook = '{receiver.url}'\n")
+    code, out, err = run_cli("promote", "--model", champion, "--policy", str(path))
+    assert code == 2 and "DRIFTCTL_ALERT_SECRET" in err and "Traceback" not in err
+    assert TOKEN not in out + err
+    assert runs_of(champion) == []  # nothing written, not even the ledger
+
+
+# -- registry events -----------------------------------------------------------------
+
+
+def test_a_waiting_challenger_is_sent_once_with_its_version_link(champion, hook):
+    policy = _policy(hook, format="slack")
+    promote(champion, policy)  # adopts version 1 (a challenger of no champion is dropped)
+    register(champion, baseline=False, seed=5, alias="challenger")
+    said = promote(champion, policy)
+    assert "version 2 awaits approval" in said[0] and "1 sent" in said[1]
+    assert promote(champion, policy) == [said[0]]  # once per waiting version
+    (request,) = hook.requests
+    message = json.loads(request["body"])
+    assert message["text"].startswith(":information_source: [driftctl] credit: version 2 waits")
+    link = "http://mlflow.example:5000/#/models/credit/versions/2"
+    assert link in json.dumps(message["blocks"])
+
+
+def test_a_change_of_champion_is_sent_once_and_a_failure_is_retried(champion, hook):
+    policy = _policy(hook)
+    promote(champion, policy)  # driftctl first sees version 1: history, not news
+    assert hook.requests == []
+    register(champion, baseline=False, seed=5, alias="champion")  # moved by hand
+    hook.status = 503
+    said = promote(champion, policy)
+    assert "promoted champion from version 1 to 2" in said[0]
+    assert "1 failed" in said[-1] and "HTTP 503" in said[-1]
+    hook.status = 200
+    assert "1 sent (champion_changed by webhook)" in promote(champion, policy)[-1]
+    assert promote(champion, policy) == []  # delivered: never sent again
+    first, retry = hook.requests
+    assert first["body"] == retry["body"]
+    change = json.loads(retry["body"])
+    assert (change["event"], change["version"], change["severity"]) == (
+        "champion_changed", "2", "info")
+    assert "promoted from version 1" in change["summary"]
+
+
+def test_a_receiver_that_is_down_is_recorded_without_the_url(champion, hook):
+    policy = _policy(hook)
+    promote(champion, policy)
+    down = Alerts(webhook=f"http://127.0.0.1:9/hooks/{TOKEN}")  # discard port: nobody there
+    register(champion, baseline=False, seed=5, alias="challenger")
+    said = promote(champion, Policy(alerts=down))
+    assert "failed" in said[-1] and "webhook http://127.0.0.1:9:" in said[-1]
+    assert TOKEN not in _everything_logged(champion) + repr(said)
+
+
+def test_links_default_to_an_http_tracking_uri_without_its_credentials(monkeypatch):
+    from controller.alerts import _ui
+
+    for uri, ui in [
+        ("http://user:pw@mlflow.example:5000/", "http://mlflow.example:5000"),
+        ("https://mlflow.example/base", "https://mlflow.example/base"),
+        ("sqlite:///mlflow.db", ""),  # no UI known: no links
+    ]:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert _ui(Alerts()) == ui
+    assert _ui(Alerts(ui_url="http://ui.example/")) == "http://ui.example"
