@@ -14,6 +14,7 @@ from controller.results.naming import metric_safe
 from controller.statistics.drift import FeatureDrift
 from controller.statistics.forecast import Forecast
 from controller.statistics.multivariate import TOP_FEATURES, MultivariateDrift
+from controller.statistics.performance import floor, relative_drop, shared, worse
 from controller.statistics.quality import QualityCheck
 
 
@@ -91,6 +92,13 @@ class Report:
     # When the primary metric and the weighted drift share are forecast to cross their
     # floors (``controller.statistics.forecast``): set by a monitoring cycle.
     forecasts: tuple[Forecast, ...] = ()
+    # The one-sided 95% confidence bound, on the better side, of the primary metric on the
+    # labelled rows (``performance.best_case``): computed only when its value dropped
+    # beyond the policy's tolerance, so quiet cycles pay nothing.
+    performance_bound: dict[str, float] = field(default_factory=dict)
+    # The estimate (as ``estimated``) on the labelled rows alone, to which their measured
+    # performance compares: computed, as the bound, only for a drop. Not logged.
+    estimated_labelled: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[str]:
@@ -112,6 +120,31 @@ class Report:
             bool(self.drifted)
             or bool(self.prediction and self.prediction.drifted)
             or bool(self.multivariate_drifted)
+        )
+
+    @property
+    def primary_metric(self) -> str | None:
+        """The primary metric of those measured and known at the baseline."""
+        return shared(self.performance, self.baseline_performance)
+
+    def performance_drop(self, tolerance: float) -> str | None:
+        """What says the model got worse, or None: its primary metric dropped beyond
+        ``tolerance`` (relatively) from the baseline's value, and significantly so (the
+        baseline's value is worse than the metric's one-sided 95% bound on the better side,
+        from a bootstrap over the labelled rows). Without that bound, no drop is shown."""
+        metric = self.primary_metric
+        if metric is None:
+            return None
+        now, base = self.performance[metric], self.baseline_performance[metric]
+        bound = self.performance_bound.get(metric)
+        if not worse(metric, now, floor(metric, base, tolerance)):
+            return None
+        if bound is None or not math.isfinite(bound) or not worse(metric, bound, base):
+            return None
+        return (
+            f"{metric} worse by {relative_drop(metric, now, base):.1%} than at the "
+            f"baseline ({now:.4f} against {base:.4f}, on {self.n_labelled} labelled rows; "
+            f"at best {bound:.4f} at 95% confidence)"
         )
 
     @property
