@@ -175,3 +175,30 @@ def test_triage_table(report, earlier, kind, said):
     assert found.kind == kind, found
     if said:
         assert any(e.startswith(said) for e in found.evidence), found.evidence
+
+
+def test_after_a_fault_the_shift_starts_again_and_the_hold_says_why(champion):
+    """A data-quality cycle's drift calls for retraining, but its alarms may be the fault's:
+    the next cycle's shift is seen once, so a retrain decide would trigger is held back
+    as emerging, with no claim that retraining does not answer it."""
+    broken = make_frame(2000, 70, shift=0.8)
+    broken["x2"] = broken["x2"] * 1000
+    assert cycle(champion, broken).triage.kind == "data_quality"
+    report = cycle(champion, make_frame(2000, 71, shift=0.8))
+    assert report.triage.kind == "emerging"
+    assert "input alarms in 1 cycle in a row; 2 needed" in report.triage.evidence
+    assert report.retrain.called and not report.retrain.triggered
+    assert report.retrain.held_back == (
+        "triaged emerging, the input alarm has not persisted yet; retraining waits for it"
+    )
+
+
+def test_cycles_of_another_version_do_not_extend_a_streak(champion):
+    from conftest import register
+
+    assert cycle(champion, make_frame(2000, 80, shift=0.8)).triage.kind == "emerging"
+    assert register(champion, seed=5) == "2"  # the new champion
+    report = cycle(champion, make_frame(2000, 81, shift=0.8))
+    assert report.context["version"] == "2"
+    assert report.triage.kind == "emerging"
+    assert not report.retrain.triggered
