@@ -158,8 +158,11 @@ class Report:
 
     @property
     def expected_false_alarms(self) -> float:
-        """Expected number of features flagged when nothing drifted (an upper bound)."""
-        return float(sum(f.false_alarm_rate for f in self.features))
+        """Expected number of alarms when nothing drifted (an upper bound): the features'
+        false-alarm rates plus the multivariate detectors'."""
+        rates = [f.false_alarm_rate for f in self.features]
+        rates += [m.false_alarm_rate for m in self.multivariate]
+        return float(sum(r for r in rates if math.isfinite(r)))
 
     def metrics(self) -> dict[str, float]:
         """Flat MLflow metrics under the documented names."""
@@ -192,8 +195,11 @@ class Report:
             out[f"multivariate.{m.method}.value"] = m.value
             out[f"multivariate.{m.method}.threshold"] = m.threshold
             out[f"multivariate.{m.method}.verdict"] = float(m.drifted)
+            # Only for an alarm: the top features of a quiet window change every cycle, and
+            # keys that come and go break the charts' lines.
             for feature, drop in list(m.importance.items())[:TOP_FEATURES]:
-                out[f"multivariate.{m.method}.importance.{metric_safe(feature)}"] = drop
+                if m.drifted and drop > 0:
+                    out[f"multivariate.{m.method}.importance.{metric_safe(feature)}"] = drop
         if self.attribution:
             a = self.attribution
             out.update(
@@ -227,6 +233,7 @@ class Report:
             out[f"performance.estimated.{name}.high"] = high
         for f in self.forecasts:
             if f.available:  # inf (not within the horizon) is left out with the NaNs
+                # Crossing times: low is the soonest (the pessimistic bound), high the latest.
                 out[f"forecast.{f.series}.cycles_to_floor"] = f.cycles_to_floor
                 out[f"forecast.{f.series}.low"] = f.low
                 out[f"forecast.{f.series}.high"] = f.high
