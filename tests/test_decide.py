@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from conftest import make_frame, runs_of
 
@@ -17,7 +18,7 @@ from controller.results.report import Report, RetrainDecision
 NOW = datetime(2026, 3, 9, 12, tzinfo=UTC)
 
 
-def _report(drifted=(), prediction=False, perf=None, base=None):
+def _report(drifted=(), prediction=False, perf=None, base=None, bound=None, labelled=0):
     from controller.statistics.drift import FeatureDrift
 
     def fd(name, drifted):
@@ -32,6 +33,8 @@ def _report(drifted=(), prediction=False, perf=None, base=None):
         quality=(),
         performance=perf or {},
         baseline_performance=base or {},
+        performance_bound=bound or {},
+        n_labelled=labelled,
     )
 
 
@@ -46,17 +49,68 @@ def test_only_drift_that_matters_is_a_reason():
     assert reasons(_report(prediction=True), shares, rules) == ["drift in the model's predictions"]
 
 
-def test_a_performance_drop_beyond_the_tolerance_is_a_reason():
+def test_a_performance_drop_beyond_the_tolerance_and_the_noise_is_a_reason():
     rules = Retrain(max_performance_drop=0.05)
-    small = _report(perf={"roc_auc": 0.88}, base={"roc_auc": 0.90})
+    small = _report(perf={"roc_auc": 0.88}, base={"roc_auc": 0.90}, bound={"roc_auc": 0.89})
     assert reasons(small, None, rules) == []
-    big = _report(perf={"roc_auc": 0.80, "accuracy": 0.5}, base={"roc_auc": 0.90, "accuracy": 0.9})
+    big = _report(perf={"roc_auc": 0.80, "accuracy": 0.5}, base={"roc_auc": 0.90, "accuracy": 0.9},
+                  bound={"roc_auc": 0.84}, labelled=400)
     (reason,) = reasons(big, None, rules)
-    assert reason.startswith("roc_auc worse by 11.1%")
-    worse_rmse = _report(perf={"rmse": 1.2}, base={"rmse": 1.0})
+    assert reason.startswith("roc_auc worse by 11.1% than at the baseline")
+    assert "on 400 labelled rows" in reason
+    worse_rmse = _report(perf={"rmse": 1.2}, base={"rmse": 1.0}, bound={"rmse": 1.1})
     assert reasons(worse_rmse, None, rules)[0].startswith("rmse worse by 20.0%")
+    # The same drops, within their sampling noise (or with no bound to tell), are not.
+    assert reasons(replace(big, performance_bound={"roc_auc": 0.91}), None, rules) == []
+    assert reasons(replace(big, performance_bound={}), None, rules) == []
+    assert reasons(replace(worse_rmse, performance_bound={"rmse": 0.99}), None, rules) == []
 
 
+def _scored(n, rng, shift=0.0):
+    """Labels and scores of a classifier whose ROC AUC is about 0.83 (less with ``shift``:
+    the scores of part of the positives fall)."""
+    y = (rng.random(n) < 0.5).astype(int)
+    z = rng.normal(size=n) + 0.67 * (2 * y - 1)
+    z = z - shift * y * (rng.random(n) < 0.5)
+    return y, 1 / (1 + np.exp(-z))
+
+
+def _assessed(y, score, base, rules, seed):
+    """What ``assess`` reports of ``y`` and ``score`` against the baseline's ``base``."""
+    from controller.statistics import performance
+
+    said = (score > 0.5).astype(int)
+    perf = performance.score("classification", y, said, score, "1")
+    report = _report(perf=perf, base=base, labelled=len(y))
+    floor = performance.floor("roc_auc", base["roc_auc"], rules.max_performance_drop)
+    if performance.worse("roc_auc", perf["roc_auc"], floor):
+        bound = performance.best_case("classification", "roc_auc", y, said, score, "1", seed)
+        report = replace(report, performance_bound={"roc_auc": bound})
+    return report
+
+
+def test_a_drop_within_sampling_noise_is_rarely_a_reason(global_random_seed):
+    """Without drift, 100 labelled rows put ROC AUC 5% below the baseline's in about one
+    window in six; a drop must also be significant at 95%, so at most about 5% of windows
+    call for retraining. A real drop over 1,000 rows is found."""
+    rng = np.random.default_rng(global_random_seed)
+    rules = Retrain(max_performance_drop=0.05)
+    y, score = _scored(400_000, rng)
+    from sklearn.metrics import roc_auc_score
+
+    base = {"roc_auc": roc_auc_score(y, score)}
+    assert 0.8 < base["roc_auc"] < 0.86
+    windows = 300
+    called = sum(
+        bool(reasons(_assessed(*_scored(100, rng), base, rules, i), None, rules))
+        for i in range(windows)
+    )
+    # For a true rate of 5%, more than 26 in 300 happens with probability under 0.5%.
+    assert called <= 26, called / windows
+    dropped = _assessed(*_scored(1000, rng, shift=2.0), base, rules, 0)
+    assert dropped.performance["roc_auc"] < 0.75
+    (reason,) = reasons(dropped, None, rules)
+    assert "on 1000 labelled rows" in reason
 def test_streak_and_cooldown():
     rules = Retrain(consecutive_cycles=2, cooldown_hours=24)
     assert decide([], [], NOW, rules) == RetrainDecision(False, ())

@@ -243,3 +243,57 @@ def test_a_monitoring_cycle_logs_the_estimate(champion):
         assert logged[f"performance.estimated.{m}.low"] == pytest.approx(low)
         assert logged[f"performance.estimated.{m}.high"] == pytest.approx(high)
     assert 0.6 < report.estimated["roc_auc"][0] < 1
+
+
+def test_rows_without_a_score_are_left_out_of_the_estimate(fitted):
+    model, baseline = fitted
+    outputs = _outputs(model, make_frame(1000, 41))
+    partial = outputs.copy()
+    partial.loc[::10, [SCORE, PREDICTION]] = np.nan  # a batch the champion did not score
+    found, note = estimate_performance(baseline, partial, 0)
+    assert found == estimate_performance(baseline, outputs[outputs.index % 10 > 0], 0)[0]
+    assert note == (
+        "performance estimated on the 900 rows with a score; 100 of the window's 1000 rows "
+        "have none and were left out"
+    )
+    none, why = estimate_performance(baseline, outputs.assign(**{SCORE: np.nan}), 0)
+    assert none == {} and why == NOT_ESTIMATED + "the window has no predictions with scores"
+
+
+def test_a_drop_is_held_against_the_estimate_of_the_labelled_rows(fitted):
+    """Measured performance comes from the labelled rows, so the band it is held against
+    is the estimate on those rows: 300 of 5,000 rows' band is wider than all rows'."""
+    model, baseline = fitted
+    frame = changed_concept(5000, 51)
+    outputs = _outputs(model, frame)
+    labels = frame.y.where(frame.index % 50 < 3)  # 300 labelled rows
+    window = pd.concat([frame[FEATURES], outputs], axis=1)
+    report = assess(baseline, window, Policy(), labels=labels)
+    known = labels.notna().to_numpy()
+    assert report.n_labelled == 300
+    assert report.estimated_labelled == estimate_performance(baseline, outputs[known], 0)[0]
+    auc = report.estimated_labelled["roc_auc"]
+    assert auc[2] - auc[1] > 2 * (report.estimated["roc_auc"][2] - report.estimated["roc_auc"][1])
+    assert report.performance["roc_auc"] < auc[1]  # the concept changed: below the band
+    assert report.performance_bound["roc_auc"] < baseline.performance["roc_auc"]
+    assert "estimated_labelled" not in str(report.metrics())
+    every = assess(baseline, window.iloc[:1000], Policy(), labels=frame.y.iloc[:1000])
+    assert every.estimated_labelled is every.estimated  # the same rows: computed once
+    quiet = assess(baseline, window.iloc[:1000], Policy(), labels=make_frame(5000, 51).y[:1000])
+    assert quiet.estimated_labelled == {} and quiet.performance_bound == {}  # no drop: no cost
+
+
+@pytest.mark.slow
+def test_under_covariate_shift_the_labelled_rows_stay_within_their_band(fitted):
+    """With 300 of 5,000 rows labelled and only the inputs shifted, the measured ROC AUC
+    falls below the band of the labelled rows' estimate in few windows."""
+    model, baseline = fitted
+    below = 0
+    for seed in range(20):
+        frame = make_frame(5000, 200 + seed, shift=0.7, flip_segment=True)
+        outputs = _outputs(model, frame)
+        rows = np.random.default_rng(seed).choice(5000, 300, replace=False)
+        band, _ = estimate_performance(baseline, outputs.iloc[rows], seed)
+        real = _realised(outputs.iloc[rows], frame.y.iloc[rows])
+        below += real["roc_auc"] < band["roc_auc"][1]
+    assert below <= 3, below

@@ -108,19 +108,26 @@ def assess(
 
     perf: dict[str, float] = {}
     n_labelled = 0
+    known = None
     if labels is not None and baseline.task and PREDICTION in outputs.columns:
         # Rows of a batch the champion could not score have labels but no prediction.
         known = (labels.notna() & outputs[PREDICTION].notna()).to_numpy()
         n_labelled = int(known.sum())
+        y, said = labels.to_numpy()[known], outputs[PREDICTION].to_numpy()[known]
         score = outputs[SCORE].to_numpy()[known] if SCORE in outputs.columns else None
         if score is not None and np.isnan(score).any():
             score = None  # batches with and without scores: threshold-free metrics only
-        perf = performance.score(
-            baseline.task,
-            labels.to_numpy()[known],
-            outputs[PREDICTION].to_numpy()[known],
-            score,
-            baseline.positive_class,
+        perf = performance.score(baseline.task, y, said, score, baseline.positive_class)
+    # A drop beyond the tolerance must also be beyond sampling noise (a bootstrap), and
+    # below what the shift of these rows' inputs explains (their estimate): both only then.
+    bound, metric = {}, performance.shared(perf, baseline.performance)
+    tolerance = policy.retrain.max_performance_drop
+    dropped = metric is not None and performance.worse(
+        metric, perf[metric], performance.floor(metric, baseline.performance[metric], tolerance)
+    )
+    if dropped:
+        bound[metric] = performance.best_case(
+            baseline.task, metric, y, said, score, baseline.positive_class, policy.seed
         )
     attribution, notes = None, []
     if model is not None and not broken:
@@ -132,6 +139,9 @@ def assess(
         notes.append(baseline.attribution["note"])
     with phase("performance estimate"):
         estimated, why = estimate_performance(baseline, outputs, policy.seed)
+        on_labelled = estimated
+        if dropped and not known.all():
+            on_labelled, _ = estimate_performance(baseline, outputs[known], policy.seed)
     notes.extend([why] if why else [])
     return Report(
         n_rows=window.rows,
@@ -146,6 +156,8 @@ def assess(
         estimated=estimated,
         multivariate=multivariate,
         weighted_share_drifted=weighted_share(features, baseline.attribution.get("share")),
+        performance_bound=bound,
+        estimated_labelled=on_labelled if dropped else {},
     )
 
 

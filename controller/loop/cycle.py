@@ -118,32 +118,39 @@ def _monitor(
     meta = tuple(c for c in observed.sample.columns if c not in baseline.features)
     report = assess(baseline, observed, policy, meta_columns=meta, model=model)
     with phase("MLflow reads"):
-        # The streak needs the latest consecutive_cycles - 1 cycles (the triage's volume
-        # check, five), the cooldown the last that triggered a retrain, and the gate of the
-        # challenger that one built.
-        recent = tracking.latest_runs(name, "monitor", max(policy.retrain.consecutive_cycles, 5))
+        # The streaks need the latest consecutive_cycles - 1 cycles of this version (the
+        # triage's volume check, five), the cooldown the last that triggered a retrain, and
+        # the gate of the challenger that one built. The forecast's chart reads every version.
+        n = max(policy.retrain.consecutive_cycles, 5)
+        recent = tracking.latest_runs(name, "monitor", n)
+        mine = tracking.latest_runs(
+            name, "monitor", n, f"tags.`{tracking.VERSION}` = '{mv.version}'"
+        )
+        # Of whatever version: a retrain the previous champion triggered built this one, and
+        # the cooldown after it still holds, or a promotion would retrain again at once.
         trigger = tracking.latest_runs(name, "monitor", 1, f"tags.`{RETRAIN}` = 'true'")
-        runs = recent + [r for r in trigger if r.info.run_id not in {x.info.run_id for x in recent}]
         gate = registry.gate_of(name, trigger[0].info.run_id) if trigger else ""
         labelled = window.labelled_rows
     event_time = window.event_times
-    earlier = [
-        Cycle(
-            time=datetime.fromisoformat(r.data.tags[tracking.TAG + "window_end"]),
-            called=r.data.tags.get(RETRAIN_CALLED) == "true",
-            triggered=r.data.tags.get(RETRAIN) == "true",
-            event_time=r.data.tags.get(EVENT_TIME) != "false",
-            labelled_rows=int(r.data.tags[LABELLED_ROWS]) if LABELLED_ROWS in r.data.tags else None,
-            gate=gate if trigger and r.info.run_id == trigger[0].info.run_id else "",
+
+    def cycle_of(run) -> Cycle:
+        tags = run.data.tags
+        return Cycle(
+            time=datetime.fromisoformat(tags[tracking.TAG + "window_end"]),
+            called=tags.get(RETRAIN_CALLED) == "true",
+            triggered=tags.get(RETRAIN) == "true",
+            event_time=tags.get(EVENT_TIME) != "false",
+            labelled_rows=int(tags[LABELLED_ROWS]) if LABELLED_ROWS in tags else None,
         )
-        for r in runs
-    ]
+
+    earlier = [cycle_of(r) for r in mine]
+    last_trigger = replace(cycle_of(trigger[0]), gate=gate) if trigger else None
     with phase("forecast"):  # the series read once: for the forecast and the page's chart
         chart, forecasts = outlook(name, mv.version, recent, report, policy.retrain)
     report = replace(report, forecasts=forecasts)
     found = reasons(report, baseline.attribution.get("share"), policy.retrain)
     waiting = _still_waiting(recent[0] if recent else None, mv.version)
-    classed = triage(report, [Earlier.of(r) for r in recent], policy.retrain)
+    classed = triage(report, [Earlier.of(r) for r in mine], policy.retrain)
     # Time is the windows' event time, so a replay of past batches decides as it did live
     # (without event times, the cooldown counts labelled rows instead).
     decision = decide(
@@ -153,14 +160,16 @@ def _monitor(
         policy.retrain,
         event_time=event_time,
         labelled_rows=labelled,
+        trigger=last_trigger,
     )
     decision = cite(decision, forecasts, policy.retrain)
     if decision.triggered and classed.kind not in RETRAINS_ON and not waiting:
-        decision = replace(
-            decision,
-            triggered=False,
-            held_back=f"triaged {classed.kind}, which retraining does not answer",
+        why = (
+            "the input alarm has not persisted yet; retraining waits for it"
+            if classed.kind == "emerging"
+            else "which retraining does not answer"
         )
+        decision = replace(decision, triggered=False, held_back=f"triaged {classed.kind}, {why}")
     report = replace(
         report,
         notes=report.notes + notes,

@@ -5,7 +5,8 @@ matters (its attribution share is at least ``min_importance``; without attributi
 drifted feature matters), drift in the predictions, multivariate drift (a relation between
 features changed; the domain classifier names the features it relied on), or a relative
 worsening of the primary metric (ROC AUC, else accuracy, for classification; RMSE for
-regression) beyond ``max_performance_drop``. A retrain is *triggered* when the last
+regression) beyond ``max_performance_drop`` that sampling noise does not explain
+(``Report.performance_drop``). A retrain is *triggered* when the last
 ``consecutive_cycles`` cycles all called for one and the cooldown after the last trigger is
 over, so that one incident does not retrain every hour. The policy's ``cooldown`` says what
 it counts: ``event_time``, ``cooldown_hours`` between the ends of the cycles' windows (so a
@@ -31,7 +32,6 @@ from datetime import datetime, timedelta
 
 from controller.policy import Retrain
 from controller.results.report import Report, RetrainDecision, describe
-from controller.statistics import performance
 from controller.statistics.forecast import Forecast
 
 
@@ -66,16 +66,9 @@ def reasons(report: Report, shares: dict[str, float] | None, rules: Retrain) -> 
                 f"threshold {m.threshold:.3f}"
                 + (f" (it relied on {describe(m)})" if m.importance else "")
             )
-    perf, base_perf = report.performance, report.baseline_performance
-    metric = performance.primary([m for m, v in perf.items() if v is not None and base_perf.get(m)])
-    if metric:  # the primary metric of those both have
-        now, base = perf[metric], base_perf[metric]
-        greater = performance.greater_is_better(metric)
-        drop = (base - now) / abs(base) if greater else (now - base) / abs(base)
-        if drop > rules.max_performance_drop:
-            out.append(
-                f"{metric} worse by {drop:.1%} than at the baseline ({now:.4f} against {base:.4f})"
-            )
+    drop = report.performance_drop(rules.max_performance_drop)
+    if drop:
+        out.append(drop)
     return out
 
 
@@ -99,10 +92,13 @@ def decide(
     *,
     event_time: bool = True,
     labelled_rows: int | None = None,
+    trigger: Cycle | None = None,
 ) -> RetrainDecision:
     """Trigger or not, given this cycle's reasons and the earlier cycles, newest first;
     ``now`` is the end of this cycle's window, ``event_time`` whether that is an event
-    time, ``labelled_rows`` how many labelled rows were logged so far."""
+    time, ``labelled_rows`` how many labelled rows were logged so far. The cooldown runs
+    from ``trigger``, the latest cycle that triggered a retrain (by default the first of
+    ``earlier`` that did)."""
     if not found:
         return RetrainDecision(False, ())
     streak = 1
@@ -114,7 +110,7 @@ def decide(
         return RetrainDecision(
             False, tuple(found), f"{streak} of {rules.consecutive_cycles} cycles in a row so far"
         )
-    last = next((c for c in earlier if c.triggered), None)
+    last = trigger or next((c for c in earlier if c.triggered), None)
     held = _cooling(last, now, event_time, labelled_rows, rules) if last else ""
     return RetrainDecision(not held, tuple(found), held)
 

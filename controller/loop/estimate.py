@@ -16,14 +16,19 @@ NOT_ESTIMATED = "performance not estimated without labels: "
 def estimate_performance(
     baseline: Baseline, outputs: pd.DataFrame, seed: int = 0
 ) -> tuple[dict[str, tuple[float, float, float]], str | None]:
-    """Metric -> (estimate, low, high) for every row of the window's ``outputs``, or no
-    estimate and a note saying why (a baseline or a window without any model output gives
-    neither)."""
+    """Metric -> (estimate, low, high) for the rows of the window's ``outputs`` that have a
+    score, and a note saying how many were left out; or no estimate and a note saying why
+    (a baseline or a window without any model output gives neither)."""
     if baseline.task is None or not {PREDICTION, SCORE} & set(outputs.columns):
         return {}, None
     why = _unestimable(baseline, outputs)
     if why:
         return {}, NOT_ESTIMATED + why
+    # Rows of a batch the champion could not score have neither: the rest still tell.
+    scored = (outputs[SCORE].notna() & outputs[PREDICTION].notna()).to_numpy()
+    left_out = int((~scored).sum())
+    if left_out:
+        outputs = outputs[scored]
     ref = baseline.reference
     positive = str(baseline.positive_class)
     y = (as_labels(ref[baseline.target].to_numpy()) == positive).astype(float)
@@ -37,7 +42,13 @@ def estimate_performance(
         reference=(ref_score, y),
         seed=seed,
     )
-    return found, None
+    note = (
+        f"performance estimated on the {len(outputs)} rows with a score; {left_out} of the "
+        f"window's {len(outputs) + left_out} rows have none and were left out"
+        if left_out
+        else None
+    )
+    return found, note
 
 
 def _unestimable(baseline: Baseline, outputs: pd.DataFrame) -> str | None:
@@ -54,9 +65,10 @@ def _unestimable(baseline: Baseline, outputs: pd.DataFrame) -> str | None:
         return "the baseline has no labels to calibrate the scores on (log it with a target)"
     if len(np.unique(as_labels(ref[baseline.target].to_numpy()))) != 2:
         return "the baseline's labels do not hold both classes"
-    if SCORE not in outputs or PREDICTION not in outputs or not len(outputs):
+    if (
+        SCORE not in outputs
+        or PREDICTION not in outputs
+        or not (outputs[SCORE].notna() & outputs[PREDICTION].notna()).any()
+    ):
         return "the window has no predictions with scores"
-    missing = int(outputs[SCORE].isna().sum())
-    if missing:
-        return f"{missing} of the window's {len(outputs)} rows have no score"
     return None

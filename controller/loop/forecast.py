@@ -7,7 +7,8 @@ another version: a promotion starts a new series) plus this one:
 - ``performance``: the primary metric measured on labelled rows (``performance.<metric>``;
   cycles without labels have none), else the one estimated before labels arrive
   (``performance.estimated.<metric>``). Its floor is the baseline's value worsened by
-  ``[retrain] max_performance_drop``, relatively, the floor a cycle calls for retraining at.
+  ``[retrain] max_performance_drop``, relatively (``performance.floor``): the point drop
+  beyond which a cycle calls for retraining, when sampling noise does not explain it.
 - ``drift_share``: the importance-weighted share of drifted features
   (``drift.weighted_share_drifted``), whose floor is ``[retrain] forecast_drift_share``.
 
@@ -49,13 +50,11 @@ def outlook(
     out = []
     base = report.baseline_performance.get(metric) if metric else None
     if metric and base and now is not None:
-        greater = performance.greater_is_better(metric)
-        step = rules.max_performance_drop * abs(base)
         out.append(
             forecast(
                 [*_series(read[key], since), now],
-                base - step if greater else base + step,
-                worse_below=greater,
+                performance.floor(metric, base, rules.max_performance_drop),
+                worse_below=performance.greater_is_better(metric),
                 series="performance",
                 horizon=rules.forecast_horizon,
                 measure=metric if measured else f"{metric} estimated",

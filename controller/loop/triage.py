@@ -7,13 +7,18 @@ order they are decided:
   surge of missing values or of unseen categories, infinite values, most values outside
   the baseline's range (a unit change), or a collapse in row volume. Page the data team;
   never retrain on it.
-- ``concept_drift``: the model got worse (its measured performance, or the loss its
-  features carry) while its inputs are quiet, or worse than the input shift explains (below
-  the band of the performance estimated from the inputs). Retrain on new data.
+- ``concept_drift``: the model's measured performance got worse (``Report.performance_drop``:
+  beyond ``max_performance_drop`` and beyond sampling noise) while its inputs are quiet,
+  or worse than the input shift explains (below the band of the performance estimated
+  from the inputs of the same labelled rows). The loss its features carry names where the
+  drop comes from; it never makes one. Retrain on new data.
 - ``covariate_shift``: an input alarm (features, predictions, or the multivariate
-  detectors) that persisted over
-  ``[retrain] consecutive_cycles`` cycles. Retrain if the shifted features matter.
-- ``emerging``: an input alarm seen for fewer cycles than that. Watch it.
+  detectors) that persisted over ``[retrain] consecutive_cycles`` cycles in a row (a
+  ``data_quality`` cycle breaks the row: its alarms may be the fault's), or that comes
+  with a measured drop in performance, which confirms it. Retrain if the shifted features
+  matter.
+- ``emerging``: an input alarm seen in fewer cycles in a row than that, with no measured
+  drop. Watch it.
 - ``transient``: the cycle after an emerging alarm that did not persist. It was a blip.
 - ``ok``: nothing to do.
 """
@@ -77,17 +82,16 @@ def triage(report: Report, earlier: list[Earlier], rules: Retrain) -> Triage:
     if inputs:
         streak = 1
         for e in earlier:
-            if not e.input_alarm:
+            # A data-quality cycle's alarms may be the fault's doing: no evidence of a shift.
+            if not e.input_alarm or e.kind == "data_quality":
                 break
             streak += 1
+        seen = f"input alarms in {streak} cycle{'s' if streak > 1 else ''} in a row"
+        if worse:  # a measured drop confirms the alarm: no need to wait for it to persist
+            return Triage("covariate_shift", (*inputs, seen, *worse))
         if streak >= rules.consecutive_cycles:
-            return Triage(
-                "covariate_shift", (*inputs, f"input alarms in {streak} cycles in a row", *worse)
-            )
-        return Triage(
-            "emerging",
-            (*inputs, f"first seen {streak} of {rules.consecutive_cycles} cycles needed", *worse),
-        )
+            return Triage("covariate_shift", (*inputs, seen))
+        return Triage("emerging", (*inputs, f"{seen}; {rules.consecutive_cycles} needed"))
     if earlier and earlier[0].kind == "emerging":
         return Triage("transient", ("the alarm of the cycle before did not persist",))
     return Triage("ok", ())
@@ -104,20 +108,15 @@ def input_alarms(report: Report) -> list[str]:
 
 
 def _worse(report: Report, rules: Retrain) -> list[str]:
-    """Evidence that the model got worse: its primary metric dropped beyond the policy's
-    ``max_performance_drop``, and which features' loss rose most (the loss attribution
-    has no calibrated threshold of its own: it explains a drop, it does not make one)."""
-    out = []
-    perf, base = report.performance, report.baseline_performance
-    metric = performance.primary([m for m, v in perf.items() if v is not None and base.get(m)])
-    if metric:
-        now, then = perf[metric], base[metric]
-        greater = performance.greater_is_better(metric)
-        drop = (then - now) / abs(then) if greater else (now - then) / abs(then)
-        if drop > rules.max_performance_drop:
-            out.append(f"{metric} worse by {drop:.1%} ({now:.4f} against {then:.4f})")
+    """Evidence that the model got worse (``Report.performance_drop``), and which features'
+    loss rose most (the loss attribution has no calibrated threshold of its own: it
+    explains a drop, it does not make one)."""
+    drop = report.performance_drop(rules.max_performance_drop)
+    if not drop:
+        return []
+    out = [drop]
     a = report.attribution
-    if out and a is not None:
+    if a is not None:
         rising = sorted(
             (f for f in a.features if f.loss_change is not None and f.loss_change > 0),
             key=lambda f: -f.loss_change,
@@ -128,10 +127,11 @@ def _worse(report: Report, rules: Retrain) -> list[str]:
 
 
 def _beyond_estimate(report: Report) -> bool:
-    """Whether measured performance is below the band of the performance estimated from
-    the inputs alone (which covariate shift explains); False without an estimate."""
-    for metric, (_, low, _) in report.estimated.items():
-        value = report.performance.get(metric)
-        if value is not None and performance.greater_is_better(metric) and value < low:
-            return True
-    return False
+    """Whether the measured primary metric is below the band of the performance estimated
+    from the inputs of the same labelled rows (the drop covariate shift explains); False
+    without an estimate."""
+    metric = report.primary_metric
+    band = report.estimated_labelled.get(metric) if metric else None
+    if band is None or not performance.greater_is_better(metric):
+        return False
+    return report.performance[metric] < band[1]

@@ -14,6 +14,7 @@ from controller.results.naming import metric_safe
 from controller.statistics.drift import FeatureDrift
 from controller.statistics.forecast import Forecast
 from controller.statistics.multivariate import TOP_FEATURES, MultivariateDrift
+from controller.statistics.performance import floor, relative_drop, shared, worse
 from controller.statistics.quality import QualityCheck
 
 
@@ -91,6 +92,13 @@ class Report:
     # When the primary metric and the weighted drift share are forecast to cross their
     # floors (``controller.statistics.forecast``): set by a monitoring cycle.
     forecasts: tuple[Forecast, ...] = ()
+    # The one-sided 95% confidence bound, on the better side, of the primary metric on the
+    # labelled rows (``performance.best_case``): computed only when its value dropped
+    # beyond the policy's tolerance, so quiet cycles pay nothing.
+    performance_bound: dict[str, float] = field(default_factory=dict)
+    # The estimate (as ``estimated``) on the labelled rows alone, to which their measured
+    # performance compares: computed, as the bound, only for a drop. Not logged.
+    estimated_labelled: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     @property
     def drifted(self) -> list[str]:
@@ -115,6 +123,31 @@ class Report:
         )
 
     @property
+    def primary_metric(self) -> str | None:
+        """The primary metric of those measured and known at the baseline."""
+        return shared(self.performance, self.baseline_performance)
+
+    def performance_drop(self, tolerance: float) -> str | None:
+        """What says the model got worse, or None: its primary metric dropped beyond
+        ``tolerance`` (relatively) from the baseline's value, and significantly so (the
+        baseline's value is worse than the metric's one-sided 95% bound on the better side,
+        from a bootstrap over the labelled rows). Without that bound, no drop is shown."""
+        metric = self.primary_metric
+        if metric is None:
+            return None
+        now, base = self.performance[metric], self.baseline_performance[metric]
+        bound = self.performance_bound.get(metric)
+        if not worse(metric, now, floor(metric, base, tolerance)):
+            return None
+        if bound is None or not math.isfinite(bound) or not worse(metric, bound, base):
+            return None
+        return (
+            f"{metric} worse by {relative_drop(metric, now, base):.1%} than at the "
+            f"baseline ({now:.4f} against {base:.4f}, on {self.n_labelled} labelled rows; "
+            f"at best {bound:.4f} at 95% confidence)"
+        )
+
+    @property
     def quality_alerts(self) -> list[QualityCheck]:
         return [q for q in self.quality if q.alert]
 
@@ -125,8 +158,11 @@ class Report:
 
     @property
     def expected_false_alarms(self) -> float:
-        """Expected number of features flagged when nothing drifted (an upper bound)."""
-        return float(sum(f.false_alarm_rate for f in self.features))
+        """Expected number of alarms when nothing drifted (an upper bound): the features'
+        false-alarm rates plus the multivariate detectors'."""
+        rates = [f.false_alarm_rate for f in self.features]
+        rates += [m.false_alarm_rate for m in self.multivariate]
+        return float(sum(r for r in rates if math.isfinite(r)))
 
     def metrics(self) -> dict[str, float]:
         """Flat MLflow metrics under the documented names."""
@@ -159,8 +195,11 @@ class Report:
             out[f"multivariate.{m.method}.value"] = m.value
             out[f"multivariate.{m.method}.threshold"] = m.threshold
             out[f"multivariate.{m.method}.verdict"] = float(m.drifted)
+            # Only for an alarm: the top features of a quiet window change every cycle, and
+            # keys that come and go break the charts' lines.
             for feature, drop in list(m.importance.items())[:TOP_FEATURES]:
-                out[f"multivariate.{m.method}.importance.{metric_safe(feature)}"] = drop
+                if m.drifted and drop > 0:
+                    out[f"multivariate.{m.method}.importance.{metric_safe(feature)}"] = drop
         if self.attribution:
             a = self.attribution
             out.update(
@@ -194,6 +233,7 @@ class Report:
             out[f"performance.estimated.{name}.high"] = high
         for f in self.forecasts:
             if f.available:  # inf (not within the horizon) is left out with the NaNs
+                # Crossing times: low is the soonest (the pessimistic bound), high the latest.
                 out[f"forecast.{f.series}.cycles_to_floor"] = f.cycles_to_floor
                 out[f"forecast.{f.series}.low"] = f.low
                 out[f"forecast.{f.series}.high"] = f.high

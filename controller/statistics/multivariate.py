@@ -22,7 +22,9 @@ Two detectors read the baseline's reference sample and the window's uniform samp
   Mann-Whitney statistic of two exchangeable samples: mean 1/2, variance
   ``(n1 + n2 + 1) / (12 n1 n2)``, widened by ``OVERLAP`` as the folds' models share
   training rows. The threshold is its ``1 - false_alarm_rate`` quantile (normal
-  approximation), never below ``min_auc``. The features the classifier relied on
+  approximation), never below ``min_auc``; the false-alarm rate it reports is that
+  nominal one, not a measurement. A column the reference sample has no value of is left
+  out, with a note. The features the classifier relied on
   are those whose permutation, in (up to ``PROBE_ROWS`` of) the held-out rows, lowers the
   AUC most: the drop in AUC is each feature's importance.
 
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import NormalDist
 
 import numpy as np
@@ -48,9 +50,9 @@ FOLDS = 3
 ONE_HOT = 10  # a categorical feature's commonest categories with their own PCA column
 MAX_CODES = 254  # HistGradientBoosting's categories: codes below its 255 bins
 # Cross-validation's training sets overlap, which correlates its folds' AUCs: without drift
-# they spread wider than the Mann-Whitney variance says (1.6 to 1.9 times its variance at
-# 300 rows a side, measured). Nadeau and Bengio's correction for resampled estimates,
-# 1 + k n_test / n_train (2.5 for 3 folds), covers it.
+# they spread wider than the Mann-Whitney variance says (2.14 times its variance, measured).
+# Nadeau and Bengio's correction for resampled estimates, 1 + k n_test / n_train (2.5 for
+# 3 folds), covers it.
 OVERLAP = 1 + FOLDS / (FOLDS - 1)
 TOP_FEATURES = 5  # features reported as what the domain classifier relied on
 MIN_ROWS = 20  # rows each side needs, at the least
@@ -65,7 +67,11 @@ class MultivariateDrift:
     value: float  # the mean reconstruction error, or the ROC AUC
     threshold: float
     threshold_source: str  # "calibrated" or "min_effect"
-    false_alarm_rate: float  # expected share of windows without drift over the threshold
+    # The share of windows without drift expected over the threshold. PCA: measured, on
+    # resamples apart from those that set the threshold. Domain classifier: nominal, the
+    # normal approximation's tail beyond the threshold (the policy's rate when calibrated,
+    # less when ``min_auc`` decides), not a measurement.
+    false_alarm_rate: float
     drifted: bool
     n_reference: int  # reference rows it compared with (PCA: those it was calibrated on)
     n_current: int
@@ -250,6 +256,25 @@ def domain_classifier(
     size = min(len(table.ref), len(table.cur), limits.classifier_rows)
     if size < MIN_ROWS:
         return _too_few("domain_classifier", len(table.ref), len(table.cur))
+    # A column the reference sample has no value of cannot be told apart, and the
+    # classifier refuses a column with no value at all.
+    empty = np.isnan(table.ref).all(axis=0)
+    notes: tuple[str, ...] = ()
+    if empty.any():
+        gone = [n for n, e in zip(table.names, empty, strict=True) if e]
+        notes = (f"domain_classifier: left out {', '.join(gone)}: no value in the reference",)
+        keep = ~empty
+        if not keep.any():
+            return replace(
+                _too_few("domain_classifier", len(table.ref), len(table.cur)), notes=notes
+            )
+        table = Table(
+            [n for n, k in zip(table.names, keep, strict=True) if k],
+            table.ref[:, keep],
+            table.cur[:, keep],
+            table.categorical[keep],
+            table.other[keep],
+        )
     x = np.vstack([_pick(table.ref, size, rng), _pick(table.cur, size, rng)])
     y = np.repeat([0, 1], size)
     folds = np.concatenate([rng.permutation(size) % FOLDS, rng.permutation(size) % FOLDS])
@@ -298,6 +323,7 @@ def domain_classifier(
         n_current=size,
         baseline=0.5,
         importance=top,
+        notes=notes,
     )
 
 

@@ -21,6 +21,79 @@ def primary(available) -> str | None:
     return next((m for m in PRIMARY if m in available), None)
 
 
+def shared(performance: dict, baseline: dict) -> str | None:
+    """The primary metric of those a window (``performance``) and its ``baseline`` both
+    have: the one a performance drop is judged on."""
+    return primary([m for m, v in performance.items() if v is not None and baseline.get(m)])
+
+
+def floor(name: str, base: float, tolerance: float) -> float:
+    """The value of ``name`` that is worse than ``base`` by ``tolerance``, relatively (below
+    it for ROC AUC or accuracy, above it for RMSE): the floor of a performance drop."""
+    step = tolerance * abs(base)
+    return base - step if greater_is_better(name) else base + step
+
+
+def worse(name: str, value: float, than: float) -> bool:
+    """Whether ``value`` of ``name`` is worse than ``than``."""
+    return value < than if greater_is_better(name) else value > than
+
+
+def relative_drop(name: str, value: float, base: float) -> float:
+    """How much worse ``value`` is than ``base``, relatively (negative when better)."""
+    change = (base - value) if greater_is_better(name) else (value - base)
+    return change / abs(base)
+
+
+# A bootstrap on at most BOOTSTRAP_ROWS rows, its standard error scaled to the rows there
+# are: the metric's sampling error shrinks as 1/sqrt(n), and a few thousand rows pin the
+# constant down well, so a million labelled rows cost what two thousand do.
+BOOTSTRAP_ROWS = 2000
+BOOTSTRAP_RESAMPLES = 400
+ONE_SIDED_95 = 1.6448536269514722  # the normal's 95% quantile
+
+
+def best_case(
+    task: str,
+    name: str,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    y_score: np.ndarray | None = None,
+    positive: str | None = None,
+    seed: int = 0,
+) -> float:
+    """The one-sided 95% confidence bound of ``name`` on the better side (the value plus
+    1.645 bootstrap standard errors for ROC AUC or accuracy, minus them for RMSE): a
+    value worse than it is significantly worse than this window's. NaN when the metric is
+    undefined on too many resamples (fewer than two labelled rows, or one class)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    n = y_true.size
+    if n < 2:
+        return float("nan")
+    if task == "regression":
+        y, pred, score = y_true.astype(float), y_pred.astype(float), None
+    else:
+        t, p = as_labels(y_true), as_labels(y_pred)
+        positive = str(positive) if positive is not None else str(np.union1d(t, p)[-1])
+        if name == "accuracy":
+            y, pred, score = t, p, None
+        else:
+            y, pred, score = (t == positive).astype(int), (p == positive).astype(int), y_score
+    rng = np.random.default_rng(seed)
+    value = metric(name, y, pred, score)
+    m = min(n, BOOTSTRAP_ROWS)
+    if m < n:
+        pick = rng.choice(n, m, replace=False)
+        y, pred = y[pick], pred[pick]
+        score = None if score is None else np.asarray(score)[pick]
+    found = metric(name, y, pred, score, rng.integers(0, m, size=(BOOTSTRAP_RESAMPLES, m)))
+    found = found[np.isfinite(found)]
+    if found.size < BOOTSTRAP_RESAMPLES // 2:
+        return float("nan")
+    se = float(np.std(found, ddof=1)) * np.sqrt(m / n)
+    return value + ONE_SIDED_95 * se if greater_is_better(name) else value - ONE_SIDED_95 * se
+
+
 def computable(task: str, scored: bool) -> list[str]:
     """The metrics of ``task`` (``METRICS``) that predictions give, with the metrics of
     probability scores only when ``scored``."""
@@ -41,7 +114,9 @@ def metric(name: str, y, pred, score, rows: np.ndarray | None = None) -> np.ndar
     from sklearn import metrics  # here, so that logging labels does not load scikit-learn
 
     if name == "roc_auc":
-        return float(metrics.roc_auc_score(y, score))
+        if rows is None:
+            return float(metrics.roc_auc_score(y, score))
+        return _roc_auc_rows(np.asarray(y) == 1, np.asarray(score, float), rows)
     if name == "log_loss":
         # Clipped to machine precision, as scikit-learn's log_loss does.
         eps = np.finfo(float).eps
@@ -64,6 +139,23 @@ def metric(name: str, y, pred, score, rows: np.ndarray | None = None) -> np.ndar
     mean = (terms if rows is None else terms[rows]).mean(axis=-1)
     out = np.sqrt(mean) if name == "rmse" else mean
     return float(out) if rows is None else out
+
+
+def _roc_auc_rows(hit: np.ndarray, score: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """ROC AUC on each row set of ``rows`` (resamples x n), as the Mann-Whitney statistic
+    with each row weighted by how often it was drawn; NaN where one class is missing."""
+    b, n = rows.shape[0], hit.size
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # groups of tied scores
+    flat = (np.arange(b)[:, None] * n + rows).ravel()
+    drawn = np.bincount(flat, minlength=b * n).reshape(b, n)[:, order].astype(float)
+    pos = np.add.reduceat(drawn * hit[order], starts, axis=1)
+    neg = np.add.reduceat(drawn * ~hit[order], starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negatives scored below each group
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (pos * (below + neg / 2)).sum(axis=1) / total, np.nan)
 
 
 def score(
