@@ -14,6 +14,7 @@ from conftest import changed_concept, make_frame
 from mlflow.tracking import MlflowClient
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
+from controller import tracking
 from controller._errors import PolicyError
 from controller.inputs.batches import log_batch
 from controller.loop.cycle import monitor
@@ -193,7 +194,7 @@ def test_cycles_log_the_forecast_once_enough_exist(champion):
     client = MlflowClient()
     logged = client.get_run(last.context["run_id"]).data.metrics
     assert "drift.weighted_share_drifted" in logged
-    history = client.get_run(last.context["run_id"]).data.tags["mlflow.parentRunId"]
+    history = client.get_run(last.context["run_id"]).data.tags[tracking.HISTORY_RUN]
     series = [m.value for m in sorted(client.get_metric_history(history, "performance.roc_auc"),
                                       key=lambda m: m.step)]
     assert len(series) == MIN_POINTS and series[-1] == last.performance["roc_auc"]
