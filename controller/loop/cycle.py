@@ -296,12 +296,13 @@ def headline(report: Report, metrics: dict[str, float]) -> dict[str, float]:
     and shows named sections before the rest, charts in name order: ``headline/...``
     opens the page, above the two hundred others. Copies, not renames: readers and stores
     already written keep the documented names. ``metrics``: the report's."""
-    keys = ["drift.share_drifted", "drift.weighted_share_drifted"]
+    copies = {k: k for k in ("drift.share_drifted", "drift.weighted_share_drifted")}
     if measured := primary(report.performance):
-        keys.append(f"performance.{measured}")
+        copies[f"performance.{measured}"] = f"performance.{measured}"
     if estimated := primary(report.estimated):
-        keys.append(f"performance.estimated.{estimated}")
-    out = {HEADLINE + k: metrics[k] for k in keys if k in metrics}
+        # Named to sort right after the measured metric it estimates.
+        copies[f"performance.{estimated}.estimated"] = f"performance.estimated.{estimated}"
+    out = {HEADLINE + k: metrics[v] for k, v in copies.items() if v in metrics}
     out[HEADLINE + "quality.alerts"] = float(len(report.quality_alerts))
     return out
 
