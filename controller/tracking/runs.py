@@ -47,7 +47,10 @@ def experiment_id(model: str) -> str:
     if exp.lifecycle_stage == "deleted":
         c.restore_experiment(exp.experiment_id)
     if EXPERIMENT_KIND not in exp.tags:
-        c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, MACHINE_LEARNING)
+        # Only a label for the UI: a user allowed to log runs but not to edit the
+        # experiment (basic-auth's USE) goes on without it.
+        with contextlib.suppress(MlflowException):
+            c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, MACHINE_LEARNING)
     return exp.experiment_id
 
 
