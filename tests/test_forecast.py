@@ -14,6 +14,7 @@ from conftest import changed_concept, make_frame
 from mlflow.tracking import MlflowClient
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
+from controller import tracking
 from controller._errors import PolicyError
 from controller.inputs.batches import log_batch
 from controller.loop.cycle import monitor
@@ -193,10 +194,14 @@ def test_cycles_log_the_forecast_once_enough_exist(champion):
     client = MlflowClient()
     logged = client.get_run(last.context["run_id"]).data.metrics
     assert "drift.weighted_share_drifted" in logged
-    history = client.get_run(last.context["run_id"]).data.tags["mlflow.parentRunId"]
+    history = client.get_run(last.context["run_id"]).data.tags[tracking.HISTORY_RUN]
     series = [m.value for m in sorted(client.get_metric_history(history, "performance.roc_auc"),
                                       key=lambda m: m.step)]
     assert len(series) == MIN_POINTS and series[-1] == last.performance["roc_auc"]
+    # The history run's headline: the measured primary metric, then its estimate.
+    kept = client.get_run(history).data.metrics
+    assert kept["headline/performance.roc_auc"] == last.performance["roc_auc"]
+    assert kept["headline/performance.roc_auc.estimated"] == last.estimated["roc_auc"][0]
     base = last.baseline_performance["roc_auc"]
     again = forecast(series, base - 0.3 * abs(base), worse_below=True, series="performance")
     assert (perf.cycles_to_floor, perf.low, perf.high) == (again.cycles_to_floor, again.low,

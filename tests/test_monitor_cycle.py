@@ -88,7 +88,7 @@ def test_cycle_ok_then_drift_with_late_labels(champion, tmp_path, capsys):
     assert set(summary["drifted_features"]) == {"x1", "segment"}
     assert summary["prediction"]["drifted"]
 
-    # Both cycles are runs nested under the history run, whose metric history is a line.
+    # Both cycles are top-level runs naming the history run, whose metric history is a line.
     monitors = runs_of("credit", "monitor")
     assert len(monitors) == 2
     latest = max(monitors, key=lambda r: r.info.start_time)
@@ -106,10 +106,15 @@ def test_cycle_ok_then_drift_with_late_labels(champion, tmp_path, capsys):
     assert "quality.missing_rate_change.x1" in m and "quality.unseen_share.segment" in m
     history = runs_of("credit", "history")
     assert len(history) == 1
-    assert {r.data.tags["mlflow.parentRunId"] for r in monitors} == {history[0].info.run_id}
+    assert {r.data.tags[tracking.HISTORY_RUN] for r in monitors} == {history[0].info.run_id}
+    assert not any(tracking.PARENT_RUN in r.data.tags for r in monitors)
     points = MlflowClient().get_metric_history(history[0].info.run_id, "drift.psi.x1")
     assert [p.step for p in sorted(points, key=lambda p: p.step)] == [0, 1]
     assert points[-1].value > points[0].value
+    # The headline copies open the history run's charts and follow their originals.
+    kept = history[0].data.metrics
+    assert kept["headline/drift.share_drifted"] == m["drift.share_drifted"] == 0.5
+    assert kept["headline/quality.alerts"] == len(summary["quality_alerts"])
     summary_file = MlflowClient().download_artifacts(
         latest.info.run_id, "driftctl/summary.json", str(tmp_path))
     logged = json.loads(Path(summary_file).read_text())

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from controller.inputs.batches import log_batch
 from controller.loop.cycle import REPORT, monitor
+from controller.policy import Quality
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +66,24 @@ def test_the_report_renders_offline_and_says_what_drifted(champion, tmp_path):
         _browser(exe, f"--screenshot={shot}", "--window-size=1200,2400", path.as_uri())
         drawn[name] = (np.asarray(Image.open(shot).convert("L")) < 200).mean()
     assert drawn["report"] > 1.5 * drawn["bare"] > 0, drawn
+
+
+def test_the_report_lists_each_data_quality_alert(champion, tmp_path):
+    exe = _chromium()
+    batch = make_frame(800, 22).drop(columns="y")
+    batch.loc[:159, "segment"] = "z"  # a category the baseline never held
+    batch.loc[160:239, "x2"] *= 100  # far beyond the baseline's range
+    log_batch("credit", batch)
+    report = monitor("credit")
+    alerts = {(q.feature, q.check) for q in report.quality_alerts}
+    assert {("segment", "unseen_share"), ("x2", "out_of_range_share")} <= alerts
+    page = Path(MlflowClient().download_artifacts(report.context["run_id"], REPORT,
+                                                  str(tmp_path)))
+    dom = _browser(exe, "--dump-dom", page.as_uri())
+    assert f"{len(alerts)} data-quality alert(s)" in re.search(r'id="verdict">([^<]+)<', dom)[1]
+    table = re.search(r'<table id="quality">(.*?)</table>', dom, re.S)[1]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in table.split("</tr>")[1:-1]]
+    assert {(r[0], r[1]) for r in rows} == alerts and len(rows) == len(alerts)
+    segment = next(r for r in rows if r[0] == "segment")
+    assert float(segment[2]) == pytest.approx(0.2) and "never held" in segment[4]
+    assert float(segment[3]) == Quality().max_unseen_share  # the policy's limit

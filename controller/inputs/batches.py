@@ -242,7 +242,9 @@ def _log(
         **({EARLY: str(len(early))} if early is not None else {}),
     }
     experiment = tracking.experiment_id(name)
-    with tracking.atomic_run(experiment, f"batch {end:%Y-%m-%d %H:%M}", tags) as run:
+    with tracking.atomic_run(
+        experiment, f"batch {end:%Y-%m-%d %H:%M}", tags, parent=_production(experiment, name)
+    ) as run:
         log_rows(run.info.run_id)
         if early is not None:
             tracking.log_table(early, labels_part(run.info.run_id))
@@ -382,9 +384,19 @@ def _log_labels(name, id_col, target, rows: int, counts: dict[str, int], log_par
         UNMATCHED: str(rows - matched),
         **{_MATCHED_IN + batch: str(n) for batch, n in counts.items()},
     }
-    with tracking.atomic_run(tracking.experiment_id(name), "labels", tags) as run:
+    experiment = tracking.experiment_id(name)
+    with tracking.atomic_run(
+        experiment, "labels", tags, parent=_production(experiment, name)
+    ) as run:
         log_parts(run.info.run_id)
     return run.info.run_id
+
+
+def _production(experiment: str, name: str):
+    """The run batch and label runs are grouped under in the UI, one per model: the runs
+    list keeps cycles and challengers at its top level. Readers find batches and labels by
+    their tags, nested or not."""
+    return lambda: tracking.singleton_run(experiment, name, "production", "production data")
 
 
 def _match(name: str, labels: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:

@@ -46,6 +46,7 @@ from controller.profiles.baseline import PREDICTION, SCORE
 from controller.results.html import attribution_chart, render_html
 from controller.results.naming import name_map
 from controller.results.report import Report
+from controller.statistics.performance import primary
 
 if TYPE_CHECKING:
     from controller.results.challenger import RetrainResult
@@ -239,7 +240,8 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, 
         tracking.TAG + "attribution_alert": str(
             bool(report.attribution and report.attribution.alert)
         ).lower(),
-        "mlflow.parentRunId": history,
+        # Monitor runs stand at the top of the runs list; the tag finds their history run.
+        tracking.HISTORY_RUN: history,
         RETRAIN: str(report.retrain.triggered).lower(),
         RETRAIN_CALLED: str(report.retrain.called).lower(),
         tracking.TAG + "retrain_reasons": "; ".join(report.retrain.reasons)[:4000],
@@ -285,8 +287,33 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, 
     )
     # The history run turns successive cycles into one line per metric in the UI.
     step = len(tracking.metric_history(history, "drift.share_drifted"))
-    tracking.log_metrics(history, metrics, step=step, timestamp=window_end_ms)
+    tracking.log_metrics(
+        history, {**metrics, **headline(report, metrics)}, step=step, timestamp=window_end_ms
+    )
     return run_id, page
+
+
+HEADLINE = "headline/"
+
+
+def headline(report: Report, metrics: dict[str, float]) -> dict[str, float]:
+    """Copies, in the history run, of the figures a person looks for first: the share of
+    features drifted (plain and importance-weighted), the primary performance metric, its
+    estimate, and the number of data-quality alerts.
+
+    MLflow's run page groups charts into sections by the metric name before its last "/"
+    and shows named sections before the rest, charts in name order: ``headline/...``
+    opens the page, above the two hundred others. Copies, not renames: readers and stores
+    already written keep the documented names. ``metrics``: the report's."""
+    copies = {k: k for k in ("drift.share_drifted", "drift.weighted_share_drifted")}
+    if measured := primary(report.performance):
+        copies[f"performance.{measured}"] = f"performance.{measured}"
+    if estimated := primary(report.estimated):
+        # Named to sort right after the measured metric it estimates.
+        copies[f"performance.{estimated}.estimated"] = f"performance.estimated.{estimated}"
+    out = {HEADLINE + k: metrics[v] for k, v in copies.items() if v in metrics}
+    out[HEADLINE + "quality.alerts"] = float(len(report.quality_alerts))
+    return out
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,10 @@ def outlook(
 ) -> tuple[list[tuple[str, float]], tuple[Forecast, ...]]:
     """The measured primary metric over every earlier cycle, as (window end, value) for the
     report's chart, and this cycle's forecasts. ``recent`` are the latest monitor runs,
-    newest first (their parent is the drift history run)."""
-    history = recent[0].data.tags.get("mlflow.parentRunId") if recent else None
+    newest first (their tag names the drift history run; runs of earlier releases were
+    nested under it)."""
+    tags = recent[0].data.tags if recent else {}
+    history = tags.get(tracking.HISTORY_RUN) or tags.get(tracking.PARENT_RUN)
     measured = performance.primary(report.performance)
     if measured:
         key, metric, now = f"performance.{measured}", measured, report.performance[measured]

@@ -1,6 +1,7 @@
 """The cycle's report as one self-contained HTML page, for people who will not read JSON.
 
-Verdict in one sentence, features sorted by importance-weighted drift, the baseline and
+Verdict in one sentence, features sorted by importance-weighted drift, the data-quality
+alerts with what each means, the baseline and
 production distributions of the drifted features, the attribution shift chart, performance
 over the cycles with its forecast, when the floors are forecast to be crossed, performance
 estimated before labels arrive, and the comparison of a
@@ -57,6 +58,8 @@ def render_html(
         "<h2>Features, by importance-weighted drift</h2>",
         _feature_table(report, baseline),
     ]
+    if report.quality_alerts:
+        parts.append("<h2>Data-quality alerts</h2>" + _quality_table(report))
     if report.multivariate:
         parts.append("<h2>Drift no single feature shows</h2>" + _multivariate_table(report))
     drifted = [f for f in report.features if f.drifted][:MAX_PLOTS]
@@ -193,6 +196,45 @@ def _feature_table(report: Report, baseline: Baseline) -> str:
             f"<td class=n>{f.threshold:.4f}</td><td class=n>{f.q_value:.2g}</td>"
             f"<td class=n>{share:.3f}</td><td class=n>{weighted:.3f}</td>"
             f"<td>{'DRIFT' if f.drifted else 'ok'}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+# What each data-quality check found, in words; {value} and {limit} are the figures.
+QUALITY_MEANING = {
+    "missing_rate_change": "{value:.1%} more of the rows lack a value than in the baseline "
+    "(limit {limit:.1%}): a field or a join upstream may have broken.",
+    "out_of_range_share": "{value:.1%} of the values lie outside the range seen in the "
+    "baseline (limit {limit:.1%}): a change of unit or scale, or inputs beyond anything the "
+    "model learned from.",
+    "unseen_share": "{value:.1%} of the values are categories the baseline never held "
+    "(limit {limit:.1%}): a new or renamed code, which the model has not learned.",
+    "infinite_share": "{value:.1%} of the values are infinite, which no real quantity is: "
+    "a division by zero or an overflow upstream.",
+    "missing_column": "The column is missing from the production data: the model gets no "
+    "value for it.",
+    "extra_column": "The production data has a column the baseline does not: harmless to "
+    "the model, but a sign that the data's schema changed.",
+    "type_mismatch": "The column's type differs from the baseline's (numbers became text, "
+    "or the reverse): its values are no longer read as they were in training.",
+}
+
+
+def _quality_table(report: Report) -> str:
+    """One row per data-quality alert: the column, the check, what was observed against
+    its limit, and what it means."""
+    out = [
+        "<table id=quality><tr><th>column</th><th>check</th><th>observed</th>"
+        "<th>limit</th><th>what it means</th></tr>"
+    ]
+    for q in report.quality_alerts:
+        limit = "any" if q.threshold is None else f"{q.threshold:.4g}"
+        meaning = QUALITY_MEANING.get(q.check, "")
+        out.append(
+            f"<tr class=drift><td>{escape(q.feature)}</td><td>{escape(q.check)}</td>"
+            f"<td class=n>{q.value:.4g}</td><td class=n>{limit}</td>"
+            f"<td>{escape(meaning.format(value=q.value, limit=q.threshold or 0.0))}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)

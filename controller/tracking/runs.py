@@ -5,32 +5,52 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import mlflow
 from mlflow.entities import Metric, Param
+from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
 
 from controller.tracking.connection import client
-from controller.tracking.tags import EXPERIMENT, KIND, MODEL
+from controller.tracking.tags import (
+    EXPERIMENT,
+    EXPERIMENT_KIND,
+    KIND,
+    MACHINE_LEARNING,
+    MODEL,
+    PARENT_RUN,
+)
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
 
 def experiment_id(model: str) -> str:
-    """The controller's experiment for ``model``, created on first use."""
+    """The controller's experiment for ``model``, created on first use.
+
+    It declares its kind (machine learning) for the MLflow UI; one created by an earlier
+    release gets the tag on its next use, read from the experiment already fetched. A kind
+    someone chose in the UI stays.
+    """
     name = EXPERIMENT.format(model=model)
     c = client()
     exp = c.get_experiment_by_name(name)
     if exp is None:
         try:
-            return c.create_experiment(name, tags={MODEL: model})
+            return c.create_experiment(
+                name, tags={MODEL: model, EXPERIMENT_KIND: MACHINE_LEARNING}
+            )
         except MlflowException:  # created meanwhile by a concurrent controller
             exp = c.get_experiment_by_name(name)
             if exp is None:
                 raise
     if exp.lifecycle_stage == "deleted":
         c.restore_experiment(exp.experiment_id)
+    if EXPERIMENT_KIND not in exp.tags:
+        # Only a label for the UI: a user allowed to log runs but not to edit the
+        # experiment (basic-auth's USE) goes on without it.
+        with contextlib.suppress(MlflowException):
+            c.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, MACHINE_LEARNING)
     return exp.experiment_id
 
 
@@ -51,21 +71,29 @@ def active_run_id() -> str | None:
 
 @contextlib.contextmanager
 def atomic_run(
-    experiment: str, run_name: str, tags: dict[str, str], run_id: str | None = None
+    experiment: str,
+    run_name: str,
+    tags: dict[str, str],
+    run_id: str | None = None,
+    parent: Callable[[], str] | None = None,
 ) -> Iterator:
     """A run that survives only complete: on any error it is marked failed and deleted.
 
     Readers select runs with status FINISHED, so a run killed half-way is never read.
     ``run_id`` continues a finished run (one ``mlflow.projects.run`` made) through the
     client, not as the active run; readers then rely on a marker tag set last.
+    ``parent()`` gives the run (in ``experiment``) a new run is grouped under in the UI.
+    A caller's run wins: inside one (a training script, a notebook) ours nests under it,
+    and under ``mlflow run`` ours is the project's run, left where the project put it.
     """
     if run_id:
         for key, value in tags.items():
             client().set_tag(run_id, key, value)
         run = client().get_run(run_id)
     else:
-        # Inside a caller's run (a training script, a notebook), ours nests under it.
         nested = mlflow.active_run() is not None
+        if parent is not None and not nested and not MLFLOW_RUN_ID.get():
+            tags = {**tags, PARENT_RUN: parent()}
         run = mlflow.start_run(
             experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
         )

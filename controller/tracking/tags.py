@@ -11,3 +11,9 @@ BASELINE = TAG + "baseline"  # on a run: artifact path of its baseline (set last
 BASELINE_RUN = TAG + "baseline_run_id"  # on a model version: the run holding its baseline
 BASELINE_PATH = "driftctl/baseline"
 EXPERIMENT = "driftctl-{model}"
+HISTORY_RUN = TAG + "history_run"  # on a monitor run: the drift history run of its model
+# MLflow's own keys. The experiment's kind is what the UI of MLflow 3 calls "Machine
+# learning" (a page of runs), not "GenAI apps & agents" (traces).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MACHINE_LEARNING = "custom_model_development"
+PARENT_RUN = "mlflow.parentRunId"
