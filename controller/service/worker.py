@@ -40,7 +40,8 @@ class Worker:
         self._wake = threading.Condition()
         self._stopping = False
         self._state = {"last_action": None, "last_action_at": None, "last_result": None,
-                       "last_error": None, "last_error_at": None, "actions": 0}
+                       "last_error": None, "last_error_at": None, "actions": 0,
+                       "running": None}
         self._thread = threading.Thread(target=self._loop, name="driftctl-worker")
 
     def start(self) -> None:
@@ -89,6 +90,7 @@ class Worker:
                 if self._stopping:
                     return
                 kind, why = self._pending.popleft()
+                self._state["running"] = kind  # with the pop: never idle-looking in between
             self._act(kind, why)
             if kind == CYCLE and self.every is not None:
                 next_cycle = time.monotonic() + self.every
@@ -110,7 +112,9 @@ class Worker:
             traceback.print_exc(file=sys.stderr)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._wake:
-            self._state.update(last_action=kind, last_action_at=now, last_result=result)
+            self._state.update(
+                last_action=kind, last_action_at=now, last_result=result, running=None
+            )
             self._state["actions"] += 1
             if error:
                 self._state.update(last_error=f"{kind}: {error}", last_error_at=now)
