@@ -138,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         if self.path != "/health":  # a probe every few seconds would drown the journal
-            said = reply.get("detail") or reply.get("error") or reply.get("status", "")
+            said = ": ".join(str(reply[k]) for k in ("status", "error", "detail") if k in reply)
             delivery = self.headers.get(DELIVERY)
             log(f"{self.command} {self.path} {status} {said}"
                 + (f" (delivery {delivery})" if delivery else ""))

@@ -62,14 +62,17 @@ def serve(
             "choose another --port or --host, or stop what listens there",
         ) from None
     stop = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # where signals are handled
+        previous = {
+            sig: signal.signal(sig, lambda *_: stop.set())
+            for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+    listener = threading.Thread(target=receiver.serve_forever, name="driftctl-receiver")
     try:
         worker.start()
         if seconds is None:  # approvals made while the service was down
             worker.submit(PROMOTE, "start-up")
-        listener = threading.Thread(target=receiver.serve_forever, name="driftctl-receiver")
         listener.start()
         uri = tracking.tracking_uri()
         log(
@@ -82,12 +85,18 @@ def serve(
                 "store does)" + ("; only the scheduled cycles act" if seconds else ""))
         while not stop.wait(0.5):
             pass
+        _restore(previous)  # a second signal stops at once, without waiting for the action
         log("stopping: no new deliveries; finishing the action in progress")
-        receiver.shutdown()
-        listener.join()
-        worker.stop()
-        log("stopped")
     finally:
+        _restore(previous)
+        if listener.is_alive():
+            receiver.shutdown()
+            listener.join()
+        worker.stop()
         receiver.server_close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    log("stopped")
+
+
+def _restore(previous: dict) -> None:
+    while previous:
+        signal.signal(*previous.popitem())
