@@ -222,6 +222,48 @@ def parser() -> argparse.ArgumentParser:
     _exit_code_arg(p, "1 drift, 4 a data-quality alert without drift, in the window monitored")
 
     p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="act on approvals at once: receive MLflow's registry webhooks",
+        description="Receive MLflow's registry webhooks (POST /mlflow-webhook, signed with "
+        "$DRIFTCTL_WEBHOOK_SECRET) and, on an approval tag or a new version of the model, "
+        "carry out what was decided as `driftctl promote` does; with --every, run `driftctl "
+        "cycle` on that schedule too. One action at a time; GET /health reports the state. "
+        "SIGTERM or SIGINT stops it once the action in progress is done (exit 0).",
+    )
+    _model(p, which=False)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                   "127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8787, help="port to listen on (default: 8787)")
+    p.add_argument("--every", help="also run a cycle at start and then at this interval: 90s, "
+                   "30m, 1h (default: no schedule; webhooks only)")
+    _policy_arg(p)
+
+    p = sub.add_parser(
+        "webhook",
+        parents=[common],
+        help="manage the MLflow webhook that calls driftctl serve",
+        description="Manage the MLflow registry webhook that calls `driftctl serve`. "
+        "MLflow calls webhooks only from a tracking server (`mlflow server`) with a SQL store.",
+    )
+    hooks = p.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    h = hooks.add_parser(
+        "install",
+        parents=[common],
+        help="create the webhook driftctl-<model>, or point it at --url",
+        description="Create the webhook driftctl-<model> for the events model_version_tag.set "
+        "and model_version.created, signed with $DRIFTCTL_WEBHOOK_SECRET. Rerunning with the "
+        "same --url changes nothing; a new --url updates the webhook (and sets its secret "
+        "again, which MLflow never returns).",
+    )
+    _model(h, which=False)
+    h.add_argument("--url", required=True,
+                   help="where driftctl serve listens, e.g. http://HOST:8787/mlflow-webhook")
+    h.add_argument("--update-secret", action="store_true",
+                   help="set the secret again even when the URL is unchanged (after changing "
+                   "$DRIFTCTL_WEBHOOK_SECRET)")
+
+    p = sub.add_parser(
         "demo",
         parents=[common],
         help="play a credit-scoring scenario through the whole loop",
@@ -426,6 +468,19 @@ def _run(args) -> int:
         _record_in_project_run("cycle", args.model, result.render().splitlines())
         print(result.render())
         return VERDICT_EXIT.get(result.verdict, EXIT_OK) if args.exit_code else EXIT_OK
+
+    if args.command == "serve":
+        from controller.service import serve
+
+        serve(args.model, host=args.host, port=args.port, every=args.every,
+              policy=_policy(args))
+        return EXIT_OK
+
+    if args.command == "webhook":
+        from controller.service import install
+
+        print(install(args.model, args.url, update_secret=args.update_secret))
+        return EXIT_OK
 
     if args.command == "demo":
         from controller.demo.run import run_demo

@@ -89,7 +89,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory, template_db):
-    """A real ``mlflow server`` subprocess on 127.0.0.1, started once per test session."""
+    """A real ``mlflow server`` subprocess on 127.0.0.1, started once per test session,
+    that calls webhooks on 127.0.0.1."""
     root = tmp_path_factory.mktemp("server")
     db = root / "mlflow.db"
     shutil.copy(template_db, db)
@@ -100,6 +101,10 @@ def mlflow_server(tmp_path_factory, template_db):
          "--backend-store-uri", f"sqlite:///{db}",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        # Webhooks to driftctl serve on 127.0.0.1 over http, and a webhook list that is
+        # read again within a second of a change, not a minute.
+        env={**os.environ, "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+             "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_CACHE_TTL": "1"},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240

@@ -15,6 +15,7 @@ here and calls ``tracking.<name>``. By concern:
     spark       the Spark engine's part: the model as a Spark UDF, parquet directories,
                 lineage of Spark DataFrames (pyspark itself is imported by the caller)
     tags        the tag keys and paths driftctl writes
+    webhooks    the registry's webhooks (``driftctl webhook install``)
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ from controller.tracking.tags import (
     TAG,
     VERSION,
 )
+from controller.tracking.webhooks import (
+    Webhook,
+    create_webhook,
+    require_webhook_server,
+    update_webhook,
+    webhooks_named,
+)
 
 __all__ = [
     "BASELINE",
@@ -105,12 +113,14 @@ __all__ = [
     "TAG",
     "VERSION",
     "ModelVersion",
+    "Webhook",
     "active_run_id",
     "aliases",
     "artifact_path",
     "atomic_run",
     "client",
     "create_version",
+    "create_webhook",
     "dataset_digest",
     "dataset_schema",
     "delete_alias",
@@ -147,6 +157,7 @@ __all__ = [
     "model_version",
     "read_table_artifact",
     "read_text_artifact",
+    "require_webhook_server",
     "resolve_version",
     "save_baseline",
     "set_alias",
@@ -159,7 +170,9 @@ __all__ = [
     "start_run",
     "tracking_uri",
     "translated_errors",
+    "update_webhook",
     "use_client",
     "versions",
+    "webhooks_named",
     "write_param_once",
 ]

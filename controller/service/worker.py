@@ -1,0 +1,136 @@
+"""One action at a time: registry hints from webhooks and scheduled cycles, in one thread.
+
+An approval and a scheduled cycle never overlap in this process, and a burst of hints
+collapses into one pending action of each kind: an action re-reads the registry, so two
+queued promotes do no more than one.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from datetime import UTC, datetime
+
+from controller import tracking
+from controller._errors import DriftctlError
+from controller.loop import cycle as loop
+from controller.policy import Policy
+
+PROMOTE, CYCLE = "promote", "cycle"
+
+
+def log(line: str) -> None:
+    """One line to stderr, time-stamped; what a service's journal keeps."""
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    print(f"{stamp} driftctl serve: {line}", file=sys.stderr, flush=True)
+
+
+class Worker:
+    """Runs ``promote`` and ``cycle`` for one model, one at a time, and a cycle every
+    ``every`` seconds (none when ``every`` is None)."""
+
+    def __init__(self, model: str, policy: Policy, every: float | None = None):
+        self.model = model
+        self.policy = policy
+        self.every = every
+        self._pending: deque[tuple[str, str]] = deque()
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._state = {"last_action": None, "last_action_at": None, "last_result": None,
+                       "last_error": None, "last_error_at": None, "actions": 0,
+                       "running": None}
+        self._thread = threading.Thread(target=self._loop, name="driftctl-worker")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, kind: str, why: str) -> bool:
+        """Queue ``kind``; False when one is already waiting (it will read the same registry)."""
+        with self._wake:
+            if self._stopping or any(k == kind for k, _ in self._pending):
+                return False
+            self._pending.append((kind, why))
+            self._wake.notify()
+            return True
+
+    def stop(self) -> None:
+        """Finish the action in progress, drop the waiting ones, and return."""
+        with self._wake:
+            self._stopping = True
+            dropped = len(self._pending)
+            self._pending.clear()
+            self._wake.notify()
+        if dropped:
+            log(f"stopping: {dropped} waiting action(s) dropped; the next cycle or promote "
+                "reads the registry again")
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def health(self) -> dict:
+        with self._wake:
+            return {"model": self.model, **self._state, "queue": len(self._pending),
+                    "every_seconds": self.every}
+
+    def _loop(self) -> None:
+        # The first cycle runs at once: deliveries lost while the service was down are
+        # made good by reading the registry, not by waiting for the next hint.
+        next_cycle = time.monotonic()
+        while True:
+            with self._wake:
+                while not self._stopping and not self._pending:
+                    if self.every is not None and time.monotonic() >= next_cycle:
+                        self._pending.append((CYCLE, "scheduled"))
+                        break
+                    self._wake.wait(
+                        None if self.every is None else next_cycle - time.monotonic()
+                    )
+                if self._stopping:
+                    return
+                kind, why = self._pending.popleft()
+                self._state["running"] = kind  # with the pop: never idle-looking in between
+            self._act(kind, why)
+            if kind == CYCLE and self.every is not None:
+                next_cycle = time.monotonic() + self.every
+
+    def _act(self, kind: str, why: str) -> None:
+        started = time.monotonic()
+        error = None
+        try:
+            with tracking.translated_errors():
+                if kind == PROMOTE:
+                    said = loop.promote(self.model, self.policy) or ["nothing to do"]
+                else:
+                    said = _cycle_words(loop.cycle(self.model, policy=self.policy))
+            result = "; ".join(said)
+        except DriftctlError as exc:
+            error = result = f"{exc.problem} (fix: {exc.fix})"
+        except Exception as exc:  # a bug must not stop the service: report it and go on
+            error = result = f"internal error: {exc!r}"
+            traceback.print_exc(file=sys.stderr)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._wake:
+            self._state.update(
+                last_action=kind, last_action_at=now, last_result=result, running=None
+            )
+            self._state["actions"] += 1
+            if error:
+                self._state.update(last_error=f"{kind}: {error}", last_error_at=now)
+        took = time.monotonic() - started
+        log(f"{kind} ({why}) {'FAILED' if error else 'done'} in {took:.1f} s: {result}")
+
+
+def _cycle_words(result: loop.CycleResult) -> list[str]:
+    """A cycle's result on one line: what the registry did, the window, the retrain."""
+    said = list(result.registry)
+    if result.report is None:
+        said.append(f"nothing new since monitor run {result.monitor_run}")
+    else:
+        said.append(f"monitor run {result.monitor_run}: {result.verdict}")
+    if result.retrain is not None:
+        said.append(result.retrain.render().splitlines()[0])
+    if result.waiting:
+        said.append(f"retrain waiting: {result.waiting}")
+    return said

@@ -1,0 +1,296 @@
+"""``driftctl serve`` against a real ``mlflow server``: the server's webhook carries a
+person's approval to the service, which promotes at once; what it cannot verify, or what
+the registry does not confirm, moves nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from conftest import _free_port, aliases, ledger_of, make_frame, register, run_cli, runs_of
+from mlflow.tracking import MlflowClient
+from mlflow.webhooks.delivery import _generate_hmac_signature
+
+from controller import signing
+from controller._errors import DriftctlError
+from controller.service import parse_every
+from controller.service.receiver import Deliveries
+
+pytestmark = pytest.mark.server
+
+MODEL = "srv-serve"
+SECRET = "s3cret-for-tests-only-7f3a"
+ENV = {"DRIFTCTL_WEBHOOK_SECRET": SECRET}
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def _post(url: str, event: dict, *, secret: str = SECRET, timestamp: int | None = None,
+          delivery: str | None = None, signature: str | None = None) -> tuple[int, dict]:
+    """Deliver ``event`` as MLflow does: headers, and the signature unless one is given."""
+    body = json.dumps(event)
+    stamp, delivery = str(timestamp or int(time.time())), delivery or str(uuid.uuid4())
+    headers = {"Content-Type": "application/json", "X-MLflow-Timestamp": stamp,
+               "X-MLflow-Delivery-Id": delivery,
+               "X-MLflow-Signature": signature or signing.sign(secret, delivery, stamp, body)}
+    request = urllib.request.Request(url, data=body.encode(), headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def _approval(version: str, value: str = "approved", model: str = MODEL) -> dict:
+    return {"entity": "model_version_tag", "action": "set", "timestamp": "2026-11-30T00:00:00",
+            "data": {"name": model, "version": version, "key": "approval", "value": value}}
+
+
+def _until(check, seconds: float = 30, what: str = ""):
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.2)
+    return found
+
+
+def _start(*args: str, port: int):
+    """``driftctl serve`` as a real process, once its /health answers."""
+    proc = run_cli("serve", *args, "--port", str(port), env=ENV, wait=False)
+
+    def up():
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            return _get(f"http://127.0.0.1:{port}/health")[0] == 200
+        except OSError:
+            return False
+
+    _until(up, 90, "serve answers /health")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def service(mlflow_server):
+    """``driftctl serve --model srv-serve`` (no schedule: only webhooks make it act), its
+    webhook installed, and a champion: (process, base URL)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        register(MODEL, baseline=False)
+    finally:
+        mlflow.set_tracking_uri(None)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**ENV, "MLFLOW_TRACKING_URI": mlflow_server}
+    rc, out, err = run_cli("webhook", "install", "--model", MODEL,
+                           "--url", f"{base}/mlflow-webhook", env=env)
+    assert rc == 0 and "created webhook driftctl-srv-serve" in out, err
+    proc = _start("--model", MODEL, "--tracking-uri", mlflow_server, port=port)
+    _idle(base)  # its first promote adopts the champion
+    yield proc, base
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+    client = MlflowClient(mlflow_server)
+    for hook in client.list_webhooks():
+        if hook.name == f"driftctl-{MODEL}":
+            client.delete_webhook(hook.webhook_id)
+
+
+def _challenger() -> str:
+    """A new version of MODEL waiting for approval, as a passed retrain leaves it."""
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    mv = client.create_model_version(MODEL, f"models:/{MODEL}/{champion.version}")
+    client.set_model_version_tag(MODEL, mv.version, "driftctl.status", "awaiting-approval")
+    # Compared with this champion: a change of champion would supersede it.
+    client.set_model_version_tag(MODEL, mv.version, "driftctl.champion_version",
+                                 str(champion.version))
+    client.set_registered_model_alias(MODEL, "challenger", mv.version)
+    return str(mv.version)
+
+
+def _idle(base: str, after: int = 0) -> dict:
+    """The service's health once it has done more than ``after`` actions and is idle."""
+
+    def done():
+        health = _get(f"{base}/health")[1]
+        return health if health["actions"] > after and not health["queue"] and not health[
+            "running"] else None
+
+    return _until(done, 30, "the service is idle")
+
+
+def test_an_approval_in_the_registry_promotes_at_once(service, server_uri):
+    _, base = service
+    version = _challenger()
+    before = aliases(MODEL)["champion"]
+    MlflowClient().set_model_version_tag(MODEL, version, "approval", "approved")
+    # No promote or cycle runs anywhere: only MLflow's webhook reaches the service.
+    started = time.monotonic()
+    _until(lambda: aliases(MODEL).get("champion") == version, 20, "champion moves")
+    assert time.monotonic() - started < 15
+    assert aliases(MODEL).get("previous-champion") == before
+    assert f"promote {before} -> {version}: approved in the registry" in " ".join(
+        ledger_of(MODEL).values())
+    health = _idle(base)
+    assert health["last_action"] == "promote" and health["model"] == MODEL
+
+
+def test_a_rejection_is_recorded(service, server_uri):
+    version = _challenger()
+    champion = aliases(MODEL)["champion"]
+    MlflowClient().set_model_version_tag(MODEL, version, "approval", "rejected")
+    _until(lambda: MlflowClient().get_model_version(MODEL, version).tags.get(
+        "driftctl.status") == "rejected", 20, "the rejection is recorded")
+    assert aliases(MODEL)["champion"] == champion and "challenger" not in aliases(MODEL)
+    assert ledger_of(MODEL)[f"rejected.{version}"].startswith("rejected in the registry")
+
+
+def test_what_cannot_be_verified_or_is_not_in_the_registry_moves_nothing(service, server_uri):
+    _, base = service
+    url = f"{base}/mlflow-webhook"
+    before = _idle(base)["actions"]
+    version = _challenger()
+    done = _idle(base, after=before)["actions"]  # the new version's webhook, acted on
+    event = _approval(version)
+    now = int(time.time())
+    assert _post(url, event, secret="a guess")[0] == 401
+    assert _post(url, event, signature="v1,")[0] == 401
+    assert _post(url, event, timestamp=now - 400)[0] == 401  # stale, yet correctly signed
+    assert _post(url, event, timestamp=now + 400)[0] == 401  # from the future
+    request = urllib.request.Request(url, data=json.dumps(event).encode())  # no headers
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(request, timeout=5)
+    assert unsigned.value.code == 401
+    unsigned.value.close()
+    health = _get(f"{base}/health")[1]
+    assert health["actions"] == done and health["queue"] == 0 and not health["running"]
+
+    # Correctly signed, but the registry holds no approval: the hint moves nothing.
+    delivery = str(uuid.uuid4())
+    status, reply = _post(url, event, delivery=delivery)
+    assert status == 202 and reply["status"] in ("queued", "already queued")
+    health = _idle(base, after=done)
+    assert "awaits approval" in health["last_result"]
+    assert aliases(MODEL)["challenger"] == version
+    assert aliases(MODEL)["champion"] != version
+    # The same delivery again is a replay.
+    assert _post(url, event, delivery=delivery)[0] == 409
+    # Another model's events, and other tags, are not this service's business.
+    assert _post(url, _approval("1", model="someone-else")) == (200, {
+        "status": "ignored", "detail": f"not an approval or a new version of {MODEL!r}"})
+    other_tag = {**event, "data": {**event["data"], "key": "driftctl.status"}}
+    assert _post(url, other_tag)[1]["status"] == "ignored"
+    assert _get(f"{base}/health")[1]["actions"] == health["actions"]
+
+
+def test_health_and_unknown_paths(service):
+    _, base = service
+    status, health = _get(f"{base}/health")
+    assert status == 200
+    assert {"model", "last_action", "last_action_at", "last_error", "queue"} <= set(health)
+    assert health["model"] == MODEL and health["every_seconds"] is None
+    assert _get(f"{base}/nothing-here")[0] == 404
+    assert _post(f"{base}/elsewhere", _approval("1"))[0] == 404
+
+
+def test_webhook_install_is_idempotent(service, server_uri):
+    _, base = service
+    url = f"{base}/mlflow-webhook"
+
+    def installed() -> list:
+        return [w for w in MlflowClient().list_webhooks() if w.name == f"driftctl-{MODEL}"]
+
+    rc, out, err = run_cli("webhook", "install", "--model", MODEL, "--url", url, env=ENV)
+    assert rc == 0 and "nothing changed" in out, err
+    assert [w.url for w in installed()] == [url]
+    moved = "http://127.0.0.1:9/mlflow-webhook"
+    rc, out, err = run_cli("webhook", "install", "--model", MODEL, "--url", moved, env=ENV)
+    assert rc == 0 and "updated webhook" in out and f"(was {url})" in out, err
+    assert [w.url for w in installed()] == [moved]
+    assert sorted(str(e) for e in installed()[0].events) == [
+        "model_version.created", "model_version_tag.set"]
+    rc, out, err = run_cli("webhook", "install", "--model", MODEL, "--url", url, env=ENV)
+    assert rc == 0 and "updated webhook" in out, err
+    assert [w.url for w in installed()] == [url]
+
+
+def test_sigterm_stops_the_service_cleanly(service):
+    proc, base = service
+    assert _post(f"{base}/mlflow-webhook", _approval("1"), secret="a guess")[0] == 401
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 10
+    assert "stopped" in err.splitlines()[-1]
+    assert "POST /mlflow-webhook 401 signature does not match" in err
+    assert SECRET not in err
+
+
+@pytest.mark.slow
+def test_every_runs_cycles_and_a_failing_one_does_not_stop_it(server_uri):
+    model = "srv-serve-every"
+    register(model)
+    port = _free_port()
+    proc = _start("--model", model, "--every", "2s", port=port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        # No batch yet: the cycle fails, is reported, and the next one comes all the same.
+        failed = _idle(base)
+        assert "no production batches" in failed["last_error"] and failed["every_seconds"] == 2
+        from controller.inputs.batches import log_batch
+
+        log_batch(model, make_frame(400, 5).drop(columns="y"))
+        _until(lambda: runs_of(model, "monitor"), 60, "a scheduled cycle monitors")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "cycle (scheduled) FAILED" in err and "cycle (scheduled) done" in err
+
+
+def test_without_a_secret_or_a_tracking_server_it_refuses(sqlite_uri):
+    rc, _, err = run_cli("serve", "--model", MODEL, env={"DRIFTCTL_WEBHOOK_SECRET": ""})
+    assert rc == 2 and "DRIFTCTL_WEBHOOK_SECRET is not set" in err
+    rc, _, err = run_cli("webhook", "install", "--model", MODEL, "--url",
+                         "http://127.0.0.1:8787/mlflow-webhook", env=ENV)
+    assert rc == 2 and "fire only inside a tracking server" in err and "mlflow server" in err
+    assert "Traceback" not in err
+
+
+def test_signatures_are_mlflows_and_replays_are_remembered_within_bounds():
+    body = json.dumps(_approval("3"))
+    assert signing.sign(SECRET, "d-1", "1700000000", body) == _generate_hmac_signature(
+        SECRET, "d-1", "1700000000", body)
+    signing.verify(SECRET, signing.sign(SECRET, "d-1", "1700000000", body), "d-1",
+                   "1700000000", body.encode(), now=1700000299)
+    with pytest.raises(signing.BadSignature):
+        signing.verify(SECRET, signing.sign(SECRET, "d-1", "1700000000", body), "d-1",
+                       "1700000000", body, now=1700000301)
+
+    seen = Deliveries(max_age=300, limit=2)
+    assert [seen.admit(d, "1000", now=1000) for d in ("a", "a", "b", "c")] == [
+        "new", "replay", "new", "full"]
+    assert seen.admit("c", "1400", now=1400) == "new"  # a and b aged out of the window
+    assert seen.admit("a", "1400", now=1400) == "new"
+    assert [parse_every(t) for t in ("90s", "30m", "1h")] == [90, 1800, 3600]
+    for bad in ("1", "0s", "h", "1w"):
+        with pytest.raises(DriftctlError):
+            parse_every(bad)
