@@ -5,7 +5,8 @@ predictions, production batches), ``profiles`` (per-feature profiles and the tra
 baseline), ``statistics`` (drift measures and verdicts, data quality, performance metrics,
 paired tests), ``attribution`` (Shapley values and their shift), ``results`` (the report and
 its renderings), ``loop`` (assess, decide, cycle, retrain, registry), ``tracking`` (the one
-place MLflow is called), ``cli`` and ``demo``. Names are imported on first use, so the
+place MLflow is called), ``alerts`` (signed notifications), ``service`` (``driftctl serve``),
+``cli`` and ``demo``. Names are imported on first use, so the
 command line answers ``--help`` without loading MLflow.
 """
 
@@ -28,6 +29,7 @@ _EXPORTS = {
     "Attribution": ("controller.policy", "Attribution"),
     "Multivariate": ("controller.policy", "Multivariate"),
     "Retrain": ("controller.policy", "Retrain"),
+    "Alerts": ("controller.policy", "Alerts"),
     "Report": ("controller.results.report", "Report"),
     "assess": ("controller.loop.assess", "assess"),
     "log_baseline": ("controller.tracking", "log_baseline"),
@@ -36,7 +38,7 @@ _EXPORTS = {
     "monitor": ("controller.loop.cycle", "monitor"),
     "cycle": ("controller.loop.cycle", "cycle"),
     "retrain": ("controller.loop.retrain", "retrain"),
-    "promote": ("controller.loop.registry", "reconcile"),
+    "promote": ("controller.loop.cycle", "promote"),
     "rollback": ("controller.loop.registry", "rollback"),
     "ledger": ("controller.loop.registry", "ledger"),
     "CHAMPION": ("controller.loop.registry", "CHAMPION"),

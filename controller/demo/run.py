@@ -204,7 +204,8 @@ def _summary(story: list[WeekResult]) -> None:
         )
     _say(
         f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {tracking.tracking_uri()}"
-        f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r} (each week is "
-        "a monitor run under 'drift history'; the 'registry ledger' run lists every "
-        f"promotion) and the model {MODEL!r} in Models (versions, aliases, the approval tag)."
+        f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r} (choose 'Model "
+        "training' in the sidebar; each week is a monitor run, 'drift history' charts them "
+        "all, the 'registry ledger' run lists every promotion, and 'production data' holds "
+        f"the batches) and the model {MODEL!r} in Models (versions, aliases, the approval tag)."
     )
