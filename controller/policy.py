@@ -248,12 +248,21 @@ class Alerts:
 
     @property
     def repeat_seconds(self) -> float:
-        number, unit = _DURATION.fullmatch(self.repeat_after).groups()
-        return float(number) * _UNITS[unit]
+        return parse_duration(self.repeat_after)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``"90s"``, ``"30m"``, ``"24h"`` or ``"7d"`` (> 0);
+    ValueError for anything else."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    seconds = float(match[1]) * _UNITS[match[2]] if match else 0.0
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration > 0 such as '30m', '24h' or '7d'")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -468,25 +477,38 @@ def _check_alerts(a: Alerts) -> None:
         raise _bad(where, "format", "'json' or 'slack'", a.format)
     if a.smtp and not _url(a.smtp, ("smtp", "smtps"), path=False):
         raise _bad(where, "smtp", "smtp://host[:port] or smtps://host[:port]", a.smtp)
-    if not isinstance(a.to, tuple) or not all(isinstance(t, str) and "@" in t for t in a.to):
+    if not isinstance(a.to, tuple) or not all(_address(t) for t in a.to):
         raise _bad(where, "to", "a list of e-mail addresses", a.to)
     if a.smtp and not a.to:
         raise _bad(where, "to", "a list of at least one e-mail address when smtp is set", [])
     if a.to and not a.smtp:
         raise _bad(where, "smtp", "smtp://host[:port] when to is set", a.smtp)
-    if a.sender and "@" not in a.sender:
+    if a.sender and not _address(a.sender):
         raise _bad(where, "from", "an e-mail address", a.sender)
-    match = _DURATION.fullmatch(a.repeat_after) if isinstance(a.repeat_after, str) else None
-    if match is None or float(match[1]) <= 0:
+    try:
+        parse_duration(a.repeat_after)
+    except ValueError:
         raise _bad(where, "repeat_after", "a duration > 0 such as '30m', '24h' or '7d'",
-                   a.repeat_after)
+                   a.repeat_after) from None
     if not isinstance(a.recovery, bool):
         raise _bad(where, "recovery", "true or false", a.recovery)
     if a.ui_url and not _url(a.ui_url, ("http", "https")):
         raise _bad(where, "ui_url", "an http:// or https:// URL", a.ui_url)
 
 
+def _plain(value: str) -> bool:
+    """Printable ASCII without spaces: what a URL or an e-mail address is sent as (a space,
+    a line break or a non-ASCII character fails only at delivery, or splits a header)."""
+    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
+
+
+def _address(value) -> bool:
+    return isinstance(value, str) and _plain(value) and "@" in value
+
+
 def _url(value: str, schemes: tuple[str, ...], path: bool = True) -> bool:
+    if not _plain(value):
+        return False
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number

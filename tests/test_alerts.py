@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from controller import signing, tracking
 from controller._errors import DriftctlError
-from controller.alerts import RESULT, dispatch, events
+from controller.alerts import RESULT, deliver, dispatch, events
 from controller.alerts.events import Episode
 from controller.inputs.batches import log_batch
 from controller.loop.cycle import cycle, promote
@@ -156,6 +156,9 @@ def test_a_signature_matches_an_independent_hmac_and_verify_refuses_what_it_shou
         ((SECRET, sig, "d-1", "1700000000", body), 1699999000, "in the future"),
         ((SECRET, sig[3:], "d-1", "1700000000", body), 1700000000, "not of the form"),
         ((SECRET, sig, "d-1", "soon", body), 1700000000, "not unix seconds"),
+        # float() took "nan": no age is over the limit, and a signature over it verified.
+        ((SECRET, signing.sign(SECRET, "d-1", "nan", body), "d-1", "nan", body), 1700000000,
+         "not unix seconds"),
     ]:
         with pytest.raises(signing.BadSignature, match=reason):
             signing.verify(*args, now=now)
@@ -200,8 +203,38 @@ def test_emerging_and_transient_send_nothing_and_end_nothing():
 def test_data_quality_is_its_own_episode_sent_at_once():
     kinds = ["covariate_shift", "data_quality", "data_quality", "covariate_shift", "ok"]
     assert _run(kinds, recovery=True)[0] == [
-        (0, "drift", 0), (1, "data_quality", 0), (4, "resolved", 0), (4, "resolved", 0)
+        (0, "drift", 0), (1, "data_quality", 0), (3, "resolved", 0), (4, "resolved", 0)
     ]
+
+
+def test_a_data_quality_episode_ends_with_the_next_cycle_of_any_other_class():
+    # A week of daily drifting cycles after one broken batch: the fault is over, and is
+    # not notified again every day.
+    notices, episodes = _run(["data_quality"] + ["covariate_shift"] * 7,
+                             repeat_after=24 * 3600, dt=24 * 3600)
+    assert notices == [(0, "data_quality", 0), (1, "drift", 0), (2, "drift", 1),
+                       (3, "drift", 2), (4, "drift", 3), (5, "drift", 4), (6, "drift", 5),
+                       (7, "drift", 6)]
+    assert set(episodes) == {"drift"}
+    assert _run(["data_quality", "emerging"], recovery=True)[0] == [
+        (0, "data_quality", 0), (1, "resolved", 0)]
+
+
+def test_a_repeat_carries_the_evidence_of_the_episode_s_latest_cycle():
+    episodes, (first,) = events.step({}, "data_quality", "r0", "1", 0, False,
+                                     ("x2: 30% out of range",))
+    episodes, _ = events.step(episodes, "data_quality", "r1", "1", 600, False,
+                              ("x2: 40% out of range",))
+    episodes, (again,) = events.repeats(_stored(episodes), 25 * 3600, 24 * 3600)
+    assert first.evidence == ("x2: 30% out of range",)
+    assert (again.run, again.repeat, again.evidence) == ("r1", 1, ("x2: 40% out of range",))
+    summary = events.summary("m", again, evidence=list(again.evidence))
+    assert summary == "m version 1: data quality fault (still open, notice 2): x2: 40% out of range"
+
+
+def _stored(episodes):
+    """The episodes as the outbox keeps them, in a tag, and reads them back."""
+    return {t: Episode.loads(e.dumps()) for t, e in episodes.items()}
 
 
 def test_an_unresolved_episode_repeats_after_repeat_after():
@@ -290,6 +323,7 @@ def test_cycles_send_one_signed_notice_per_episode_by_webhook_and_email(
     again = hook.bodies()[-1]
     assert (again["event"], again["repeat"]) == ("data_quality", 1)
     assert again["delivery_id"] != quality["delivery_id"]
+    assert again["evidence"] == quality["evidence"]  # the fault's, not "x2 drifted"
     # No secret anywhere: not the signing key, not the webhook's token.
     logged = _everything_logged(champion) + capsys.readouterr().out
     assert SECRET not in logged and TOKEN not in logged and "127.0.0.1" in logged
@@ -379,3 +413,133 @@ def test_links_default_to_an_http_tracking_uri_without_its_credentials(monkeypat
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         assert _ui(Alerts()) == ui
     assert _ui(Alerts(ui_url="http://ui.example/")) == "http://ui.example"
+
+
+# -- delivery failures -----------------------------------------------------------------
+
+
+def _waiting(champion, policy):
+    """A challenger waiting for approval: one notice due."""
+    promote(champion, policy)
+    register(champion, baseline=False, seed=5, alias="challenger")
+
+
+def _outbox_tags(champion):
+    (outbox,) = [r for r in runs_of(champion) if r.info.run_name == "alerts outbox"]
+    return outbox.data
+
+
+def test_an_exception_during_delivery_is_recorded_and_the_command_goes_on(
+    champion, hook, smtp_server, mailbox
+):
+    policy = _policy(hook, smtp_server)
+    _waiting(champion, policy)
+    # A policy checked by an older release could hold what no delivery can send.
+    bad = _policy(hook, smtp_server)
+    object.__setattr__(bad.alerts, "sender", "evil@example.com\r\nBcc: all@example.com")
+    said = promote(champion, bad)
+    assert "1 sent (challenger_waiting by webhook)" in said[-1]
+    assert "challenger_waiting by email: email: ValueError (attempt 1)" in said[-1]
+    assert "evil" not in _everything_logged(champion) + repr(said)
+    assert "1 sent (challenger_waiting by email)" in promote(champion, policy)[-1]
+    assert len(mailbox.messages) == 1
+
+
+def test_an_invalid_webhook_url_is_never_quoted():
+    url = f"http://127.0.0.1:9/services/{TOKEN} x"  # a space: http.client quotes the path
+    why = deliver.post(url, b"{}", "d-1", SECRET)
+    assert why == "webhook http://127.0.0.1:9: the URL is not valid (not shown)"
+    why = deliver.post(f"http://127.0.0.1:9/services/{TOKEN}\u00e9", b"{}", "d-1", SECRET)
+    assert why is not None and TOKEN not in why
+
+
+def test_a_subject_holds_no_line_break():
+    payload = {**events.payload("m", events.Notice("drift", "drift/r/0", "r", "concept_drift",
+                                                   "1"), summary="a\r\nBcc: x@example.com",
+                                evidence=[], links={}, now=0)}
+    assert deliver.email(payload, "", ("a@example.com",))["Subject"] == (
+        "driftctl warning: a Bcc: x@example.com")
+
+
+def test_a_receiver_that_trickles_is_cut_off_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(deliver, "DEADLINE", 1.0)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def trickle():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                for _ in range(12):  # one byte every 0.5 s: no read waits TIMEOUT
+                    time.sleep(0.5)
+                    try:
+                        conn.sendall(b".")
+                    except OSError:
+                        return
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        start = time.monotonic()
+        why = deliver.post(f"http://127.0.0.1:{server.getsockname()[1]}/x", b"{}", "d", SECRET)
+        assert time.monotonic() - start < 3
+        assert why.endswith("no complete answer within 1 s")
+        thread.join(10)
+
+
+@pytest.fixture
+def plain_smtp():
+    """An SMTP server that offers no STARTTLS yet accepts a login: what it was sent."""
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, data):
+        from aiosmtpd.smtp import AuthResult
+
+        logins.append(data)
+        return AuthResult(success=True)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Mailbox(), hostname="127.0.0.1", port=port, authenticator=authenticator,
+                            auth_require_tls=False)
+    controller.start()
+    controller.logins = logins
+    yield controller
+    controller.stop()
+
+
+def test_a_password_is_never_sent_without_starttls(champion, hook, plain_smtp, monkeypatch):
+    monkeypatch.setenv("DRIFTCTL_SMTP_USERNAME", "driftctl")
+    monkeypatch.setenv("DRIFTCTL_SMTP_PASSWORD", "pw-in-clear")
+    policy = _policy(hook, plain_smtp)
+    _waiting(champion, policy)
+    said = promote(champion, policy)
+    assert "offers no STARTTLS" in said[-1] and "pw-in-clear" not in said[-1]
+    assert plain_smtp.logins == [] and plain_smtp.handler.messages == []
+
+
+def test_an_attempt_in_progress_elsewhere_is_left_alone_and_done_is_never_scanned(
+    champion, hook
+):
+    policy = _policy(hook)
+    _waiting(champion, policy)
+    hook.status = 503
+    assert "1 failed" in promote(champion, policy)[-1]
+    (delivery,) = [k.removeprefix("alert.") for k in _outbox_tags(champion).params
+                   if k.startswith("alert.")]
+    # Another controller claimed attempt 2 a moment ago and is sending it.
+    run = next(r for r in runs_of(champion) if r.info.run_name == "alerts outbox").info.run_id
+    tracking.write_param_once(run, f"try.{delivery}.webhook.2", f"{'a' * 32}@{time.time():.0f}")
+    hook.status = 200
+    assert promote(champion, policy)[-1].startswith("version 2 awaits")  # nothing sent
+    assert len(hook.requests) == 1
+    # Its controller stopped mid-attempt: after CLAIM_SECONDS, the next one is made.
+    said = dispatch(champion, policy, now=time.time() + 200)
+    assert said == ["alerts: 1 sent (challenger_waiting by webhook)"]
+    outbox = _outbox_tags(champion)
+    assert f"try.{delivery}.webhook.3" in outbox.params
+    assert outbox.tags[f"done.{delivery}"] == "true"
+    assert dispatch(champion, policy, now=time.time() + 400) == []
+    assert len(hook.requests) == 2

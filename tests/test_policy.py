@@ -105,6 +105,12 @@ ALERT_PROBLEMS = [
     ("recovery = 'yes'", "'recovery' parameter of [alerts] must be true or false"),
     ("ui_url = 'mlflow.example'", "'ui_url' parameter of [alerts]"),
     ("secret = 'abc'", "unknown key(s) ['secret'] in [alerts]"),
+    # Each failed only at delivery, every cycle: a space, a line break, non-ASCII.
+    ("webhook = 'https://hooks.example/a b'", "'webhook' parameter of [alerts]"),
+    ("webhook = 'https://hooks.example/caf\u00e9'", "'webhook' parameter of [alerts]"),
+    ("smtp = 'smtp://m'\nto = ['a@x\\r\\nBcc: b@y']", "'to' parameter of [alerts]"),
+    ("smtp = 'smtp://m'\nto = ['a@x']\nfrom = 'd@x\\nBcc: b@y'", "'from' parameter"),
+    ("smtp = 'smtp://m'\nto = ['\u00e9@x']", "'to' parameter of [alerts]"),
 ]
 
 
@@ -135,3 +141,12 @@ def test_alert_settings_load():
     assert a.enabled and a.format == "slack" and a.to == ("oncall@example.com",)
     assert a.sender == "ml@example.com" and a.repeat_seconds == 5400 and a.recovery
     assert not Policy().alerts.enabled and Policy().alerts.repeat_seconds == 24 * 3600
+
+
+def test_parse_duration():
+    from controller.policy import parse_duration
+
+    assert [parse_duration(t) for t in ("90s", "30m", "1.5h", "7d")] == [90, 1800, 5400, 604800]
+    for bad in ("0h", "nan", "inf", "-1h", "1w", "", "24", 3600, None):
+        with pytest.raises(ValueError):
+            parse_duration(bad)

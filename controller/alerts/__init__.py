@@ -8,23 +8,28 @@ controller's experiment:
 
 - parameter ``alert.<delivery id>``: the notification (channels and payload), written once,
   so every attempt sends the same body with the same delivery id;
-- parameter ``try.<delivery id>.<channel>.<n>``: attempt n, claimed once (of two
-  controllers, one sends);
-- tags ``sent.<delivery id>.<channel>`` (when it was delivered; never sent again) and
-  ``failed.<delivery id>.<channel>`` (why the last attempt failed);
+- parameter ``try.<delivery id>.<channel>.<n>``: attempt n, claimed once, with the time
+  of the claim; a claim younger than ``CLAIM_SECONDS`` whose outcome is not recorded yet
+  is an attempt in progress, and another controller leaves it alone;
+- tags ``sent.<delivery id>.<channel>`` (when it was delivered; never sent again),
+  ``failed.<delivery id>.<channel>`` (``attempt <n>: why`` it failed) and
+  ``done.<delivery id>`` (delivered or given up on every channel: never looked at again);
 - tags ``episode.drift`` and ``episode.data_quality`` (the open episodes),
   ``last_monitor_run`` and ``ledger_seen`` (what was looked at already).
 
-A failed delivery never fails the cycle: it is recorded (tag ``driftctl.alerts`` on the
-monitor run) and tried again by the next cycle, up to ``MAX_ATTEMPTS`` times.
+A failed delivery never fails the cycle, whatever it raised: it is recorded (tag
+``driftctl.alerts`` on the monitor run) and tried again by the next cycle, up to
+``MAX_ATTEMPTS`` times.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,6 +46,8 @@ __all__ = ["RESULT", "begin", "check", "dispatch"]
 RESULT = tracking.TAG + "alerts"  # on a monitor run: what its cycle sent and what failed
 MAX_ATTEMPTS = 50  # per notification and channel; a cycle makes one attempt at most
 PARAM_LIMIT = 6000  # characters of an MLflow parameter's value
+SUMMARY = "driftctl/summary.json"  # a monitor run's report (controller.loop.cycle.SUMMARY)
+CLAIM_SECONDS = 120.0  # an attempt takes far less (deliver.DEADLINE); older, it was lost
 
 
 def check(policy: Policy) -> None:
@@ -101,7 +108,7 @@ def dispatch(
     records = {
         k.removeprefix("alert."): json.loads(v)
         for k, v in state.params.items()
-        if k.startswith("alert.")
+        if k.startswith("alert.") and "done." + k.removeprefix("alert.") not in state.tags
     }
     for payload in due:
         record = _record(channels, payload)
@@ -111,7 +118,7 @@ def dispatch(
     # between they are found due again, under the same delivery ids.
     for key, value in updates.items():
         tracking.set_run_tag(outbox, key, value)
-    sent, failed = _deliver(outbox, a, records, state)
+    sent, failed = _deliver(outbox, a, records, state, now)
     if not sent and not failed:
         return []
     said = f"alerts: {len(sent)} sent" + (f" ({', '.join(sent)})" if sent else "")
@@ -149,7 +156,9 @@ def _due(name, a: Alerts, state, monitor_run, report, now) -> tuple[list[dict], 
         runs[monitor_run] = run = tracking.get_run(monitor_run)
         kind = run.data.tags.get(TRIAGE, "")
         version = run.data.tags.get(tracking.VERSION, "")
-        episodes, notices = events.step(episodes, kind, monitor_run, version, now, a.recovery)
+        evidence = tuple(_evidence(run, report))
+        episodes, notices = events.step(episodes, kind, monitor_run, version, now, a.recovery,
+                                        evidence)
         updates["last_monitor_run"] = monitor_run
     episodes, again = events.repeats(episodes, now, a.repeat_seconds)
     notices += again
@@ -172,11 +181,12 @@ def _due(name, a: Alerts, state, monitor_run, report, now) -> tuple[list[dict], 
     ui = _ui(a)
     out = []
     for n in notices:
-        evidence, extra = [], ""
+        evidence, extra = list(n.evidence), ""
         if n.run:
             run = runs.get(n.run) or tracking.get_run(n.run)
             runs[n.run] = run
-            evidence = _evidence(run, report)
+            if n.event not in events.TRACKS:  # an episode's notice has its own evidence
+                evidence = _evidence(run, report)
         if n.event == "champion_changed":
             c = changes[int(n.key.split("/")[1])]
             verb = "rolled back" if c.kind == "rollback" else "promoted"
@@ -190,12 +200,16 @@ def _due(name, a: Alerts, state, monitor_run, report, now) -> tuple[list[dict], 
 
 
 def _evidence(run, report) -> list[str]:
-    """The triage's evidence: from the report when this cycle made it, else what the run's
-    tags say."""
+    """The triage's evidence: from the report when this cycle made it, else from the
+    summary the run logged (a cycle that found its monitor run made already)."""
     if report is not None and report.context.get("run_id") == run.info.run_id:
-        return list(report.triage.evidence)
-    drifted = run.data.tags.get(tracking.TAG + "drifted_features", "")
-    return [f"{f} drifted" for f in drifted.split(",") if f]
+        return list(report.triage.evidence) if report.triage else []
+    try:
+        summary = json.loads(tracking.read_text_artifact(run.info.run_id, SUMMARY))
+    except Exception:  # no summary (an older run): the tags, then
+        drifted = run.data.tags.get(tracking.TAG + "drifted_features", "")
+        return [f"{f} drifted" for f in drifted.split(",") if f]
+    return list((summary.get("triage") or {}).get("evidence", []))
 
 
 def _ui(a: Alerts) -> str:
@@ -220,22 +234,33 @@ def _links(name: str, n: Notice, ui: str, run) -> dict[str, str]:
     return links
 
 
-def _deliver(outbox: str, a: Alerts, records: dict, state) -> tuple[list[str], list[str]]:
+def _deliver(outbox: str, a: Alerts, records: dict, state, now: float
+             ) -> tuple[list[str], list[str]]:
     """One attempt for each notification and channel not yet delivered, oldest first;
     returns what was sent and what failed, in words."""
     sent, failed = [], []
+    tries, last_claim = Counter(), {}
+    for key, value in state.params.items():
+        if key.startswith("try."):
+            _, delivery, channel, n = key.split(".")
+            tries[delivery, channel] += 1
+            if int(n) > last_claim.get((delivery, channel), (0, ""))[0]:
+                last_claim[delivery, channel] = (int(n), value)
     order = sorted(records.items(), key=lambda kv: (kv[1]["payload"]["timestamp"], kv[0]))
     for delivery, record in order:
         payload = record["payload"]
+        finished = 0
         for channel in record["channels"]:
-            if f"sent.{delivery}.{channel}" in state.tags or not _configured(a, channel):
+            done = f"sent.{delivery}.{channel}" in state.tags
+            if done or tries[delivery, channel] >= MAX_ATTEMPTS:
+                finished += 1
                 continue
-            tries = sum(k.startswith(f"try.{delivery}.{channel}.") for k in state.params)
-            if tries >= MAX_ATTEMPTS:
+            if not _configured(a, channel) or _in_progress(state, delivery, channel,
+                                                            last_claim, now):
                 continue
-            token = uuid.uuid4().hex
-            key = f"try.{delivery}.{channel}.{tries + 1}"
-            if tracking.write_param_once(outbox, key, token) != token:
+            n = tries[delivery, channel] + 1
+            token = f"{uuid.uuid4().hex}@{now:.0f}"
+            if tracking.write_param_once(outbox, f"try.{delivery}.{channel}.{n}", token) != token:
                 continue  # another controller makes this attempt
             why = _attempt(a, channel, payload)
             what = f"{payload['event']} by {channel}"
@@ -244,9 +269,26 @@ def _deliver(outbox: str, a: Alerts, records: dict, state) -> tuple[list[str], l
                 tracking.set_run_tag(outbox, f"sent.{delivery}.{channel}", stamp)
                 sent.append(what)
             else:
-                tracking.set_run_tag(outbox, f"failed.{delivery}.{channel}", why[:4000])
-                failed.append(f"{what}: {why} (attempt {tries + 1})")
+                tracking.set_run_tag(outbox, f"failed.{delivery}.{channel}",
+                                     f"attempt {n}: {why}"[:4000])
+                failed.append(f"{what}: {why} (attempt {n})")
+            finished += why is None or n >= MAX_ATTEMPTS
+        if finished == len(record["channels"]):
+            tracking.set_run_tag(outbox, f"done.{delivery}", "true")
     return sent, failed
+
+
+def _in_progress(state, delivery: str, channel: str, last_claim: dict, now: float) -> bool:
+    """Whether another controller's attempt is under way: its claim is recent and neither
+    sent nor failed is recorded for it."""
+    if (delivery, channel) not in last_claim:
+        return False
+    n, token = last_claim[delivery, channel]
+    claimed = re.fullmatch(r"[0-9a-f]+@(\d+)", token)
+    if claimed is None or now - int(claimed[1]) >= CLAIM_SECONDS:
+        return False  # a claim of old, or one whose controller stopped mid-attempt
+    outcome = re.match(r"attempt (\d+):", state.tags.get(f"failed.{delivery}.{channel}", ""))
+    return outcome is None or int(outcome[1]) < n
 
 
 def _configured(a: Alerts, channel: str) -> bool:
@@ -254,7 +296,12 @@ def _configured(a: Alerts, channel: str) -> bool:
 
 
 def _attempt(a: Alerts, channel: str, payload: dict) -> str | None:
-    if channel == "webhook":
-        data = deliver.body(payload, a.format)
-        return deliver.post(a.webhook, data, payload["delivery_id"], os.environ[deliver.SECRET])
-    return deliver.send(a.smtp, deliver.email(payload, a.sender, a.to))
+    """None when delivered, else why not; never raises (a delivery never fails a cycle)."""
+    try:
+        if channel == "webhook":
+            data = deliver.body(payload, a.format)
+            return deliver.post(a.webhook, data, payload["delivery_id"],
+                                os.environ[deliver.SECRET])
+        return deliver.send(a.smtp, deliver.email(payload, a.sender, a.to))
+    except Exception as exc:  # its message could hold the URL: the class only
+        return f"{channel}: {type(exc).__name__}"

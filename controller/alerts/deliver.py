@@ -7,12 +7,14 @@ neither the signing secret nor an SMTP password is ever part of a message.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import smtplib
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from email.message import EmailMessage
@@ -26,6 +28,10 @@ SECRET = "DRIFTCTL_ALERT_SECRET"
 SMTP_USERNAME, SMTP_PASSWORD = "DRIFTCTL_SMTP_USERNAME", "DRIFTCTL_SMTP_PASSWORD"
 PREFIX = "Driftctl"  # the headers X-Driftctl-Signature, -Timestamp, -Delivery-Id
 TIMEOUT = 5.0  # seconds; a receiver slower than this is retried by the next cycle
+DEADLINE = 15.0  # seconds for a whole webhook request: a trickling receiver is cut off
+MAX_RESPONSE = 64 * 1024  # bytes of a webhook's answer read at most (it is not used)
+# The default sender's domain, found once without DNS (socket.getfqdn can wait on it).
+HOST = socket.gethostname() or "localhost"
 
 
 def redact(url: str) -> str:
@@ -64,8 +70,9 @@ def email(payload: dict, sender: str, to: tuple[str, ...]) -> EmailMessage:
     # Python folds a long subject oddly (a line break before it): lines may reach RFC
     # 5322's hard limit instead, and the subject is cut well below it.
     msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
-    msg["Subject"] = f"driftctl {payload['severity']}: {payload['summary']}"[:200]
-    msg["From"] = sender or f"driftctl@{socket.getfqdn()}"
+    subject = " ".join(f"driftctl {payload['severity']}: {payload['summary']}".split())
+    msg["Subject"] = subject[:200]  # a line break in the summary would end the header
+    msg["From"] = sender or f"driftctl@{HOST}"
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
     # The same Message-ID on every attempt lets a mail system drop a duplicate.
@@ -91,23 +98,97 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
         "User-Agent": "driftctl",
         **signing.headers(PREFIX, secret, delivery_id, data),
     }
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     where = f"webhook {redact(url)}"
+    deadline = _Deadline(DEADLINE)
+    opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline))
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            response.read()
+        request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+        with opener.open(request, timeout=TIMEOUT) as response:
+            response.read(MAX_RESPONSE)
+        if deadline.expired:  # the answer was cut short
+            return f"{where}: no complete answer within {DEADLINE:g} s"
     except urllib.error.HTTPError as exc:
         return f"{where}: HTTP {exc.code}"
-    except urllib.error.URLError as exc:
-        return f"{where}: {_reason(exc.reason)}"
-    except (OSError, http.client.HTTPException) as exc:
-        return f"{where}: {_reason(exc)}"
+    except (ValueError, http.client.InvalidURL):
+        # Their messages quote the URL, whose path may be the token.
+        return f"{where}: the URL is not valid (not shown)"
+    except Exception as exc:  # anything else is a failed attempt, recorded
+        if deadline.expired:
+            return f"{where}: no complete answer within {DEADLINE:g} s"
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return f"{where}: {_reason(reason)}"
+    finally:
+        deadline.cancel()
     return None
+
+
+class _Deadline:
+    """Cuts the connections it watches once ``seconds`` have passed: ``TIMEOUT`` bounds
+    each read, this bounds the whole request."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+
+def _watched(base: type[http.client.HTTPConnection], deadline: _Deadline):
+    class Connection(base):
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
+
+    return Connection
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_watched(http.client.HTTPConnection, self._deadline), req)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_watched(http.client.HTTPSConnection, self._deadline), req,
+                            context=self._context)
 
 
 def send(server: str, msg: EmailMessage) -> str | None:
     """Send ``msg`` through ``server`` (smtp:// or smtps://); None when the server accepted
-    it, else why not. STARTTLS is used whenever an smtp:// server offers it."""
+    it, else why not. STARTTLS is used whenever an smtp:// server offers it, and is required
+    to log in: a password never travels in clear text."""
     parts = urlsplit(server)
     secure = parts.scheme == "smtps"
     port = parts.port or (465 if secure else 25)
@@ -124,6 +205,10 @@ def send(server: str, msg: EmailMessage) -> str | None:
             if not secure and conn.has_extn("starttls"):
                 conn.starttls(context=ssl.create_default_context())
                 conn.ehlo()
+            elif not secure and user:
+                return (f"{where}: the server offers no STARTTLS, and {SMTP_USERNAME} is set: "
+                        "the password is not sent in clear text (use smtps:// or a server "
+                        "with STARTTLS)")
             if user:
                 conn.login(user, password or "")
             conn.send_message(msg)

@@ -1,16 +1,18 @@
 """What is due: episodes of alarms, and the notifications they and the registry call for.
 
-An *episode* is an alarm from the cycle that confirmed it to the next cycle triaged ``ok``.
-Two kinds run side by side, each at most one open at a time:
+An *episode* is an alarm from the cycle that confirmed it to the cycle that ends it. Two
+kinds run side by side, each at most one open at a time:
 
-- ``drift``: a cycle triaged ``covariate_shift`` or ``concept_drift`` (the classes that
-  retraining answers, ``RETRAINS_ON``);
-- ``data_quality``: a cycle triaged ``data_quality``, sent at once, as a pipeline fault.
+- ``drift``: opened by a cycle triaged ``covariate_shift`` or ``concept_drift`` (the
+  classes that retraining answers, ``RETRAINS_ON``), ended by a cycle triaged ``ok``;
+  ``emerging`` and ``transient`` cycles neither open nor end it;
+- ``data_quality``: opened by a cycle triaged ``data_quality``, sent at once, as a pipeline
+  fault; ended by the next cycle triaged anything else (its data passed the checks).
 
 An episode is notified when it opens, again every ``repeat_after`` while it stays open,
-and, with ``recovery = true``, when it ends. ``emerging`` and ``transient`` cycles neither
-open nor end one. Pure functions on plain values: the outbox (``controller.alerts``) keeps
-the state in MLflow.
+and, with ``recovery = true``, when it ends. It keeps the evidence of its latest cycle, so
+a repeat says what the cycle that opened or last continued it found. Pure functions on
+plain values: the outbox (``controller.alerts``) keeps the state in MLflow.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ MAX_EVIDENCE, MAX_TEXT = 10, 300  # a notice records in one MLflow parameter (60
 @dataclass(frozen=True)
 class Episode:
     """An open episode: the run that opened it, the latest run in it and its class, when
-    it was last notified and how many notices it had."""
+    it was last notified, how many notices it had, and the latest run's evidence."""
 
     track: str
     opened_by: str
@@ -47,13 +49,17 @@ class Episode:
     version: str
     notified_at: float
     notices: int = 1
+    evidence: tuple[str, ...] = ()
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def loads(cls, text: str) -> Episode | None:
-        return cls(**json.loads(text)) if text else None
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(**{**data, "evidence": tuple(data.get("evidence", ()))})
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Notice:
     version: str = ""
     repeat: int = 0
     episode: str = ""
+    evidence: tuple[str, ...] = ()  # for episodes: what their latest cycle found
 
 
 def track_of(kind: str) -> str | None:
@@ -77,25 +84,37 @@ def track_of(kind: str) -> str | None:
 
 
 def step(
-    episodes: dict[str, Episode], kind: str, run: str, version: str, now: float, recovery: bool
+    episodes: dict[str, Episode],
+    kind: str,
+    run: str,
+    version: str,
+    now: float,
+    recovery: bool,
+    evidence: tuple[str, ...] = (),
 ) -> tuple[dict[str, Episode], list[Notice]]:
-    """Open, continue or end episodes with one cycle of triage class ``kind``; returns the
-    open episodes after it and the notices due."""
+    """Open, continue or end episodes with one cycle of triage class ``kind`` (and its
+    ``evidence``); returns the open episodes after it and the notices due."""
     episodes, due = dict(episodes), []
+    evidence = tuple(e[:MAX_TEXT] for e in evidence[:MAX_EVIDENCE])
     track = track_of(kind)
     if track is not None:
         open_ = episodes.get(track)
         if open_ is None:
-            episodes[track] = Episode(track, run, run, kind, version, now)
-            due.append(Notice(track, f"{track}/{run}/0", run, kind, version, 0, run))
+            episodes[track] = Episode(track, run, run, kind, version, now, evidence=evidence)
+            due.append(Notice(track, f"{track}/{run}/0", run, kind, version, 0, run, evidence))
         else:
-            episodes[track] = replace(open_, run=run, kind=kind, version=version)
-    elif kind == "ok":
-        for track, ended in sorted(episodes.items()):
-            del episodes[track]
-            if recovery:
-                key = f"{track}/{ended.opened_by}/resolved"
-                due.append(Notice("resolved", key, run, ended.kind, version, 0, ended.opened_by))
+            episodes[track] = replace(open_, run=run, kind=kind, version=version,
+                                      evidence=evidence)
+    ending = []
+    if kind == "ok":
+        ending = sorted(episodes)
+    elif kind and kind != "data_quality" and "data_quality" in episodes:
+        ending = ["data_quality"]
+    for track in ending:
+        ended = episodes.pop(track)
+        if recovery:
+            key = f"{track}/{ended.opened_by}/resolved"
+            due.append(Notice("resolved", key, run, ended.kind, version, 0, ended.opened_by))
     return episodes, due
 
 
@@ -108,7 +127,7 @@ def repeats(
         if now - e.notified_at >= repeat_after:
             due.append(
                 Notice(track, f"{track}/{e.opened_by}/{e.notices}", e.run, e.kind, e.version,
-                       e.notices, e.opened_by)
+                       e.notices, e.opened_by, e.evidence)
             )
             episodes[track] = replace(e, notified_at=now, notices=e.notices + 1)
     return episodes, due

@@ -13,6 +13,7 @@ calls for retraining whatever its own results say, until the retrain has run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -375,24 +376,31 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         run_id, triggered = report.context["run_id"], report.retrain.triggered
         verdict, version = report.verdict, report.context["version"]
     result = None
-    if triggered:  # a retrain for this trigger that exists already is found, not repeated
-        try:
-            result = retrain(name, policy=policy, trigger_run=run_id)
-        except NotEnoughDataError as exc:
-            # Not a failure, and not a trigger for the cooldown: the next cycle with new
-            # batches or labels calls for it again (``_still_waiting``).
-            waiting = exc.problem
-            _record_waiting(name, version, run_id, verdict, waiting, page)
-        except DriftctlError as exc:
-            # Not a trigger for the cooldown: the next cycle with new batches or labels
-            # tries again.
-            tracking.set_run_tag(run_id, RETRAIN, "failed")
-            tracking.set_run_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
-            raise
-        else:
-            tracking.set_run_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
-            if report is not None:  # the cycle's page shows the challenger it built
-                tracking.log_text(run_id, render_html(*page, challenger=result), REPORT)
+    try:
+        if triggered:  # a retrain for this trigger that exists already is found, not repeated
+            try:
+                result = retrain(name, policy=policy, trigger_run=run_id)
+            except NotEnoughDataError as exc:
+                # Not a failure, and not a trigger for the cooldown: the next cycle with new
+                # batches or labels calls for it again (``_still_waiting``).
+                waiting = exc.problem
+                _record_waiting(name, version, run_id, verdict, waiting, page)
+            except DriftctlError as exc:
+                # Not a trigger for the cooldown: the next cycle with new batches or labels
+                # tries again.
+                tracking.set_run_tag(run_id, RETRAIN, "failed")
+                tracking.set_run_tag(run_id, tracking.TAG + "retrain_error", exc.problem[:4000])
+                raise
+            else:
+                tracking.set_run_tag(run_id, tracking.TAG + "retrain_run", result.run_id)
+                if report is not None:  # the cycle's page shows the challenger it built
+                    tracking.log_text(run_id, render_html(*page, challenger=result), REPORT)
+    except Exception:
+        # The cycle's notice and the retries still go out; the retrain's error is the one
+        # reported, whatever the alerts ran into.
+        with contextlib.suppress(Exception):
+            alerts.dispatch(name, policy, monitor_run=run_id, report=report)
+        raise
     # After the retrain: a challenger it registered, or a champion it promoted, is news too.
     said += tuple(alerts.dispatch(name, policy, monitor_run=run_id, report=report))
     return CycleResult(said, run_id, report, result, verdict, waiting)
