@@ -153,3 +153,16 @@ def test_reading_a_baseline_writes_nothing_and_monitoring_links_it(sqlite_uri):
     assert client.get_model_version("late", version).tags[tracking.BASELINE_RUN] == (
         run.info.run_id
     )
+
+
+def test_a_password_in_the_tracking_uri_is_never_shown():
+    from mlflow.exceptions import MlflowException
+
+    uri = "http://alice:hunter%3F2@127.0.0.1:9"
+    with pytest.raises(TrackingError) as info, tracking.use_client(MlflowClient(uri)), \
+            tracking.translated_errors():
+        raise MlflowException(f"API request to {uri}/api failed; as alice:hunter?2")
+    assert info.value.problem == (
+        "MLflow (http://***@127.0.0.1:9) reported: API request to http://***@127.0.0.1:9/api "
+        "failed; as alice:***")
+    assert tracking.shown_uri() == tracking.redact(tracking.tracking_uri())

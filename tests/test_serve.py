@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from controller import signing
 from controller._errors import DriftctlError
 from controller.service import parse_every
-from controller.service.receiver import Deliveries
+from controller.service.receiver import MAX_HANDLERS, Deliveries
 
 pytestmark = pytest.mark.server
 
@@ -111,17 +112,24 @@ def service(mlflow_server):
             client.delete_webhook(hook.webhook_id)
 
 
-def _challenger() -> str:
-    """A new version of MODEL waiting for approval, as a passed retrain leaves it."""
+def _challenger(model: str = MODEL) -> str:
+    """A new version of ``model`` waiting for approval, as a passed retrain leaves it."""
     client = MlflowClient()
-    champion = client.get_model_version_by_alias(MODEL, "champion")
-    mv = client.create_model_version(MODEL, f"models:/{MODEL}/{champion.version}")
-    client.set_model_version_tag(MODEL, mv.version, "driftctl.status", "awaiting-approval")
+    champion = client.get_model_version_by_alias(model, "champion")
+    mv = client.create_model_version(model, f"models:/{model}/{champion.version}")
+    client.set_model_version_tag(model, mv.version, "driftctl.status", "awaiting-approval")
     # Compared with this champion: a change of champion would supersede it.
-    client.set_model_version_tag(MODEL, mv.version, "driftctl.champion_version",
+    client.set_model_version_tag(model, mv.version, "driftctl.champion_version",
                                  str(champion.version))
-    client.set_registered_model_alias(MODEL, "challenger", mv.version)
+    client.set_registered_model_alias(model, "challenger", mv.version)
     return str(mv.version)
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """What the service answers to ``request`` sent as bytes (headers urllib would refuse)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        return conn.recv(65536)
 
 
 def _idle(base: str, after: int = 0) -> dict:
@@ -230,9 +238,28 @@ def test_webhook_install_is_idempotent(service, server_uri):
     assert [w.url for w in installed()] == [url]
 
 
+def test_connections_beyond_the_handlers_are_answered_503(service):
+    _, base = service
+    port = int(base.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=5)
+            for _ in range(MAX_HANDLERS)]  # clients that connect and send nothing
+    try:
+        busy = _raw(port, b"GET /health HTTP/1.0\r\n\r\n")
+        assert busy.startswith(b"HTTP/1.1 503") and b"retry later" in busy
+    finally:
+        for conn in idle:
+            conn.close()
+    _until(lambda: _get(f"{base}/health")[0] == 200, 10, "handlers are free again")
+
+
 def test_sigterm_stops_the_service_cleanly(service):
     proc, base = service
     assert _post(f"{base}/mlflow-webhook", _approval("1"), secret="a guess")[0] == 401
+    # A folded header would write a line of its own if an unverified id were logged.
+    forged = (b"POST /mlflow-webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+              b"X-MLflow-Delivery-Id: d-1\r\n 2026-11-30T00:00:00+00:00 driftctl serve: "
+              b"promote (forged) done\r\n\r\n{}")
+    assert _raw(int(base.rsplit(":", 1)[1]), forged).startswith(b"HTTP/1.0 401")
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
@@ -240,35 +267,93 @@ def test_sigterm_stops_the_service_cleanly(service):
     assert time.monotonic() - started < 10
     assert "stopped" in err.splitlines()[-1]
     assert "POST /mlflow-webhook 401 signature does not match" in err
+    assert "POST /mlflow-webhook 401 header X-MLflow-Signature is missing" in err
+    assert "forged" not in err and "d-1" not in err
     assert SECRET not in err
 
 
 @pytest.mark.slow
-def test_every_runs_cycles_and_a_failing_one_does_not_stop_it(server_uri):
+def test_every_runs_cycles_approvals_wait_for_them_and_sigterm_lets_one_finish(server_uri):
+    from controller.inputs.batches import log_batch
+
     model = "srv-serve-every"
     register(model)
     port = _free_port()
     proc = _start("--model", model, "--every", "2s", port=port)
+    base = f"http://127.0.0.1:{port}"
+
+    def monitoring() -> None:
+        """Log a batch and return while a cycle that reads it (a slow one) runs."""
+        health = _get(f"{base}/health")[1]
+        after = health["actions"] + (health["running"] is not None)
+        log_batch(model, make_frame(400, 5).drop(columns="y"))
+        _until(lambda: (h := _get(f"{base}/health")[1])["running"] == "cycle"
+               and h["actions"] >= after, 30, "a cycle after the batch runs")
+        time.sleep(0.3)  # past the cycle's own reading of the registry
+
     try:
-        base = f"http://127.0.0.1:{port}"
         # No batch yet: the cycle fails, is reported, and the next one comes all the same.
         failed = _idle(base)
         assert "no production batches" in failed["last_error"] and failed["every_seconds"] == 2
-        from controller.inputs.batches import log_batch
-
-        log_batch(model, make_frame(400, 5).drop(columns="y"))
-        _until(lambda: runs_of(model, "monitor"), 60, "a scheduled cycle monitors")
-        assert proc.poll() is None
-    finally:
+        version = _challenger(model)
+        monitoring()
+        # A person's decision during the cycle is queued, and carried out once it is done.
+        MlflowClient().set_model_version_tag(model, version, "approval", "rejected")
+        status, reply = _post(f"{base}/mlflow-webhook", _approval(version, "rejected", model))
+        assert (status, reply["status"]) == (202, "queued")
+        _until(lambda: f"rejected.{version}" in ledger_of(model), 60, "the rejection")
+        monitoring()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
-    assert "cycle (scheduled) FAILED" in err and "cycle (scheduled) done" in err
+    assert len(runs_of(model, "monitor")) == 2
+    lines = err.splitlines()
+    queued = next(i for i, line in enumerate(lines) if "POST /mlflow-webhook 202" in line)
+    assert "cycle (scheduled) done" in lines[queued + 1]
+    assert f"promote (model_version_tag.set: version {version}" in lines[queued + 2]
+    assert f"version {version} rejected in the registry" in lines[queued + 2]
+    # SIGTERM during the second cycle: it finishes, and only then does the service stop.
+    assert "stopping" in lines[-3] and "cycle (scheduled) done" in lines[-2], err
+    assert "stopped" in lines[-1] and "cycle (scheduled) FAILED" in err
 
 
-def test_without_a_secret_or_a_tracking_server_it_refuses(sqlite_uri):
+def test_a_failing_store_is_retried_and_its_credentials_never_shown(tmp_path):
+    dead = _free_port()  # nothing listens there
+    port = _free_port()
+    proc = run_cli("serve", "--model", MODEL, "--port", str(port), "--tracking-uri",
+                   f"http://alice:hunter2@127.0.0.1:{dead}",
+                   env={**ENV, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}, wait=False)
+    try:
+        health = _until(lambda: _health_after_failure(port), 60, "the start-up promote fails")
+        assert health["last_error"].startswith("promote: TrackingError: MLflow (http://***@")
+        assert health["promote_retry_at"] and "hunter2" not in json.dumps(health)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "promote: trying again in 10 s" in err, err
+    assert "hunter2" not in err and "alice" not in err
+
+
+def _health_after_failure(port: int) -> dict | None:
+    try:
+        health = _get(f"http://127.0.0.1:{port}/health")[1]
+    except OSError:
+        return None
+    return health if health["last_error"] else None
+
+
+def test_without_a_secret_or_a_tracking_server_it_refuses(sqlite_uri, tmp_path):
     rc, _, err = run_cli("serve", "--model", MODEL, env={"DRIFTCTL_WEBHOOK_SECRET": ""})
     assert rc == 2 and "DRIFTCTL_WEBHOOK_SECRET is not set" in err
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[alerts]\nwebhook = "https://hooks.example.com/driftctl"\n')
+    rc, _, err = run_cli("serve", "--model", MODEL, "--policy", str(policy),
+                         env={**ENV, "DRIFTCTL_ALERT_SECRET": ""})
+    assert rc == 2 and "DRIFTCTL_ALERT_SECRET is not" in err  # before it listens
     rc, _, err = run_cli("webhook", "install", "--model", MODEL, "--url",
                          "http://127.0.0.1:8787/mlflow-webhook", env=ENV)
     assert rc == 2 and "fire only inside a tracking server" in err and "mlflow server" in err

@@ -1,9 +1,13 @@
 """The HTTP side of ``driftctl serve``: MLflow's registry webhooks in, hints to the worker.
 
-    POST /mlflow-webhook   a delivery; its signature, freshness and delivery id are checked
-                           before its body is read; an event about the model's versions
-                           queues a promote (202), any other is ignored (200)
+    POST /mlflow-webhook   a delivery: its body (at most 1 MiB, as Content-Length says) is
+                           read, then its signature, freshness and delivery id are checked
+                           before it is parsed; an event about the model's versions queues
+                           a promote (202), any other is ignored (200)
     GET  /health           the worker's state, as JSON
+
+At most ``MAX_HANDLERS`` requests are handled at once; a connection beyond them is answered
+503 at once, without a thread.
 
 A delivery is only a hint: the promote it queues reads the registry again, so a forged or
 stale event (or one about a version nobody approved) moves nothing.
@@ -11,7 +15,9 @@ stale event (or one about a version nobody approved) moves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +29,11 @@ from controller.service.worker import PROMOTE, Worker, log
 WEBHOOK_PATH = "/mlflow-webhook"
 MAX_AGE = 300  # seconds a delivery's timestamp may be off; its id is remembered as long
 MAX_BODY = 1 << 20  # MLflow's payloads are a few hundred bytes
-SIGNATURE = "X-MLflow-Signature"
-TIMESTAMP = "X-MLflow-Timestamp"
-DELIVERY = "X-MLflow-Delivery-Id"
+MAX_HANDLERS = 16  # MLflow sends from a small thread pool; /health probes come one at a time
+PREFIX = "MLflow"  # X-MLflow-Signature, X-MLflow-Timestamp, X-MLflow-Delivery-Id
+_BUSY_BODY = b'{"error": "too many requests at once; retry later"}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s") % (len(_BUSY_BODY), _BUSY_BODY)
 
 
 class Deliveries:
@@ -81,34 +89,56 @@ class Receiver(ThreadingHTTPServer):
         self.worker = worker
         self.deliveries = Deliveries()
         self._secret = secret
+        self._slots = threading.BoundedSemaphore(MAX_HANDLERS)
         super().__init__(address, _Handler)
 
-    def receive(self, path: str, headers, body: bytes) -> tuple[int, dict]:
-        """The status and JSON reply for a POST of ``body`` to ``path``."""
-        if path != WEBHOOK_PATH:
-            return 404, {"error": f"deliveries go to {WEBHOOK_PATH}"}
-        signature, timestamp, delivery = (headers.get(h) for h in (SIGNATURE, TIMESTAMP, DELIVERY))
-        if not (signature and timestamp and delivery):
-            return 401, {"error": f"missing {SIGNATURE}, {TIMESTAMP} or {DELIVERY}"}
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.settimeout(0.1)
+                request.sendall(_BUSY)
+                request.shutdown(socket.SHUT_WR)
+                request.recv(65536)  # the request: closing with it unread would reset the reply
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
         try:
-            signing.verify(self._secret, signature, delivery, timestamp, body, max_age=MAX_AGE)
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def receive(self, path: str, headers, body: bytes) -> tuple[int, dict, str | None]:
+        """The status and JSON reply for a POST of ``body`` to ``path``, and the delivery
+        id once verified (None before: an unverified header is not worth a log line)."""
+        if path != WEBHOOK_PATH:
+            return 404, {"error": f"deliveries go to {WEBHOOK_PATH}"}, None
+        # One plain mapping for both the check and the replay window: a header sent twice
+        # cannot be verified in one value and remembered in the other.
+        fields = {k.lower(): v for k, v in headers.items()}
+        try:
+            delivery = signing.verify_headers(PREFIX, self._secret, fields, body,
+                                              max_age=MAX_AGE)
         except signing.BadSignature as exc:
-            return 401, {"error": exc.reason}
-        seen = self.deliveries.admit(delivery, timestamp)
+            return 401, {"error": exc.reason}, None
+        seen = self.deliveries.admit(delivery, fields[f"x-{PREFIX.lower()}-timestamp"])
         if seen == "replay":
-            return 409, {"error": f"delivery {delivery} was received before"}
+            return 409, {"error": "the delivery was received before"}, delivery
         if seen == "full":
-            return 503, {"error": "too many deliveries at once; retry later"}
+            return 503, {"error": "too many deliveries at once; retry later"}, delivery
         try:
             event = json.loads(body)
         except ValueError:
-            return 400, {"error": "the body is not JSON"}
+            return 400, {"error": "the body is not JSON"}, delivery
         why = hint(event, self.model) if isinstance(event, dict) else None
         if why is None:
             return 200, {"status": "ignored", "detail": f"not an approval or a new version "
-                                                        f"of {self.model!r}"}
+                                                        f"of {self.model!r}"}, delivery
         queued = self.worker.submit(PROMOTE, why)
-        return 202, {"status": "queued" if queued else "already queued", "detail": why}
+        if queued == "stopping":  # MLflow retries a 503: the next service acts on it
+            return 503, {"error": "the service is stopping; retry later"}, delivery
+        return 202, {"status": queued, "detail": why}, delivery
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -130,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(413, {"error": f"a delivery is at most {MAX_BODY} bytes"})
         self._reply(*self.server.receive(self.path, self.headers, self.rfile.read(size)))
 
-    def _reply(self, status: int, reply: dict) -> None:
+    def _reply(self, status: int, reply: dict, delivery: str | None = None) -> None:
         body = json.dumps(reply).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -139,12 +169,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         if self.path != "/health":  # a probe every few seconds would drown the journal
             said = ": ".join(str(reply[k]) for k in ("status", "error", "detail") if k in reply)
-            delivery = self.headers.get(DELIVERY)
-            log(f"{self.command} {self.path} {status} {said}"
-                + (f" (delivery {delivery})" if delivery else ""))
+            log(_printable(f"{self.command} {self.path} {status} {said}"
+                           + (f" (delivery {delivery})" if delivery else "")))
 
     def log_request(self, code="-", size="-"):
         """Replies are logged by ``_reply``, with what was done."""
 
     def log_message(self, format, *args):
-        log(f"{self.address_string()}: {format % args}")
+        log(_printable(f"{self.address_string()}: {format % args}"))
+
+
+def _printable(line: str) -> str:
+    """``line`` with control characters escaped: what a client sends cannot forge a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)

@@ -7,7 +7,7 @@ import re
 import signal
 import threading
 
-from controller import tracking
+from controller import alerts, tracking
 from controller._errors import DriftctlError
 from controller.policy import Policy
 from controller.service.receiver import WEBHOOK_PATH, Receiver
@@ -53,7 +53,9 @@ def serve(
     action in progress is done."""
     key = secret()
     seconds = parse_every(every) if every is not None else None
-    worker = Worker(model, policy or Policy(), seconds)
+    policy = policy or Policy()
+    alerts.check(policy)  # else every action would fail while /health looked fine
+    worker = Worker(model, policy, seconds)
     try:
         receiver = Receiver((host, port), model, key, worker)
     except OSError as exc:
@@ -74,7 +76,7 @@ def serve(
         if seconds is None:  # approvals made while the service was down
             worker.submit(PROMOTE, "start-up")
         listener.start()
-        uri = tracking.tracking_uri()
+        uri = tracking.shown_uri()
         log(
             f"model {model!r} at {uri}: deliveries to http://{host}:{receiver.server_port}"
             f"{WEBHOOK_PATH}, health at /health"
@@ -86,13 +88,15 @@ def serve(
         while not stop.wait(0.5):
             pass
         _restore(previous)  # a second signal stops at once, without waiting for the action
-        log("stopping: no new deliveries; finishing the action in progress")
+        log("stopping: deliveries are answered 503; finishing the action in progress")
     finally:
         _restore(previous)
+        # The receiver answers until the action is done: /health stays up, and a delivery
+        # gets a 503 that MLflow retries, not a refused connection.
+        worker.stop()
         if listener.is_alive():
             receiver.shutdown()
             listener.join()
-        worker.stop()
         receiver.server_close()
     log("stopped")
 

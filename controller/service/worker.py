@@ -2,7 +2,9 @@
 
 An approval and a scheduled cycle never overlap in this process, and a burst of hints
 collapses into one pending action of each kind: an action re-reads the registry, so two
-queued promotes do no more than one.
+queued promotes do no more than one. A promote that fails (MLflow briefly down, say) is
+tried again after 10 s, then after twice as long each time, up to 10 minutes, until a
+promote or a cycle succeeds: without ``--every`` no cycle would make it good.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from controller import tracking
 from controller._errors import DriftctlError
@@ -20,6 +22,7 @@ from controller.loop import cycle as loop
 from controller.policy import Policy
 
 PROMOTE, CYCLE = "promote", "cycle"
+RETRY_FIRST, RETRY_MAX = 10.0, 600.0  # seconds before a failed promote is tried again
 
 
 def log(line: str) -> None:
@@ -41,20 +44,23 @@ class Worker:
         self._stopping = False
         self._state = {"last_action": None, "last_action_at": None, "last_result": None,
                        "last_error": None, "last_error_at": None, "actions": 0,
-                       "running": None}
+                       "running": None, "promote_retry_at": None}
         self._thread = threading.Thread(target=self._loop, name="driftctl-worker")
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, kind: str, why: str) -> bool:
-        """Queue ``kind``; False when one is already waiting (it will read the same registry)."""
+    def submit(self, kind: str, why: str) -> str:
+        """Queue ``kind``: ``queued``, ``already queued`` (the waiting one will read the same
+        registry) or ``stopping`` (nothing is queued any more)."""
         with self._wake:
-            if self._stopping or any(k == kind for k, _ in self._pending):
-                return False
+            if self._stopping:
+                return "stopping"
+            if any(k == kind for k, _ in self._pending):
+                return "already queued"
             self._pending.append((kind, why))
             self._wake.notify()
-            return True
+            return "queued"
 
     def stop(self) -> None:
         """Finish the action in progress, drop the waiting ones, and return."""
@@ -77,25 +83,39 @@ class Worker:
     def _loop(self) -> None:
         # The first cycle runs at once: deliveries lost while the service was down are
         # made good by reading the registry, not by waiting for the next hint.
-        next_cycle = time.monotonic()
+        next_cycle = time.monotonic() if self.every is not None else None
+        retry_at, backoff = None, 0.0
         while True:
             with self._wake:
                 while not self._stopping and not self._pending:
-                    if self.every is not None and time.monotonic() >= next_cycle:
+                    now = time.monotonic()
+                    if next_cycle is not None and now >= next_cycle:
                         self._pending.append((CYCLE, "scheduled"))
-                        break
-                    self._wake.wait(
-                        None if self.every is None else next_cycle - time.monotonic()
-                    )
+                    elif retry_at is not None and now >= retry_at:
+                        self._pending.append((PROMOTE, "retry after a failure"))
+                    else:
+                        due = [t for t in (next_cycle, retry_at) if t is not None]
+                        self._wake.wait(min(due) - now if due else None)
                 if self._stopping:
                     return
                 kind, why = self._pending.popleft()
                 self._state["running"] = kind  # with the pop: never idle-looking in between
-            self._act(kind, why)
+            failed = self._act(kind, why)
             if kind == CYCLE and self.every is not None:
                 next_cycle = time.monotonic() + self.every
+            if kind == PROMOTE and failed:
+                backoff = min(backoff * 2, RETRY_MAX) if backoff else RETRY_FIRST
+                retry_at = time.monotonic() + backoff
+                log(f"promote: trying again in {backoff:.0f} s")
+            elif not failed:  # a cycle reconciles the registry as a promote does
+                retry_at, backoff = None, 0.0
+            with self._wake:
+                self._state["promote_retry_at"] = None if retry_at is None else (
+                    datetime.now(UTC) + timedelta(seconds=retry_at - time.monotonic())
+                ).isoformat(timespec="seconds")
 
-    def _act(self, kind: str, why: str) -> None:
+    def _act(self, kind: str, why: str) -> bool:
+        """Run ``kind``, record and log what it did; True when it failed."""
         started = time.monotonic()
         error = None
         try:
@@ -106,20 +126,26 @@ class Worker:
                     said = _cycle_words(loop.cycle(self.model, policy=self.policy))
             result = "; ".join(said)
         except DriftctlError as exc:
-            error = result = f"{exc.problem} (fix: {exc.fix})"
+            result = f"{exc.problem} (fix: {exc.fix})"
+            # /health answers anyone: the error's kind and first line, never a whole trace.
+            error = f"{type(exc).__name__}: {exc.problem.splitlines()[0][:300]}"
         except Exception as exc:  # a bug must not stop the service: report it and go on
-            error = result = f"internal error: {exc!r}"
+            result = f"internal error: {exc!r}"
+            error = f"internal error ({type(exc).__name__}); see the service's log"
             traceback.print_exc(file=sys.stderr)
+        uri = tracking.tracking_uri()
+        result = tracking.redact(result, uri)
+        error = error and tracking.redact(error, uri)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._wake:
-            self._state.update(
-                last_action=kind, last_action_at=now, last_result=result, running=None
-            )
+            self._state.update(last_action=kind, last_action_at=now,
+                               last_result=error or result, running=None)
             self._state["actions"] += 1
             if error:
                 self._state.update(last_error=f"{kind}: {error}", last_error_at=now)
         took = time.monotonic() - started
         log(f"{kind} ({why}) {'FAILED' if error else 'done'} in {took:.1f} s: {result}")
+        return error is not None
 
 
 def _cycle_words(result: loop.CycleResult) -> list[str]:

@@ -33,7 +33,9 @@ from controller.tracking.artifacts import (
 from controller.tracking.baselines import link_baseline, load_baseline, log_baseline, save_baseline
 from controller.tracking.connection import (
     client,
+    redact,
     set_tracking_uri,
+    shown_uri,
     tracking_uri,
     translated_errors,
     use_client,
@@ -157,6 +159,7 @@ __all__ = [
     "model_version",
     "read_table_artifact",
     "read_text_artifact",
+    "redact",
     "require_webhook_server",
     "resolve_version",
     "save_baseline",
@@ -165,6 +168,7 @@ __all__ = [
     "set_run_tag",
     "set_tracking_uri",
     "set_version_tag",
+    "shown_uri",
     "singleton_run",
     "spark_udf",
     "start_run",

@@ -4,7 +4,9 @@ MLflow reports becomes."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
+from urllib.parse import unquote, urlsplit
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -56,14 +58,40 @@ def set_tracking_uri(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact(text: str, uri: str | None = None) -> str:
+    """``text`` without the user-info of any URL in it (``http://alice:pw@host`` reads
+    ``http://***@host``), nor ``uri``'s password anywhere else: what may go to a log, an
+    error message or ``/health``."""
+    secrets = set()
+    if uri:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(uri).password
+            if password:
+                secrets |= {password, unquote(password)}
+    text = _USERINFO.sub("***@", text)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def shown_uri() -> str:
+    """The tracking URI as it may be shown: without its user name or password."""
+    return redact(tracking_uri())
+
+
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Report an error MLflow raises as a ``TrackingError``: what MLflow said, and where."""
+    """Report an error MLflow raises as a ``TrackingError``: what MLflow said, and where,
+    never a password the tracking URI holds."""
     try:
         yield
     except MlflowException as exc:
+        uri = tracking_uri()
         raise TrackingError(
-            f"MLflow ({tracking_uri()}) reported: {exc.message}",
+            f"MLflow ({redact(uri, uri)}) reported: {redact(exc.message, uri)}",
             "act on MLflow's message above; if MLflow is unreachable, check --tracking-uri / "
             "MLFLOW_TRACKING_URI and that the server is up",
         ) from exc

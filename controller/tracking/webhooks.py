@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from controller._errors import DriftctlError
-from controller.tracking.connection import client, tracking_uri
+from controller.tracking.connection import client, shown_uri, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,9 @@ class Webhook:
 
 def require_webhook_server() -> None:
     """Refuse a tracking URI through which no webhook would ever fire."""
-    uri = tracking_uri()
-    if urlparse(uri).scheme not in ("http", "https"):
+    if urlparse(tracking_uri()).scheme not in ("http", "https"):
         raise DriftctlError(
-            f"MLflow at {uri} calls no webhooks: they fire only inside a tracking server "
+            f"MLflow at {shown_uri()} calls no webhooks: they fire only inside a tracking server "
             "(`mlflow server`) with a SQL store, not from a client writing to the store",
             "start `mlflow server --backend-store-uri sqlite:///mlflow.db` (or another SQL "
             "database) and point --tracking-uri / MLFLOW_TRACKING_URI at it "
