@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 
 from controller import alerts, tracking
 from controller._errors import DriftctlError
-from controller.policy import Policy
+from controller.policy import Policy, parse_duration
 from controller.service.receiver import WEBHOOK_PATH, Receiver
 from controller.service.worker import PROMOTE, Worker, log
 
 SECRET_ENV = "DRIFTCTL_WEBHOOK_SECRET"
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def secret() -> str:
@@ -32,12 +30,12 @@ def secret() -> str:
 
 def parse_every(text: str) -> float:
     """Seconds in an interval written ``90s``, ``30m``, ``1h`` or ``1d``."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", text or "")
-    if not m or float(m[1]) <= 0:
+    try:
+        return parse_duration((text or "").strip())
+    except ValueError:
         raise DriftctlError(
             f"--every {text!r} is not an interval", "write a number and a unit: 90s, 30m, 1h"
-        )
-    return float(m[1]) * _UNITS[m[2]]
+        ) from None
 
 
 def serve(
