@@ -430,8 +430,9 @@ class Policy:
         _known(multivariate, {f.name for f in fields(Multivariate)}, "[multivariate]")
         retrain = data.get("retrain", {})
         _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
+        _known(data.get("alerts", {}), {f.name for f in fields(Alerts)} - {"sender"} | {"from"},
+               "[alerts]")
         alerts = dict(data.get("alerts", {}))
-        _known(alerts, {f.name for f in fields(Alerts)} - {"sender"} | {"from"}, "[alerts]")
         if "from" in alerts:
             alerts["sender"] = alerts.pop("from")
         if isinstance(alerts.get("to"), list):

@@ -175,8 +175,9 @@ def _nested(tmp: Path) -> str:
 
 
 def _wide(tmp: Path) -> str:
-    extra = pd.DataFrame(np.zeros((len(BATCH), 10_000)), columns=[f"c{i}" for i in range(10_000)])
-    return _write(tmp, pd.concat([BATCH, extra], axis=1))
+    rows = BATCH.head(10)
+    extra = pd.DataFrame(np.zeros((len(rows), 10_000)), columns=[f"c{i}" for i in range(10_000)])
+    return _write(tmp, pd.concat([rows, extra], axis=1), "batch.csv")
 
 
 def _directory(tmp: Path) -> str:
