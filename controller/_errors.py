@@ -50,3 +50,13 @@ class TrackingError(DriftctlError):
 class ModelLoadError(DriftctlError):
     """A model logged in MLflow cannot be loaded here: its files are gone, its flavor's
     library is missing, or it was saved by another version of that library."""
+
+
+def shown(values, limit: int = 5, width: int = 60) -> str:
+    """``values`` as an error message shows them: the first ``limit``, each cut to ``width``
+    characters, and how many more. A 10 MB cell or 10,000 column names stay one line."""
+    values = list(values)
+    parts = [repr(v) for v in values[:limit]]
+    parts = [p if len(p) <= width else p[:width] + "..." for p in parts]
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return f"[{', '.join(parts)}]{more}"

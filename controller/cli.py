@@ -325,6 +325,10 @@ def _run(args) -> int:
     if args.command == "baseline":
         from controller.profiles.build import build_baseline
 
+        # A reference sample smaller than the policy's smallest sample calibrates nothing.
+        _at_least("--sample-size", args.sample_size, 100, "the rows to keep, e.g. 10000")
+        _at_least("--spark-sample-size", args.spark_sample_size, 100,
+                  "the rows to sample, e.g. 100000")
         spark = batches.spark_engine(args.engine, args.data, args.table)
         mv = tracking.resolve_version(args.model, version=args.version, alias=args.alias)
         if spark is not None:
@@ -412,6 +416,7 @@ def _run(args) -> int:
             from controller.loop.cycle import monitor, summary_json
 
         _check_last(args.last)
+        _check_window(args.since, args.until)
         if args.last is not None and args.until:
             raise DriftctlError(
                 "--last cannot be combined with --until",
@@ -471,7 +476,15 @@ def _run(args) -> int:
 
     if args.command == "serve":
         from controller.service import serve
+        from controller.service.run import parse_every
 
+        if not 0 <= args.port <= 65535:
+            raise DriftctlError(
+                f"--port must be a TCP port from 0 to 65535, got {args.port}",
+                "pass a free port, e.g. --port 8787 (0: any free port)",
+            )
+        if args.every is not None:
+            parse_every(args.every)
         serve(args.model, host=args.host, port=args.port, every=args.every,
               policy=_policy(args))
         return EXIT_OK
@@ -485,6 +498,8 @@ def _run(args) -> int:
     if args.command == "demo":
         from controller.demo.run import run_demo
 
+        _at_least("--weeks", args.weeks, 1, "the weeks of production to play, e.g. 10")
+        _at_least("--rows", args.rows, 100, "the rows of each week, e.g. 2000")
         run_demo(weeks=args.weeks, rows=args.rows)
         return EXIT_OK
     raise AssertionError(args.command)
@@ -510,11 +525,25 @@ def _policy(args):
     return Policy.from_toml(args.policy) if args.policy else Policy()
 
 
+def _at_least(flag: str, value: int | None, least: int, what: str) -> None:
+    """An integer argument below its least value is bad input, not a crash later on."""
+    if value is not None and value < least:
+        raise DriftctlError(f"{flag} must be at least {least}, got {value}", f"pass {what}")
+
+
 def _check_last(last: int | None) -> None:
-    if last is not None and last < 1:
+    _at_least("--last", last, 1, "the number of recent batches to monitor")
+
+
+def _check_window(since: str | None, until: str | None) -> None:
+    """``--since`` and ``--until`` must be dates, the second after the first."""
+    from controller.loop.window import _range
+
+    lo, hi = _range(since, until)
+    if lo is not None and hi is not None and hi <= lo:
         raise DriftctlError(
-            f"--last must be at least 1, got {last}",
-            "pass the number of recent batches to monitor",
+            f"--until {until} is not after --since {since}: the window is empty",
+            "swap them, or pass an --until later than --since",
         )
 
 

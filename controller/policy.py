@@ -305,10 +305,10 @@ class Policy:
                 raise _bad("batches", name, f"an int in the range [{lo}, inf)", k)
         if self.batches.rows not in ("auto", "copy", "pointer"):
             raise _bad("batches", "rows", "'auto', 'copy' or 'pointer'", self.batches.rows)
-        for f in fields(Quality):
+        for f in fields(Quality):  # each a share of rows: above 1, it could never alert
             value = getattr(self.quality, f.name)
-            if not _number(value) or value < 0:
-                raise _bad("quality", f.name, "a number >= 0", value)
+            if not _number(value) or value > 1:
+                raise _bad("quality", f.name, "a number in the range [0, 1]", value)
         for f in fields(Attribution):
             value = getattr(self.attribution, f.name)
             if f.type == "int" and (
@@ -430,8 +430,9 @@ class Policy:
         _known(multivariate, {f.name for f in fields(Multivariate)}, "[multivariate]")
         retrain = data.get("retrain", {})
         _known(retrain, {f.name for f in fields(Retrain)}, "[retrain]")
+        _known(data.get("alerts", {}), {f.name for f in fields(Alerts)} - {"sender"} | {"from"},
+               "[alerts]")
         alerts = dict(data.get("alerts", {}))
-        _known(alerts, {f.name for f in fields(Alerts)} - {"sender"} | {"from"}, "[alerts]")
         if "from" in alerts:
             alerts["sender"] = alerts.pop("from")
         if isinstance(alerts.get("to"), list):

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from controller import tracking
-from controller._errors import InputError
+from controller._errors import InputError, shown
 from controller.inputs import source
 from controller.inputs.model import predict
 from controller.inputs.source import BATCH_PATH, ID, LABEL, UNSCORED
@@ -115,7 +115,7 @@ def log_batch(
         if col not in frame.columns:
             raise InputError(
                 f"column {col!r} named on the command line is not in the batch "
-                f"(columns: {list(frame.columns)})",
+                f"(columns: {shown(frame.columns)})",
                 "check the spelling of --id-col, --timestamp-col, --prediction-col, --target",
             )
     features = list(baseline.features)
@@ -123,7 +123,7 @@ def log_batch(
     if id_col and frame[id_col].duplicated().any():
         raise InputError(
             f"id column {id_col!r} has duplicate values "
-            f"(e.g. {frame[id_col][frame[id_col].duplicated()].iloc[:3].tolist()})",
+            f"(e.g. {shown(frame[id_col][frame[id_col].duplicated()], 3)})",
             "give every row a unique id, so that late labels join to exactly one row",
         )
     times = _timestamps(frame, timestamp_col) if timestamp_col else None
@@ -336,7 +336,7 @@ def log_labels(
     if labels[id_col].duplicated().any():
         raise InputError(
             f"id column {id_col!r} repeats ids, e.g. "
-            f"{labels[id_col][labels[id_col].duplicated()].iloc[:3].tolist()}",
+            f"{shown(labels[id_col][labels[id_col].duplicated()], 3)}",
             "keep one label per id",
         )
     out = pd.DataFrame({ID: as_labels(labels[id_col]), LABEL: labels[target].to_numpy()})
@@ -436,7 +436,7 @@ def _read_file(path, features: dict, id_col: str | None) -> pd.DataFrame:
 def _check_labels(labels: pd.Series, baseline: Baseline, what: str) -> None:
     if baseline.task == "regression" and not pd.api.types.is_numeric_dtype(labels):
         raise InputError(
-            f"{what} is not numeric (values like {labels.dropna().iloc[:3].tolist()}), but "
+            f"{what} is not numeric (values like {shown(labels.dropna(), 3)}), but "
             "the model is a regressor",
             "pass the numeric target values",
         )
@@ -453,7 +453,7 @@ def _timestamps(frame: pd.DataFrame, col: str) -> pd.Series:
         times = pd.to_datetime(frame[col], utc=True)
     except (ValueError, TypeError) as exc:
         raise InputError(
-            f"time-stamp column {col!r} cannot be read as dates: {exc}",
+            f"time-stamp column {col!r} cannot be read as dates: {str(exc)[:200]}",
             "use ISO 8601 strings (2026-01-31T12:00:00Z) or a datetime column",
         ) from exc
     if times.isna().any():

@@ -100,7 +100,6 @@ def read(data=None, table: str | None = None):
     path, ``table:NAME``, or None for a DataFrame."""
     if is_spark_frame(data):
         return data, None
-    spark = session()
     if table is not None:
         source = TABLE + table
     elif data is not None:
@@ -116,17 +115,22 @@ def read(data=None, table: str | None = None):
         source = text
     else:
         raise InputError("no data given", "pass --data PATH or --table NAME")
-    return _open(spark, source), source
+    _parquet_only(source)  # before Spark starts, which takes seconds
+    return _open(session(), source), source
 
 
-def _open(spark, source: str):
-    from pyspark.errors import PySparkException
-
+def _parquet_only(source: str) -> None:
     if not source.startswith(TABLE) and source.lower().endswith((".csv", ".csv.gz")):
         raise InputError(
             f"the Spark engine reads parquet, not {source!r}",
             "convert the file to parquet, or log it with --engine pandas",
         )
+
+
+def _open(spark, source: str):
+    from pyspark.errors import PySparkException
+
+    _parquet_only(source)
     try:
         if source.startswith(TABLE):
             return spark.table(source.removeprefix(TABLE))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from controller._errors import InputError
+from controller._errors import InputError, shown
 from controller.attribution.explain import Explainer, NotExplainable, unexplained
 from controller.inputs.model import Predictions, predict, task_of
 from controller.inputs.tables import check_names, require_values
@@ -40,7 +40,7 @@ def build_baseline(
     check_names(data)
     if target is not None and target not in data.columns:
         raise InputError(
-            f"target column {target!r} is not in the data (columns: {list(data.columns)})",
+            f"target column {target!r} is not in the data (columns: {shown(data.columns)})",
             "pass the name of the label column with --target, or leave it out",
         )
     features = [c for c in data.columns if c != target and c not in exclude]

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from controller._errors import InputError
+from controller._errors import InputError, shown
 
 Kind = Literal["numeric", "categorical", "boolean"]
 _CATEGORICAL_VALUES = ("string", "empty", "boolean", "categorical")
@@ -37,7 +37,7 @@ def kind_of(series: pd.Series) -> Kind:
         if pd.api.types.is_object_dtype(dtype) and inferred not in _CATEGORICAL_VALUES:
             raise InputError(
                 f"column {series.name!r} has dtype object holding {inferred} values "
-                f"(for example {series.dropna().iloc[:3].tolist()})",
+                f"(for example {shown(series.dropna(), 3)})",
                 "cast it to one type before handing it to driftctl: numbers for a numeric "
                 "feature, strings for a categorical one",
             )

@@ -14,7 +14,7 @@ from controller.profiles import storage
 from controller.profiles.baseline import Baseline
 from controller.tracking.connection import client
 from controller.tracking.runs import active_run_id
-from controller.tracking.tags import BASELINE, BASELINE_PATH, BASELINE_RUN
+from controller.tracking.tags import BASELINE, BASELINE_PATH, BASELINE_RUN, MODEL
 
 
 def save_baseline(baseline: Baseline, run_id: str) -> None:
@@ -45,8 +45,18 @@ def load_baseline(mv: ModelVersion) -> tuple[Baseline, str]:
         except MlflowException:
             continue
         if run.info.lifecycle_stage == "active" and BASELINE in run.data.tags:
+            if run_id != mv.run_id:
+                _check_owner(c, mv, run)
             with tempfile.TemporaryDirectory() as tmp:
-                local = c.download_artifacts(run_id, run.data.tags[BASELINE], tmp)
+                try:
+                    local = c.download_artifacts(run_id, run.data.tags[BASELINE], tmp)
+                except (MlflowException, OSError) as exc:
+                    raise NotFoundError(
+                        f"the baseline of model {mv.name!r} version {mv.version} (run "
+                        f"{run_id}) has lost its files: {str(exc)[:300]}",
+                        f"log it again: driftctl baseline --model {mv.name} --version "
+                        f"{mv.version} --data TRAINING_DATA [--target LABEL]",
+                    ) from exc
                 return storage.load(local), run_id
     raise NotFoundError(
         f"model {mv.name!r} version {mv.version} has no driftctl baseline",
@@ -54,6 +64,22 @@ def load_baseline(mv: ModelVersion) -> tuple[Baseline, str]:
         "--data TRAINING_DATA [--target LABEL], or call controller.log_baseline(...) "
         "in the training run",
     )
+
+
+def _check_owner(c, mv: ModelVersion, run) -> None:
+    """A baseline linked by tag must be one of this model's: a baseline run names its model,
+    a training run is known by the versions registered from it."""
+    owner = run.data.tags.get(MODEL)
+    if owner is None:
+        names = {v.name for v in c.search_model_versions(f"run_id = '{run.info.run_id}'")}
+        owner = None if not names or mv.name in names else sorted(names)[0]
+    if owner is not None and owner != mv.name:
+        raise NotFoundError(
+            f"model {mv.name!r} version {mv.version} is linked (tag {BASELINE_RUN}) to the "
+            f"baseline of model {owner!r} (run {run.info.run_id})",
+            f"log this version's own baseline: driftctl baseline --model {mv.name} --version "
+            f"{mv.version} --data TRAINING_DATA [--target LABEL]",
+        )
 
 
 def log_baseline(
