@@ -231,6 +231,50 @@ def test_an_approval_needs_edit_on_the_model(auth_server):
     assert "approval" not in MlflowClient().get_model_version(MODEL, "1").tags
 
 
+def _seam_writes():
+    """Writes refused by the server itself (not checked up front), by what they need."""
+    from controller import tracking
+
+    def run():
+        return next(r.info.run_id for r in tracking.client().search_runs(
+            [tracking.client().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id]))
+
+    def upload():
+        Path("note.txt").write_text("x")
+        tracking.client().log_artifact(run(), "note.txt")
+
+    c = tracking.client
+    return {
+        "set alias": (lambda: c().set_registered_model_alias(MODEL, "x", "1"),
+                      "EDIT on registered model 'credit'"),
+        "remove alias": (lambda: c().delete_registered_model_alias(MODEL, "champion"),
+                         "MANAGE on registered model 'credit'"),
+        "version tag": (lambda: c().set_model_version_tag(MODEL, "1", "k", "v"),
+                        "EDIT on registered model 'credit'"),
+        "new run": (lambda: c().create_run(
+            c().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id),
+                    "EDIT on experiment 'driftctl-credit'"),
+        "run tag": (lambda: c().set_tag(run(), "k", "v"), "EDIT on experiment 'driftctl-credit'"),
+        "delete run": (lambda: c().delete_run(run()), "MANAGE on experiment 'driftctl-credit'"),
+        "artifact": (upload, "EDIT on experiment 'driftctl-credit'"),
+    }
+
+
+@pytest.mark.parametrize("write", list(_seam_writes()))
+def test_a_refused_write_names_what_it_needed(auth_server, write):
+    """MLflow's 403 says only "Permission denied": the error names the permission, the
+    model or experiment, and the fix."""
+    from controller import tracking
+    from controller._errors import TrackingError
+
+    call, needed = _seam_writes()[write]
+    login(READER)
+    with pytest.raises(TrackingError) as refused, tracking.translated_errors():
+        call()
+    assert f"user 'viewer' lacks {needed} (PERMISSION_DENIED)" in refused.value.problem
+    assert f"ask an admin to grant {needed.split(' on ')[0]} on" in refused.value.fix
+
+
 def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
     """EDIT on the model lets ``monitor`` and ``retrain`` run but not a promotion, which
     removes an alias (MANAGE): ``promote`` is refused up front, not half-way."""

@@ -144,7 +144,8 @@ def _passed_through(exc: BaseException) -> tuple[set[str], dict[str, str]]:
         tb = tb.tb_next
     for frame in reversed(frames):
         calls.add(frame.f_code.co_name)
-        for key in ("name", "registered_model_name", "run_id", "experiment_id"):
+        for key in ("name", "registered_model_name", "run_id", "experiment_id",
+                    "experiment_name"):
             value = frame.f_locals.get(key)
             if isinstance(value, str) and value:
                 args.setdefault(key, value)
@@ -153,6 +154,8 @@ def _passed_through(exc: BaseException) -> tuple[set[str], dict[str, str]]:
 
 def _experiment_name(names: dict[str, str]) -> str:
     """The experiment a refused run write was for, by name where the caller may read it."""
+    if "experiment_name" in names:
+        return names["experiment_name"]
     with contextlib.suppress(Exception):
         experiment_id = names.get("experiment_id") or client().get_run(
             names["run_id"]).info.experiment_id
