@@ -250,8 +250,7 @@ def check_permissions(command: str, model: str) -> None:
     from mlflow.utils.rest_utils import http_request
 
     def get(endpoint: str, **params: str):
-        return http_request(get_default_host_creds(uri), endpoint, "GET", max_retries=0,
-                            params=params)
+        return http_request(get_default_host_creds(uri), endpoint, "GET", params=params)
 
     me = get(_CURRENT_USER)
     if me.status_code == 401:
