@@ -322,6 +322,8 @@ def _run(args) -> int:
         from controller.inputs import batches
         from controller.inputs.tables import read_table
 
+    # Under basic-auth, a command the server would refuse half-way is refused before it writes.
+    tracking.check_permissions(args.command, getattr(args, "model", None) or "")
     if args.command == "baseline":
         from controller.profiles.build import build_baseline
 

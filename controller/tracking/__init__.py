@@ -32,6 +32,7 @@ from controller.tracking.artifacts import (
 )
 from controller.tracking.baselines import link_baseline, load_baseline, log_baseline, save_baseline
 from controller.tracking.connection import (
+    check_permissions,
     client,
     redact,
     set_tracking_uri,
@@ -120,6 +121,7 @@ __all__ = [
     "aliases",
     "artifact_path",
     "atomic_run",
+    "check_permissions",
     "client",
     "create_version",
     "create_webhook",

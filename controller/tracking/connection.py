@@ -4,15 +4,18 @@ MLflow reports becomes."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import mlflow
+import requests
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from controller._errors import TrackingError
+from controller.tracking.tags import EXPERIMENT
 
 _held: dict[tuple[str, str], MlflowClient] = {}  # (tracking URI, registry URI) -> client
 _injected: list[MlflowClient] = []
@@ -82,14 +85,216 @@ def shown_uri() -> str:
     return redact(tracking_uri())
 
 
+# What MLflow's basic-auth asks of each write driftctl makes: the endpoint's last part, the
+# resource kind it is checked on and the permission (READ < USE < EDIT < MANAGE). A 403 does
+# not say which permission was missing; the endpoint does. Removing (an alias, a tag, a run)
+# needs MANAGE where setting it needs EDIT, on the same endpoint for aliases.
+_NEEDED: dict[str, tuple[str, str]] = {
+    "registered-models/alias": ("registered model", "EDIT"),
+    "registered-models/set-tag": ("registered model", "EDIT"),
+    "registered-models/delete-tag": ("registered model", "MANAGE"),
+    "registered-models/update": ("registered model", "EDIT"),
+    "registered-models/create": ("registered model", "permission to create"),
+    "model-versions/create": ("registered model", "EDIT"),
+    "model-versions/update": ("registered model", "EDIT"),
+    "model-versions/set-tag": ("registered model", "EDIT"),
+    "model-versions/delete-tag": ("registered model", "MANAGE"),
+    "model-versions/delete": ("registered model", "MANAGE"),
+    "runs/delete": ("experiment", "MANAGE"),
+    "runs/restore": ("experiment", "MANAGE"),
+    "experiments/create": ("experiment", "permission to create"),
+}
+_ENDPOINT = re.compile(r"/api/[0-9.]+/mlflow(-artifacts)?/([\w/-]+)")
+_READS = ("get", "search", "list", "get-by-name", "get-download-uri")
+
+
+def _permission(exc: BaseException) -> tuple[str, str, str]:
+    """(permission, resource kind, resource name) that the refused request needed."""
+    calls, args = _passed_through(exc)
+    match = _ENDPOINT.search(str(exc))
+    artifacts, endpoint = (bool(match.group(1)), match.group(2)) if match else (False, "")
+    registry = endpoint.startswith(("registered-models", "model-versions"))
+    kind, needed = next(
+        (v for k, v in _NEEDED.items() if endpoint.startswith(k)),
+        ("registered model" if registry else "experiment", "EDIT"),
+    )
+    method = getattr(getattr(exc, "request", None), "method", None)
+    if endpoint.split("/")[-1] in _READS or (artifacts and method == "GET"):
+        needed = "READ"
+    if endpoint == "registered-models/alias":
+        if "delete_registered_model_alias" in calls:
+            needed = "MANAGE"
+        elif "get_model_version_by_alias" in calls:
+            needed = "READ"
+    if kind == "registered model":
+        return needed, kind, args.get("name") or args.get("registered_model_name") or "?"
+    return needed, kind, _experiment_name(args)
+
+
+def _passed_through(exc: BaseException) -> tuple[set[str], dict[str, str]]:
+    """The functions the error passed through, and their string arguments (``name``,
+    ``run_id``, ``experiment_id``; innermost first): which model or run a refused request
+    was for, since MLflow's 403 does not say."""
+    calls: set[str] = set()
+    args: dict[str, str] = {}
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        calls.add(frame.f_code.co_name)
+        for key in ("name", "registered_model_name", "run_id", "experiment_id",
+                    "experiment_name"):
+            value = frame.f_locals.get(key)
+            if isinstance(value, str) and value:
+                args.setdefault(key, value)
+    return calls, args
+
+
+def _experiment_name(names: dict[str, str]) -> str:
+    """The experiment a refused run write was for, by name where the caller may read it."""
+    if "experiment_name" in names:
+        return names["experiment_name"]
+    with contextlib.suppress(Exception):
+        experiment_id = names.get("experiment_id") or client().get_run(
+            names["run_id"]).info.experiment_id
+        return client().get_experiment(experiment_id).name
+    return names.get("experiment_id", "?")
+
+
+def _refused(exc: BaseException, status: int, uri: str) -> TrackingError:
+    """A 401 or 403 from MLflow as one error naming the credentials or the permission
+    missing, and what to do about it."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or urlsplit(uri).username
+    server = redact(uri, uri)
+    if status == 401:
+        if not user:
+            return TrackingError(
+                f"MLflow ({server}) refused: no credentials were given (UNAUTHENTICATED)",
+                "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of "
+                "the tracking server",
+            )
+        return TrackingError(
+            f"MLflow ({server}) refused: user {user!r} or its password was not accepted "
+            "(UNAUTHENTICATED)",
+            "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (an admin can reset "
+            "the password)",
+        )
+    needed, kind, name = _permission(exc)
+    return _denied(user, needed, kind, name, uri)
+
+
+def _denied(user: str | None, needed: str, kind: str, name: str, uri: str,
+            have: str | None = None) -> TrackingError:
+    who = f"user {user!r}" if user else "an anonymous caller"
+    lacks = needed if needed.startswith("permission") else f"{needed} on"
+    grant = (
+        f"ask an admin to grant {needed} on {kind} {name!r} to {user!r}"
+        if user and not needed.startswith("permission")
+        else f"ask an admin for {lacks} {kind} {name!r}"
+    )
+    has = f", it has {have}" if have else ""
+    return TrackingError(
+        f"MLflow ({redact(uri, uri)}) refused: {who} lacks {lacks} {kind} {name!r}{has} "
+        "(PERMISSION_DENIED)",
+        f"{grant} (see the README, \"Running against an authenticated MLflow\")",
+    )
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status of an authentication or permission error, else None."""
+    if isinstance(exc, MlflowException):
+        if exc.error_code == "PERMISSION_DENIED":
+            return 403
+        if exc.error_code in ("UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED") or (
+            "error code 401" in exc.message
+        ):
+            return 401
+        return None
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if status in (401, 403) else None
+
+
+# The least each command needs under MLflow's basic-auth: (on the controller's experiment
+# ``driftctl-<model>``, on the registered model). Measured against a real server: see the
+# README, "Running against an authenticated MLflow". Removing an alias (``challenger`` after
+# a decision, ``previous-champion`` on rollback) needs MANAGE, so every command that may
+# promote does.
+NEEDS: dict[str, tuple[str, str]] = {
+    "baseline": ("EDIT", "EDIT"),
+    "log-batch": ("EDIT", "READ"),
+    "log-labels": ("EDIT", "READ"),
+    "monitor": ("EDIT", "EDIT"),
+    "retrain": ("EDIT", "EDIT"),
+    "promote": ("EDIT", "MANAGE"),
+    "rollback": ("EDIT", "MANAGE"),
+    "cycle": ("EDIT", "MANAGE"),
+}
+_RANK = {"NO_PERMISSIONS": -1, "DENY": -1, "READ": 0, "USE": 1, "EDIT": 2, "MANAGE": 3}
+_OWN_PERMISSION = "/api/3.0/mlflow/users/permissions/get"
+_CURRENT_USER = "/api/2.0/mlflow/users/current"
+
+
+def check_permissions(command: str, model: str) -> None:
+    """Refuse a command up front when the tracking server's basic-auth would refuse one of
+    its writes half-way (a champion moved but the challenger alias kept, say): a few reads,
+    and nothing is written. A store without basic-auth (sqlite, a plain server, an older
+    MLflow) is not checked; MLflow still refuses what it must."""
+    needs = NEEDS.get(command)
+    uri = tracking_uri()
+    if needs is None or not uri.startswith(("http://", "https://")):
+        return
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    def get(endpoint: str, **params: str):
+        return http_request(get_default_host_creds(uri), endpoint, "GET", params=params)
+
+    me = get(_CURRENT_USER)
+    if me.status_code == 401:
+        raise _refused(Exception(me.text), 401, uri)
+    if me.status_code != 200:
+        return  # no basic-auth here (404), or a server that cannot tell: not checked
+    user = me.json()["user"]
+    if user.get("is_admin"):
+        return
+    experiment = client().get_experiment_by_name(EXPERIMENT.format(model=model))
+    resources = [("registered_model", "registered model", model, model, needs[1])]
+    if experiment is not None:  # else created by this command, its creator gets MANAGE
+        resources.append(
+            ("experiment", "experiment", experiment.experiment_id, experiment.name, needs[0]))
+    for resource_type, kind, resource_id, name, needed in resources:
+        response = get(_OWN_PERMISSION, username=user["username"],
+                       resource_type=resource_type, resource_id=resource_id)
+        if response.status_code != 200:
+            return
+        have = response.json().get("permission", "")
+        if _RANK.get(have, -1) >= _RANK[needed]:
+            continue
+        if kind == "registered model":
+            try:  # an unknown model is reported as such by the command, not as a refusal
+                client().get_registered_model(model)
+            except MlflowException:
+                return
+        raise _denied(user["username"], needed, kind, name, uri, have)
+
+
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
     """Report an error MLflow raises as a ``TrackingError``: what MLflow said, and where,
-    never a password the tracking URI holds."""
+    never a password the tracking URI holds. A refusal (HTTP 401 or 403, from MLflow's
+    REST calls or its artifact uploads) names the credentials or the permission missing."""
     try:
         yield
-    except MlflowException as exc:
+    except (MlflowException, requests.HTTPError) as exc:
         uri = tracking_uri()
+        status = _status(exc)
+        if status is not None:
+            raise _refused(exc, status, uri) from exc
+        if not isinstance(exc, MlflowException):
+            raise
         raise TrackingError(
             f"MLflow ({redact(uri, uri)}) reported: {redact(exc.message, uri)}",
             "act on MLflow's message above; if MLflow is unreachable, check --tracking-uri / "

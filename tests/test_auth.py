@@ -1,0 +1,299 @@
+"""driftctl against an MLflow server with basic-auth: each command as the account that owns
+the model, as a READ-only account and as an anonymous caller.
+
+The table runs in pipeline order on one server: each command is refused for the READ-only
+and the anonymous caller first (one error, exit 2, the registry and runs untouched), then
+run by the owner, which moves the state on for the next command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import _free_port, changed_concept, make_frame, register
+from mlflow.exceptions import MlflowException
+from mlflow.server import get_app_client
+from mlflow.tracking import MlflowClient
+
+from controller import cli
+from controller.inputs.batches import log_batch
+from controller.tracking.connection import NEEDS
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+ADMIN = ("admin", "admin-Pw-3k9Xq")
+OWNER = ("ctl", "ctl-Pw-7hT2m")
+READER = ("viewer", "viewer-Pw-5nB8w")
+MODEL = "credit"
+CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+
+def start_auth_server(root: Path, env: dict | None = None):
+    """A real ``mlflow server --app-name basic-auth`` on 127.0.0.1 with its own user store
+    (``default_permission = READ``) and an admin; returns (process, url)."""
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+        f"admin_username = {ADMIN[0]}\n"
+        f"admin_password = {ADMIN[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # Each request checks a scrypt hash otherwise: about a second on a busy machine.
+        "auth_cache_ttl_seconds = 600\n"
+    )
+    port = _free_port()
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed by stop()
+    server_env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
+         "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        env={**server_env, "MLFLOW_AUTH_CONFIG_PATH": str(config),
+             "MLFLOW_FLASK_SERVER_SECRET_KEY": "tests-only-key", **(env or {})},
+    )
+    proc.log = log
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            raise RuntimeError(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.log.close()
+
+
+def login(account: tuple[str, str] | None) -> None:
+    """Make the MLflow client in this process act as ``account`` (None: anonymous)."""
+    for key, value in zip(CREDENTIALS, account or (None, None), strict=True):
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def snapshot() -> dict:
+    """Everything a command may write, read by the admin: runs (deleted ones too) with
+    their status, tags, parameters and metrics, and every version with its tags, aliases
+    and description."""
+    login(ADMIN)
+    c = MlflowClient()
+    experiments = c.search_experiments(view_type=mlflow.entities.ViewType.ALL)
+    runs = c.search_runs([e.experiment_id for e in experiments],
+                         run_view_type=mlflow.entities.ViewType.ALL, max_results=5000)
+    model = c.get_registered_model(MODEL)
+    return {
+        "experiments": sorted(e.name for e in experiments),
+        "runs": {r.info.run_id: (r.info.status, r.info.lifecycle_stage, r.data.tags,
+                                 r.data.params, r.data.metrics) for r in runs},
+        "aliases": model.aliases,
+        "versions": {v.version: (v.tags, v.description, v.status)
+                     for v in c.search_model_versions(f"name='{MODEL}'")},
+    }
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    """The server, its users, and the model 'credit' registered by its owner ``ctl``
+    (the creator gets MANAGE), with two labelled batches already logged."""
+    root = tmp_path_factory.mktemp("auth")
+    saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "MLFLOW_TRACKING_URI")}
+    proc, url = start_auth_server(root)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        login(ADMIN)
+        admin = get_app_client("basic-auth", tracking_uri=url)
+        for user, password in (OWNER, READER):
+            admin.create_user(user, password)
+        os.environ["MLFLOW_TRACKING_URI"] = url
+        mlflow.set_tracking_uri(url)
+        login(OWNER)
+        register(MODEL)
+        for week in range(2):
+            log_batch(MODEL, changed_concept(600, 30 + week), target="y")
+        frame = changed_concept(600, 32)
+        frame["id"] = range(len(frame))
+        frame.to_parquet(root / "labelled.parquet")
+        frame.drop(columns="y").to_parquet(root / "batch.parquet")
+        frame[["id", "y"]].to_parquet(root / "labels.parquet")
+        make_frame(800, 9).to_parquet(root / "train.parquet")
+        yield url, root
+    finally:
+        os.chdir(cwd)
+        mlflow.set_tracking_uri(None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stop(proc)
+
+
+def driftctl(*args: str) -> tuple[int, str, str]:
+    """Run the command line in this process (its imports are paid once): status, out, err."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def _approve() -> None:
+    login(OWNER)
+    MlflowClient().set_model_version_tag(MODEL, "2", "approval", "approved")
+
+
+# Pipeline order: each owner's run leaves what the next command needs (a challenger to
+# approve and promote, a previous champion to roll back to).
+COMMANDS = {
+    "baseline": (["--version", "1", "--data", "train.parquet", "--target", "y"], None),
+    "log-batch": (["--data", "labelled.parquet", "--id-col", "id", "--target", "y"], None),
+    "log-labels": (["--data", "labels.parquet", "--id-col", "id", "--target", "y"], None),
+    "monitor": (["--last", "1"], None),
+    "retrain": ([], None),
+    "promote": ([], _approve),
+    "rollback": ([], None),
+    "cycle": (["--last", "1"], None),
+}
+ACCOUNTS = {"reader": READER, "anonymous": None, "owner": OWNER}
+# The refusal expected: what a READ-only account lacks (on the model, checked first, else
+# on the experiment), or the credentials an anonymous caller did not give.
+REFUSED = {
+    "reader": lambda command: (
+        f"user 'viewer' lacks {NEEDS[command][1]} on registered model 'credit', it has READ"
+        if NEEDS[command][1] != "READ"
+        else "user 'viewer' lacks EDIT on experiment 'driftctl-credit', it has READ"),
+    "anonymous": lambda command: "no credentials were given (UNAUTHENTICATED)",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "account"),
+    [(c, a) for c in COMMANDS for a in ACCOUNTS],
+    ids=[f"{c}-{a}" for c in COMMANDS for a in ACCOUNTS],
+)
+def test_each_command_works_for_its_owner_and_is_refused_cleanly_otherwise(
+    auth_server, command, account
+):
+    args, prepare = COMMANDS[command]
+    if prepare and account == "reader":
+        prepare()
+    before = snapshot()
+    login(ACCOUNTS[account])
+    code, out, err = driftctl(command, "--model", MODEL, *args)
+    if account == "owner":
+        assert code == 0, err
+        assert snapshot() != before
+        return
+    assert code == 2, err
+    assert "Traceback" not in err and out == ""
+    (problem, fix) = err.strip().splitlines()
+    assert REFUSED[account](command) in problem, problem
+    assert "fix:" in fix and ("ask an admin to grant" in fix or "MLFLOW_TRACKING_USERNAME" in fix)
+    assert snapshot() == before
+
+
+def test_an_approval_needs_edit_on_the_model(auth_server):
+    """MLflow refuses an approval tag from an account without EDIT on the model: what the
+    registry guarantees about who approved (it records no actor)."""
+    login(READER)
+    with pytest.raises(MlflowException) as refused:
+        MlflowClient().set_model_version_tag(MODEL, "1", "approval", "approved")
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    login(ADMIN)
+    assert "approval" not in MlflowClient().get_model_version(MODEL, "1").tags
+
+
+def _seam_writes():
+    """Writes refused by the server itself (not checked up front), by what they need."""
+    from controller import tracking
+
+    def run():
+        return next(r.info.run_id for r in tracking.client().search_runs(
+            [tracking.client().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id]))
+
+    def upload():
+        Path("note.txt").write_text("x")
+        tracking.client().log_artifact(run(), "note.txt")
+
+    c = tracking.client
+    return {
+        "set alias": (lambda: c().set_registered_model_alias(MODEL, "x", "1"),
+                      "EDIT on registered model 'credit'"),
+        "remove alias": (lambda: c().delete_registered_model_alias(MODEL, "champion"),
+                         "MANAGE on registered model 'credit'"),
+        "version tag": (lambda: c().set_model_version_tag(MODEL, "1", "k", "v"),
+                        "EDIT on registered model 'credit'"),
+        "new run": (lambda: c().create_run(
+            c().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id),
+                    "EDIT on experiment 'driftctl-credit'"),
+        "run tag": (lambda: c().set_tag(run(), "k", "v"), "EDIT on experiment 'driftctl-credit'"),
+        "delete run": (lambda: c().delete_run(run()), "MANAGE on experiment 'driftctl-credit'"),
+        "artifact": (upload, "EDIT on experiment 'driftctl-credit'"),
+    }
+
+
+@pytest.mark.parametrize("write", list(_seam_writes()))
+def test_a_refused_write_names_what_it_needed(auth_server, write):
+    """MLflow's 403 says only "Permission denied": the error names the permission, the
+    model or experiment, and the fix."""
+    from controller import tracking
+    from controller._errors import TrackingError
+
+    call, needed = _seam_writes()[write]
+    login(READER)
+    with pytest.raises(TrackingError) as refused, tracking.translated_errors():
+        call()
+    assert f"user 'viewer' lacks {needed} (PERMISSION_DENIED)" in refused.value.problem
+    assert f"ask an admin to grant {needed.split(' on ')[0]} on" in refused.value.fix
+
+
+def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
+    """EDIT on the model lets ``monitor`` and ``retrain`` run but not a promotion, which
+    removes an alias (MANAGE): ``promote`` is refused up front, not half-way."""
+    url, _ = auth_server
+    login(ADMIN)
+    admin = get_app_client("basic-auth", tracking_uri=url)
+    admin.create_user("editor", "editor-Pw-2wR6z")
+    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
+    admin.grant_user_permission("editor", "experiment", experiment, "EDIT")
+    admin.grant_user_permission("editor", "registered_model", MODEL, "EDIT")
+    before = snapshot()
+    login(("editor", "editor-Pw-2wR6z"))
+    code, _, err = driftctl("rollback", "--model", MODEL)
+    assert code == 2 and "Traceback" not in err
+    assert "user 'editor' lacks MANAGE on registered model 'credit', it has EDIT" in err
+    assert "ask an admin to grant MANAGE on registered model 'credit' to 'editor'" in err
+    assert snapshot() == before
+    # What EDIT is enough for: a batch (it reads the model, writes a run).
+    login(("editor", "editor-Pw-2wR6z"))
+    code, _, err = driftctl("log-batch", "--model", MODEL, "--data", "batch.parquet",
+                            "--id-col", "id")
+    assert code == 0, err
