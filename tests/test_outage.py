@@ -35,6 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from controller import tracking
 from controller.inputs.batches import log_batch
+from controller.loop import registry
 from controller.tracking.runs import LEASE, SWEPT
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -219,6 +220,7 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
 
 def test_a_kill_between_promotion_steps_is_finished_by_the_next_cycle(servers, at, policy):
     register("outage-promote", seed=5)
+    registry.reconcile("outage-promote")  # driftctl manages it: version 1 is adopted
     model = fit_model(make_frame(3000, 7))
     version = register_model("outage-promote", model, make_frame(2000, 9),
                              alias="challenger", target="y")[0]
