@@ -346,8 +346,6 @@ def promote(name: str, policy: Policy | None = None) -> list[str]:
     """Carry out what was decided in the registry (``driftctl promote``, an approval that
     reached ``driftctl serve``); returns what happened, in words."""
     policy = policy or Policy()
-    # Runs an earlier command left RUNNING (killed, or cut off from the server) end failed.
-    tracking.sweep(name, policy.tracking.deadline_seconds)
     alerts.begin(name, policy)  # a webhook without its secret fails here, before any write
     said = registry.reconcile(name, policy.retrain.promotion)
     return said + alerts.dispatch(name, policy)

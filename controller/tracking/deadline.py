@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+from controller.tracking.connection import shown_uri
+
 _MAX_TIMEOUT = 120  # MLflow's default wait for one answer
 _until: list[float] = []  # when the running command's watchdog ends it (time.time())
 
@@ -89,7 +91,7 @@ class Watchdog:
             print(
                 f"driftctl {self.command}: error: the command did not finish within the "
                 f"policy's deadline of {self.seconds:g} s (the tracking server at "
-                f"{_shown()} did not answer in time, or the work took longer)\n"
+                f"{shown_uri()} did not answer in time, or the work took longer)\n"
                 "  fix: check that the tracking server is up and reachable, then run the "
                 "command again (the next cycle finishes what this one left); a long "
                 "retrain needs a longer [tracking] deadline in the policy",
@@ -98,8 +100,3 @@ class Watchdog:
             )
         os._exit(self.exit_status if self._settled is None else self._settled)
 
-
-def _shown() -> str:
-    from controller.tracking.connection import shown_uri
-
-    return shown_uri()
