@@ -95,7 +95,7 @@ Example (every key optional; these are the defaults)::
 
     [tracking]
     deadline = "30m"              # the longest a command may take; then it ends with one error
-    retries = 3                   # retries of a request on a connection error or 5xx
+    retries = 2                   # retries of a request on a connection error or 5xx
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ class Tracking:
 
     deadline: str = "30m"  # a command's wall clock, retries included; a run left RUNNING
     # longer than this has no live driftctl behind it, and the next cycle marks it failed
-    retries: int = 3  # MLflow's retries of one request on a connection error or 5xx
+    retries: int = 2  # MLflow's retries of one request on a connection error or 5xx
 
     @property
     def deadline_seconds(self) -> float:

@@ -179,7 +179,7 @@ def test_tracking_settings_load_and_size_mlflows_retries():
 
     t = Policy.from_dict({"tracking": {"deadline": "2m", "retries": 5}}).tracking
     assert (t.deadline_seconds, t.retries) == (120, 5)
-    assert Policy().tracking.deadline_seconds == 1800 and Policy().tracking.retries == 3
+    assert Policy().tracking.deadline_seconds == 1800 and Policy().tracking.retries == 2
     for deadline in (5, 20, 45, 120, 1800, 86400):
         for retries in range(11):
             s = {k: int(v) for k, v in http_settings(deadline, retries).items()}
