@@ -42,7 +42,7 @@ from controller.loop import registry
 from controller.tracking.runs import LEASE, SWEPT
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
-DEADLINE = 45  # seconds: the policy of the commands the tests cut off
+DEADLINE = 30  # seconds: the policy of the commands the tests cut off
 MLFLOW_HTTP = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
                "MLFLOW_HTTP_REQUEST_TIMEOUT")
 
@@ -65,6 +65,8 @@ class Servers:
              "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
             start_new_session=True,  # its own process group: uvicorn runs in a child
+            # No job runner (a dozen more processes): driftctl runs no server-side jobs.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         return proc, f"http://127.0.0.1:{port}", log
 
@@ -142,7 +144,7 @@ def at(servers, monkeypatch, tmp_path):
 @pytest.fixture
 def policy(tmp_path) -> str:
     path = tmp_path / "policy.toml"
-    path.write_text(f'[tracking]\ndeadline = "{DEADLINE}s"\nretries = 2\n')
+    path.write_text(f'[tracking]\ndeadline = "{DEADLINE}s"\nretries = 1\n')
     return str(path)
 
 
@@ -187,8 +189,7 @@ def _running(model: str) -> list:
 def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
         servers, at, policy):
     register("outage")
-    for week in range(2):
-        log_batch("outage", make_frame(500, 60 + week).drop(columns="y"))
+    log_batch("outage", make_frame(500, 60).drop(columns="y"))
     cut_off = ("cycle", "--model", "outage", "--policy", policy)
     cycle = ("cycle", "--model", "outage")  # the default deadline: half an hour
 
@@ -248,7 +249,7 @@ def test_a_kill_between_promotion_steps_is_finished_by_the_next_cycle(servers, a
 
 def test_a_server_that_never_answers_ends_the_command_at_its_deadline(tmp_path, monkeypatch):
     """A server that accepts connections and never answers (hung, or behind a proxy that
-    holds them): MLflow's timeouts and retries, then the watchdog, end the command."""
+    holds them): each request waits for its timeout, and the watchdog ends the command."""
     for key in MLFLOW_HTTP:
         monkeypatch.delenv(key, raising=False)
     held = []
@@ -258,16 +259,14 @@ def test_a_server_that_never_answers_ends_the_command_at_its_deadline(tmp_path, 
         threading.Thread(target=_hold, args=(hole, held), daemon=True).start()
         uri = f"http://127.0.0.1:{hole.getsockname()[1]}"
         path = tmp_path / "policy.toml"
-        for deadline, said in (("6s", "did not finish within the policy's deadline of 6 s"),
-                               ("10s", "Read timed out")):
-            path.write_text(f'[tracking]\ndeadline = "{deadline}"\nretries = 2\n')
-            started = time.monotonic()
-            code, _out, err = run_cli("cycle", "--model", "m", "--tracking-uri", uri,
-                                      "--policy", str(path))
-            took = time.monotonic() - started
-            assert code == 2 and said in err, err
-            _one_clear_error(err, "cycle")
-            assert took < float(deadline[:-1]) + 10, took  # the imports come first
+        path.write_text('[tracking]\ndeadline = "6s"\nretries = 2\n')
+        started = time.monotonic()
+        code, _out, err = run_cli("cycle", "--model", "m", "--tracking-uri", uri,
+                                  "--policy", str(path))
+        took = time.monotonic() - started
+    assert code == 2 and "did not finish within the policy's deadline of 6 s" in err, err
+    _one_clear_error(err, "cycle")
+    assert took < 6 + 10, took  # the imports come first
     for conn in held:
         conn.close()
 
