@@ -288,22 +288,30 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow prints run links to stdout, which must stay clean for --json.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    # A scheduled job should fail within seconds, not minutes, when the server is down.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     with _timing.phase("imports"):
         from controller import tracking  # after parsing, so that --help answers at once
+        from controller.policy import Policy
 
     if args.tracking_uri:
         tracking.set_tracking_uri(args.tracking_uri)
+    watchdog, code = None, EXIT_INTERNAL
     try:
         # An error MLflow reports (an unreachable server, say) is a DriftctlError too.
         with tracking.translated_errors():
-            return _run(args)
+            # The policy's deadline bounds the command, MLflow's retries included: a
+            # scheduled job fails with one error, and never hangs, when the server is gone.
+            path = getattr(args, "policy", None)
+            limits = (Policy.from_toml(path) if path else Policy()).tracking
+            tracking.apply_http_settings(limits.deadline_seconds, limits.retries)
+            if args.command != "serve":  # a server runs until it is stopped
+                watchdog = tracking.Watchdog(limits.deadline_seconds, args.command, EXIT_INPUT)
+                watchdog.start()
+            code = _run(args)
     except DriftctlError as exc:
         print(f"driftctl {args.command}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
-        return EXIT_INPUT
+        code = EXIT_INPUT
     except KeyboardInterrupt:
-        return 130
+        code = 130
     except Exception:
         traceback.print_exc()
         print(
@@ -311,9 +319,14 @@ def main(argv: list[str] | None = None) -> int:
             "trace above)",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        code = EXIT_INTERNAL
     finally:
+        if watchdog is not None:
+            # Run as the command, the watchdog goes on bounding the exit handlers (MLflow
+            # ends an active run at exit); called from Python, it stops with the call.
+            watchdog.settle(code) if argv is None else watchdog.cancel()
         _timing.write()
+    return code
 
 
 def _run(args) -> int:

@@ -92,6 +92,10 @@ Example (every key optional; these are the defaults)::
     repeat_after = "24h"          # an unresolved episode is sent again after this long
     recovery = false              # also send a notice when an episode ends
     ui_url = ""                   # the MLflow UI for links; default: an http(s) tracking URI
+
+    [tracking]
+    deadline = "30m"              # the longest a command may take; then it ends with one error
+    retries = 2                   # retries of a request on a connection error or 5xx
 """
 
 from __future__ import annotations
@@ -251,6 +255,19 @@ class Alerts:
         return parse_duration(self.repeat_after)
 
 
+@dataclass(frozen=True)
+class Tracking:
+    """A command's deadline and MLflow's retries of a request (``controller.tracking.deadline``)."""
+
+    deadline: str = "30m"  # a command's wall clock, retries included; a run left RUNNING
+    # longer than this has no live driftctl behind it, and the next cycle marks it failed
+    retries: int = 2  # MLflow's retries of one request on a connection error or 5xx
+
+    @property
+    def deadline_seconds(self) -> float:
+        return parse_duration(self.deadline)
+
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -287,6 +304,7 @@ class Policy:
     multivariate: Multivariate = Multivariate()
     retrain: Retrain = Retrain()
     alerts: Alerts = Alerts()
+    tracking: Tracking = Tracking()
 
     def __post_init__(self):
         for name, lo, hi in (("fdr", 0, 1), ("false_alarm_rate", 0, 1)):
@@ -362,6 +380,7 @@ class Policy:
         if self.retrain.metric not in metrics:
             raise _bad("retrain", "metric", f"one of {list(metrics)}", self.retrain.metric)
         _check_alerts(self.alerts)
+        _check_tracking(self.tracking)
         for kind in catalog.KINDS:
             getattr(self, kind).check(kind, f"drift.{kind}")
         # A feature's kind is known only once a baseline is, so each override is checked
@@ -403,7 +422,7 @@ class Policy:
         PolicyError."""
         tables = {
             "drift", "features", "batches", "quality", "attribution", "multivariate", "retrain",
-            "alerts",
+            "alerts", "tracking",
         }
         _known(data, tables, "the top level")
         _known(data.get("drift", {}), None, "[drift]")
@@ -415,7 +434,8 @@ class Policy:
                 _known(section, _rule_keys(), f"[drift.{kind}]")
                 kwargs[kind] = replace(getattr(cls, kind), **section)
         sections = {
-            "features", "batches", "quality", "attribution", "multivariate", "retrain", "alerts"
+            "features", "batches", "quality", "attribution", "multivariate", "retrain", "alerts",
+            "tracking",
         }
         _known(drift, {f.name for f in fields(cls)} - sections, "[drift]")
         kwargs.update(drift)
@@ -437,6 +457,8 @@ class Policy:
             alerts["sender"] = alerts.pop("from")
         if isinstance(alerts.get("to"), list):
             alerts["to"] = tuple(alerts["to"])
+        tracking = data.get("tracking", {})
+        _known(tracking, {f.name for f in fields(Tracking)}, "[tracking]")
         return cls(
             features=features,
             batches=Batches(**batches),
@@ -445,6 +467,7 @@ class Policy:
             multivariate=Multivariate(**multivariate),
             retrain=Retrain(**retrain),
             alerts=Alerts(**alerts),
+            tracking=Tracking(**tracking),
             **kwargs,
         )
 
@@ -495,6 +518,17 @@ def _check_alerts(a: Alerts) -> None:
         raise _bad(where, "recovery", "true or false", a.recovery)
     if a.ui_url and not _url(a.ui_url, ("http", "https")):
         raise _bad(where, "ui_url", "an http:// or https:// URL", a.ui_url)
+
+
+def _check_tracking(t: Tracking) -> None:
+    try:
+        parse_duration(t.deadline)
+    except ValueError:
+        raise _bad("tracking", "deadline", "a duration > 0 such as '90s', '30m' or '2h'",
+                   t.deadline) from None
+    # MLflow refuses more than 10 retries (_MLFLOW_HTTP_REQUEST_MAX_RETRIES_LIMIT).
+    if not isinstance(t.retries, int) or isinstance(t.retries, bool) or not 0 <= t.retries <= 10:
+        raise _bad("tracking", "retries", "an int in the range [0, 10]", t.retries)
 
 
 def _plain(value: str) -> bool:

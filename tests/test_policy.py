@@ -150,3 +150,46 @@ def test_parse_duration():
     for bad in ("0h", "nan", "inf", "-1h", "1w", "", "24", 3600, None):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+TRACKING_PROBLEMS = [
+    ("deadline = '0s'", "'deadline' parameter of [tracking] must be a duration > 0"),
+    ("deadline = 120", "'deadline' parameter of [tracking]"),
+    ("deadline = 'soon'", "'deadline' parameter of [tracking]"),
+    ("retries = -1", "'retries' parameter of [tracking] must be an int in the range [0, 10]"),
+    ("retries = 11", "'retries' parameter of [tracking]"),  # MLflow refuses more than 10
+    ("retries = 2.5", "'retries' parameter of [tracking]"),
+    ("retries = true", "'retries' parameter of [tracking]"),
+    ("timeout = '5s'", "unknown key(s) ['timeout'] in [tracking]"),
+]
+
+
+@pytest.mark.parametrize("text, needle", TRACKING_PROBLEMS)
+def test_tracking_settings_are_checked_when_the_file_is_loaded(tmp_path, text, needle):
+    path = tmp_path / "policy.toml"
+    path.write_text(f"[tracking]\n{text}\n")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_toml(path)
+    assert needle in info.value.problem
+    assert info.value.fix
+
+
+def test_tracking_settings_load_and_size_mlflows_retries():
+    from controller.tracking import http_settings
+
+    t = Policy.from_dict({"tracking": {"deadline": "2m", "retries": 5}}).tracking
+    assert (t.deadline_seconds, t.retries) == (120, 5)
+    assert Policy().tracking.deadline_seconds == 1800 and Policy().tracking.retries == 2
+    for deadline in (5, 20, 45, 120, 1800, 86400):
+        for retries in range(11):
+            s = {k: int(v) for k, v in http_settings(deadline, retries).items()}
+            assert s["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == retries
+            assert 2 <= s["MLFLOW_HTTP_REQUEST_TIMEOUT"] <= 120
+            # Every try timing out, and urllib3's backoff (none before the first retry, at
+            # most one second of jitter each) fit in the deadline, unless the 2 s floor
+            # of the timeout alone exceeds it: the watchdog ends those.
+            backoff = sum(s["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] * 2 ** (n - 1) + 1
+                          for n in range(2, retries + 1))
+            worst = (retries + 1) * s["MLFLOW_HTTP_REQUEST_TIMEOUT"] + backoff
+            assert worst <= deadline or s["MLFLOW_HTTP_REQUEST_TIMEOUT"] == 2
+    assert http_settings(1800, 3)["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "2"  # MLflow's

@@ -356,6 +356,8 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
     from controller.loop.retrain import retrain
 
     policy = policy or Policy()
+    # Runs an earlier command left RUNNING (killed, or cut off from the server) end failed.
+    tracking.sweep(name, policy.tracking.deadline_seconds)
     alerts.begin(name, policy)  # a webhook without its secret fails here, before any write
     said = tuple(registry.reconcile(name, policy.retrain.promotion))
     champion = tracking.resolve_version(name)

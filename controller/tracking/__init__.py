@@ -14,6 +14,7 @@ here and calls ``tracking.<name>``. By concern:
     projects    the user's training entry point (an MLflow project), a refitted model
     spark       the Spark engine's part: the model as a Spark UDF, parquet directories,
                 lineage of Spark DataFrames (pyspark itself is imported by the caller)
+    deadline    MLflow's retries sized to the policy's deadline, the command's watchdog
     tags        the tag keys and paths driftctl writes
     webhooks    the registry's webhooks (``driftctl webhook install``)
 """
@@ -41,6 +42,7 @@ from controller.tracking.connection import (
     translated_errors,
     use_client,
 )
+from controller.tracking.deadline import Watchdog, apply_http_settings, http_settings
 from controller.tracking.models import (
     ModelVersion,
     aliases,
@@ -81,6 +83,7 @@ from controller.tracking.runs import (
     set_run_tag,
     singleton_run,
     start_run,
+    sweep,
     write_param_once,
 )
 from controller.tracking.spark import log_directory, log_spark_dataset, spark_udf
@@ -116,9 +119,11 @@ __all__ = [
     "TAG",
     "VERSION",
     "ModelVersion",
+    "Watchdog",
     "Webhook",
     "active_run_id",
     "aliases",
+    "apply_http_settings",
     "artifact_path",
     "atomic_run",
     "check_permissions",
@@ -139,6 +144,7 @@ __all__ = [
     "get_version",
     "has_artifact",
     "has_model",
+    "http_settings",
     "idempotent",
     "latest_runs",
     "link_baseline",
@@ -174,6 +180,7 @@ __all__ = [
     "singleton_run",
     "spark_udf",
     "start_run",
+    "sweep",
     "tracking_uri",
     "translated_errors",
     "update_webhook",

@@ -6,13 +6,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
 
+from controller._failpoints import failpoint
 from controller.tracking.connection import client
+from controller.tracking.deadline import lease_until
 from controller.tracking.tags import (
     EXPERIMENT,
     EXPERIMENT_KIND,
@@ -20,7 +23,12 @@ from controller.tracking.tags import (
     MACHINE_LEARNING,
     MODEL,
     PARENT_RUN,
+    TAG,
 )
+
+SINGLETON = TAG + "singleton"  # on a long-lived run (history, ledger): never "complete"
+SWEPT = TAG + "swept"  # on a run left RUNNING that a later cycle marked failed: why
+LEASE = TAG + "lease_until"  # on a run a command started: when its watchdog ends it (UTC)
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
@@ -94,15 +102,20 @@ def atomic_run(
         nested = mlflow.active_run() is not None
         if parent is not None and not nested and not MLFLOW_RUN_ID.get():
             tags = {**tags, PARENT_RUN: parent()}
+        if (until := lease_until()) is not None:
+            tags = {**tags, LEASE: _utc(until)}
         run = mlflow.start_run(
             experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
         )
+    failpoint("started-" + tags.get(KIND, "run"))
     try:
         yield run
     except BaseException:
-        if not run_id:
-            mlflow.end_run("FAILED")
+        # Best effort: with the server gone, the error that stopped the run is the one to
+        # report, and the next cycle's ``sweep`` fails the run left RUNNING.
         with contextlib.suppress(MlflowException):
+            if not run_id:
+                mlflow.end_run("FAILED")
             client().delete_run(run.info.run_id)
         raise
     if not run_id:
@@ -126,10 +139,12 @@ def log_params(run_id: str, params: dict[str, object]) -> None:
 
 def log_dict(run_id: str, data: dict, path: str) -> None:
     """Log ``data`` as a JSON (or YAML, by the extension of ``path``) artifact."""
+    failpoint("artifact-upload")
     client().log_dict(run_id, data, path)
 
 
 def log_text(run_id: str, text: str, path: str) -> None:
+    failpoint("artifact-upload")
     client().log_text(run_id, text, path)
 
 
@@ -218,7 +233,8 @@ def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
     runs = client().search_runs([experiment], where, order_by=order, max_results=1)
     if runs:
         return runs[0].info.run_id
-    ours = client().create_run(experiment, run_name=run_name, tags={KIND: kind, MODEL: model})
+    tags = {KIND: kind, MODEL: model, SINGLETON: "true"}
+    ours = client().create_run(experiment, run_name=run_name, tags=tags)
     client().set_terminated(ours.info.run_id)
     first = client().search_runs([experiment], where, order_by=order, max_results=1)[0]
     if first.info.run_id != ours.info.run_id:
@@ -240,3 +256,43 @@ def write_param_once(run_id: str, key: str, value: str) -> str:
         if exc.error_code != "INVALID_PARAMETER_VALUE" or held is None:
             raise
         return held
+
+
+def sweep(model: str, older_than: float) -> list[str]:
+    """End the runs of ``model`` that driftctl left RUNNING with no process behind them;
+    the ids of those it ended.
+
+    No driftctl command outlives its deadline: a run whose command's deadline passed
+    (its tag ``driftctl.lease_until``; without it, started more than ``older_than`` seconds
+    ago) was left by a command that was killed, or lost the server before it could end the
+    run. It gets FAILED, and the tag ``driftctl.swept`` says why (a long-lived run, the
+    drift history or the ledger, created twice by a retry, gets FINISHED: it is read
+    whatever its status). The run of ``mlflow run`` and the active run are the caller's.
+    """
+    now = time.time()
+    mine = {MLFLOW_RUN_ID.get(), active_run_id()}
+    ended = []
+    for run in model_runs(model, "attributes.status = 'RUNNING'"):
+        tags, run_id = run.data.tags, run.info.run_id
+        if KIND not in tags or "mlflow.project.entryPoint" in tags or run_id in mine:
+            continue
+        if LEASE in tags:
+            until = datetime.fromisoformat(tags[LEASE]).timestamp()
+        else:
+            until = run.info.start_time / 1000 + older_than
+        if until > now:
+            continue  # its command may still be at work
+        client().set_tag(
+            run_id,
+            SWEPT,
+            f"left RUNNING by a driftctl command that was killed or lost the tracking "
+            f"server (its deadline passed at {_utc(until)}); marked by the cycle of "
+            f"{_utc(now)}",
+        )
+        client().set_terminated(run_id, "FINISHED" if tags.get(SINGLETON) == "true" else "FAILED")
+        ended.append(run_id)
+    return ended
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).isoformat()

@@ -1,0 +1,278 @@
+"""A tracking server killed in the middle of a command: driftctl ends with one clear error
+within its deadline, and the next cycle, against the restarted server, converges.
+
+A real ``mlflow server`` is killed with SIGKILL while a ``driftctl`` subprocess is held at a
+failpoint (``<point>:stop`` pauses it with SIGSTOP), then the command resumes against the
+dead server. The restarted server is a new process on the same store and artifact root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import (
+    _free_port,
+    aliases,
+    fit_model,
+    ledger_of,
+    make_frame,
+    register,
+    register_model,
+    run_cli,
+    runs_of,
+)
+from mlflow.tracking import MlflowClient
+
+from controller import tracking
+from controller.inputs.batches import log_batch
+from controller.loop import registry
+from controller.tracking.runs import LEASE, SWEPT
+
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+DEADLINE = 30  # seconds: the policy of the commands the tests cut off
+MLFLOW_HTTP = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT")
+
+
+class Servers:
+    """``mlflow server`` processes on one store and artifact root, one serving at a time;
+    the next one starts while the current one serves, so that a restart is quick."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.current = self._spawn()
+        self.following = None
+
+    def _spawn(self):
+        port = _free_port()
+        log = open(self.root / f"server-{port}.log", "wb")  # noqa: SIM115 - closed in stop
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+             str(port), "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+             "--artifacts-destination", str(self.root / "artifacts"), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+            start_new_session=True,  # its own process group: uvicorn runs in a child
+            # No job runner (a dozen more processes): driftctl runs no server-side jobs.
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )
+        return proc, f"http://127.0.0.1:{port}", log
+
+    def url(self) -> str:
+        proc, url, _log = self.current
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return url
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start at {url}")
+            time.sleep(0.3)
+
+    def prepare(self) -> None:
+        """Start the process a restart hands over to."""
+        if self.following is None:
+            self.following = self._spawn()
+
+    def kill(self) -> None:
+        """SIGKILL to the server and every process it started."""
+        proc, _url, log = self.current
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+
+    def restart(self) -> str:
+        self.prepare()
+        self.current, self.following = self.following, None
+        return self.url()
+
+    def stop(self) -> None:
+        for server in (self.current, self.following):
+            if server is not None and server[0].poll() is None:
+                os.killpg(server[0].pid, signal.SIGKILL)
+                server[0].wait()
+                server[2].close()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, template_db):
+    root = tmp_path_factory.mktemp("outage")
+    shutil.copy(template_db, root / "mlflow.db")
+    servers = Servers(root)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def at(servers, monkeypatch, tmp_path):
+    """Point this process and the CLI at the serving server; returns a function that does
+    it again after a restart. MLflow's HTTP settings come from the policy."""
+    for key in MLFLOW_HTTP:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def point(url: str) -> str:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        mlflow.set_tracking_uri(url)
+        return url
+
+    point(servers.url())
+    servers.prepare()  # warms up while the test sets up
+    yield point
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+@pytest.fixture
+def policy(tmp_path) -> str:
+    path = tmp_path / "policy.toml"
+    path.write_text(f'[tracking]\ndeadline = "{DEADLINE}s"\nretries = 1\n')
+    return str(path)
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _killed_at(servers: Servers, point: str, *args: str) -> tuple[float, str]:
+    """Run ``driftctl *args`` until ``point``, kill the server there, let the command go
+    on; returns how long the command took in all and what it wrote on stderr."""
+    started = time.monotonic()
+    proc = run_cli(*args, env={"DRIFTCTL_FAILPOINT": f"{point}:stop"}, wait=False)
+    while not _stopped(proc.pid):
+        assert proc.poll() is None, (f"ended before {point}", proc.communicate())
+        time.sleep(0.1)
+    servers.prepare()
+    servers.kill()
+    proc.send_signal(signal.SIGCONT)
+    _out, err = proc.communicate(timeout=3 * DEADLINE)
+    took = time.monotonic() - started
+    assert proc.returncode == 2, err
+    return took, err
+
+
+def _one_clear_error(err: str, command: str) -> None:
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"driftctl {command}: error:"), err
+    assert "Traceback" not in err and "\n  fix: " in err, err
+
+
+def _await_lease(run) -> None:
+    """Wait until the deadline of the command that left ``run`` has passed."""
+    until = datetime.fromisoformat(run.data.tags[LEASE]).timestamp()
+    time.sleep(max(0.0, until - time.time() + 1))
+
+
+def _running(model: str) -> list:
+    return [r for r in runs_of(model) if r.info.status == "RUNNING"]
+
+
+def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
+        servers, at, policy):
+    register("outage")
+    log_batch("outage", make_frame(500, 60).drop(columns="y"))
+    cut_off = ("cycle", "--model", "outage", "--policy", policy)
+    cycle = ("cycle", "--model", "outage")  # the default deadline: half an hour
+
+    # The server dies once the monitor run exists, before anything is logged in it.
+    took, err = _killed_at(servers, "started-monitor", *cut_off)
+    assert took < DEADLINE + 10, took  # the watchdog starts after the imports
+    _one_clear_error(err, "cycle")
+    at(servers.restart())
+    (left,) = _running("outage")
+    assert left.data.tags[tracking.KIND] == "monitor"
+
+    # Again, while the cycle uploads the monitor run's first artifact.
+    took, err = _killed_at(servers, "artifact-upload", *cut_off)
+    assert took < DEADLINE + 10, took
+    _one_clear_error(err, "cycle")
+    at(servers.restart())
+
+    for run in _running("outage"):
+        _await_lease(run)
+    code, _out, err = run_cli(*cycle)
+    assert code == 0, err
+    monitors = runs_of("outage", "monitor")
+    finished = [r for r in monitors if r.info.status == "FINISHED"]
+    failed = [r for r in monitors if r.info.status == "FAILED"]
+    assert len(finished) == 1 and len(failed) == 2, [r.info.status for r in monitors]
+    assert all("killed or lost the tracking server" in r.data.tags[SWEPT] for r in failed)
+    assert not _running("outage")
+
+
+def test_a_kill_between_promotion_steps_is_finished_by_the_next_cycle(servers, at, policy):
+    register("outage-promote", seed=5)
+    registry.reconcile("outage-promote")  # driftctl manages it: version 1 is adopted
+    model = fit_model(make_frame(3000, 7))
+    version = register_model("outage-promote", model, make_frame(2000, 9),
+                             alias="challenger", target="y")[0]
+    MlflowClient().set_model_version_tag("outage-promote", version, "approval", "approved")
+    log_batch("outage-promote", make_frame(500, 8).drop(columns="y"))
+
+    took, err = _killed_at(servers, "between-aliases", "promote", "--model",
+                           "outage-promote", "--policy", policy)
+    assert took < DEADLINE + 10, took
+    _one_clear_error(err, "promote")
+    at(servers.restart())
+    assert aliases("outage-promote") == {"champion": "1", "previous-champion": "1",
+                                         "challenger": "2"}
+
+    code, _out, err = run_cli("cycle", "--model", "outage-promote")
+    assert code == 0, err
+    assert aliases("outage-promote") == {"champion": "2", "previous-champion": "1"}
+    promotions = [v for k, v in ledger_of("outage-promote").items()
+                  if k.startswith("champion.") and v.startswith("promote")]
+    assert promotions == ["promote 1 -> 2: approved in the registry (tag approval=approved)"]
+    found = MlflowClient().search_model_versions("name = 'outage-promote'")
+    assert sorted(str(v.version) for v in found) == ["1", "2"]
+    assert not _running("outage-promote")
+
+
+def test_a_server_that_never_answers_ends_the_command_at_its_deadline(tmp_path, monkeypatch):
+    """A server that accepts connections and never answers (hung, or behind a proxy that
+    holds them): each request waits for its timeout, and the watchdog ends the command."""
+    for key in MLFLOW_HTTP:
+        monkeypatch.delenv(key, raising=False)
+    held = []
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)
+        threading.Thread(target=_hold, args=(hole, held), daemon=True).start()
+        uri = f"http://127.0.0.1:{hole.getsockname()[1]}"
+        path = tmp_path / "policy.toml"
+        path.write_text('[tracking]\ndeadline = "6s"\nretries = 2\n')
+        started = time.monotonic()
+        code, _out, err = run_cli("cycle", "--model", "m", "--tracking-uri", uri,
+                                  "--policy", str(path))
+        took = time.monotonic() - started
+    assert code == 2 and "did not finish within the policy's deadline of 6 s" in err, err
+    _one_clear_error(err, "cycle")
+    assert took < 6 + 10, took  # the imports come first
+    for conn in held:
+        conn.close()
+
+
+def _hold(listener: socket.socket, held: list) -> None:
+    """Accept connections and never answer, until ``listener`` is closed."""
+    with contextlib.suppress(OSError):
+        while True:
+            held.append(listener.accept()[0])
