@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 
+import mlflow
 import mlflow.utils.rest_utils as rest_utils
 import pytest
 from conftest import make_frame, register, run_cli, runs_of
@@ -100,3 +103,53 @@ def test_the_retraining_loop_against_a_tracking_server(server_uri, tmp_path):
     assert aliases("srv-loop") == {"champion": "1"}
     assert MlflowClient().get_model_version("srv-loop", "2").tags["driftctl.status"] == (
         "rolled-back")
+
+
+def test_requests_per_cycle_do_not_grow_with_the_models_on_the_server(server_uri):
+    """The first cycle of a model costs as many requests with six models on the server as
+    with two: runs are found by tag, never model by model (benchmarks/bench_many_models.py
+    runs it at fifty)."""
+    import requests
+
+    from controller.inputs.batches import log_batch
+    from controller.loop.cycle import cycle
+
+    batch = make_frame(400, 7).drop(columns="y")
+    real = requests.Session.request
+
+    def cycle_requests(name: str) -> list[str]:
+        calls = []
+
+        def counting(session, method, url, *args, **kwargs):
+            if url.startswith(server_uri):  # not MLflow's telemetry
+                # Named by endpoint: the ids and artifact paths of two models differ.
+                path = re.sub(r"[0-9a-f]{32}", "ID", url.removeprefix(server_uri))
+                calls.append(f"{method} {path.split('/artifacts/')[0]}")
+            return real(session, method, url, *args, **kwargs)
+
+        log_batch(name, batch)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(requests.Session, "request", counting)
+            cycle(name)
+        return calls
+
+    # Six models from one training run share its baseline: registering is not what is
+    # measured, and fitting six would cost half a minute.
+    source = MlflowClient().get_model_version("srv-many", register("srv-many", seed=9))
+    names = [f"srv-many-{i}" for i in range(6)]
+
+    def another(name: str) -> None:
+        mv = mlflow.register_model(source.source, name)
+        assert mv.run_id == source.run_id
+        MlflowClient().set_registered_model_alias(name, "champion", mv.version)
+
+    for name in names[:2]:
+        another(name)
+    with_two = cycle_requests(names[0])
+    for name in names[2:]:
+        another(name)
+        log_batch(name, batch)
+    with_six = cycle_requests(names[1])
+    # The same data, so the same path through the cycle: the same requests, however many
+    # models, experiments and runs the server holds.
+    assert Counter(with_six) == Counter(with_two)
