@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import _free_port, changed_concept, make_frame, register
+from conftest import _free_port, changed_concept, make_frame, register, wait_until_healthy
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
@@ -63,18 +61,12 @@ def start_auth_server(root: Path, env: dict | None = None):
     )
     proc.log = log
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise RuntimeError(f"mlflow server did not start:\n{(root / 'server.log').read_text()}")
-        time.sleep(0.5)
+    try:
+        wait_until_healthy(url, proc, root / "server.log")
+    except RuntimeError:
+        proc.log.close()
+        raise
+    return proc, url
 
 
 def stop(proc) -> None:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from conftest import (
     register_model,
     run_cli,
     runs_of,
+    wait_until_healthy,
 )
 from mlflow.tracking import MlflowClient
 
@@ -71,18 +71,9 @@ class Servers:
         return proc, f"http://127.0.0.1:{port}", log
 
     def url(self) -> str:
-        proc, url, _log = self.current
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        return url
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start at {url}")
-            time.sleep(0.3)
+        proc, url, log = self.current
+        wait_until_healthy(url, proc, Path(log.name))
+        return url
 
     def prepare(self) -> None:
         """Start the process a restart hands over to."""
