@@ -8,6 +8,7 @@ episode rules are also checked on plain values, where real cycles would be slow.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -52,6 +53,18 @@ class Receiver(ThreadingHTTPServer):
     def bodies(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.requests]
 
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls):
+        """A receiver serving on its own thread until the block ends."""
+        server = cls()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            server.server_close()
+
 
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
@@ -76,12 +89,8 @@ class Mailbox:
 
 @pytest.fixture(scope="module")
 def receiver():
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with Receiver.running() as server:
+        yield server
 
 
 @pytest.fixture

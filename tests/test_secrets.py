@@ -10,7 +10,6 @@ reports and the alerts outbox included), model version and the output are search
 from __future__ import annotations
 
 import os
-import threading
 
 import mlflow
 import pytest
@@ -29,12 +28,8 @@ TOKEN = "T7Q/B9Z/tokenPathXk2Jw5"
 
 @pytest.fixture
 def receiver():
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with Receiver.running() as server:
+        yield server
 
 
 def _everything_written(root) -> bytes:
