@@ -37,7 +37,7 @@ TOKEN = "T000/B000/XXXXtokenXXXX"  # the secret part of a Slack-style webhook UR
 
 
 class Receiver(ThreadingHTTPServer):
-    """Records every request; answers with ``status``."""
+    """Records every request; answers with ``status`` and ``reply_headers``."""
 
     daemon_threads = True
 
@@ -45,6 +45,7 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
         self.status = 200
+        self.reply_headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -67,12 +68,18 @@ class Receiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"headers": dict(self.headers), "body": body,
-                                     "status": self.server.status})
-        self.send_response(self.server.status)
+    def do_POST(self, status=None):
+        status = status or self.server.status
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append({"method": self.command, "headers": dict(self.headers),
+                                     "body": body, "status": status})
+        self.send_response(status)
+        for key, value in self.server.reply_headers.items():
+            self.send_header(key, value)
         self.end_headers()
+
+    def do_GET(self):  # what a client that follows a redirect sends next, answered 200
+        self.do_POST(200)
 
     def log_message(self, *args):
         pass
@@ -97,6 +104,7 @@ def receiver():
 def hook(receiver, monkeypatch):
     receiver.requests.clear()
     receiver.status = 200
+    receiver.reply_headers = {}
     monkeypatch.setenv("DRIFTCTL_ALERT_SECRET", SECRET)
     return receiver
 
@@ -460,6 +468,29 @@ def test_an_invalid_webhook_url_is_never_quoted():
     assert why == "webhook http://127.0.0.1:9: the URL is not valid (not shown)"
     why = deliver.post(f"http://127.0.0.1:9/services/{TOKEN}\u00e9", b"{}", "d-1", SECRET)
     assert why is not None and TOKEN not in why
+
+
+@pytest.mark.parametrize("status, location, shown", [
+    (301, "https://hooks.example.net/v2/" + TOKEN, "https://hooks.example.net"),
+    (302, "/moved/" + TOKEN, "http://127.0.0.1:{port}"),  # relative: the receiver itself
+    (303, "http://hooks.example.net:8080/x", "http://hooks.example.net:8080"),
+    (307, "/moved", "http://127.0.0.1:{port}"),
+    (308, "http://h.example:99999/", "an address that is not valid"),
+    (302, None, None),
+])
+def test_a_redirect_is_a_failed_attempt_not_followed(hook, status, location, shown):
+    # Followed, a POST turns into a GET without the body: nothing was delivered.
+    hook.status = status
+    hook.reply_headers = {"Location": location} if location else {}
+    why = deliver.post(hook.url, b"{}", "d-1", SECRET)
+    assert [r["method"] for r in hook.requests] == ["POST"]
+    where = f"webhook http://127.0.0.1:{hook.server_address[1]}: HTTP {status} redirect"
+    if shown is None:
+        assert why == f"{where} without a Location: configure the final URL"
+    else:
+        target = shown.format(port=hook.server_address[1])
+        assert why == f"{where} to {target}, not followed: configure the final URL"
+    assert TOKEN not in why
 
 
 def test_a_subject_holds_no_line_break():

@@ -20,7 +20,7 @@ import urllib.request
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from controller import signing
 
@@ -35,10 +35,14 @@ HOST = socket.gethostname() or "localhost"
 
 
 def redact(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: no path, query or credentials."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    """``scheme://host[:port]`` of ``url``: no path, query or credentials. Never raises: a
+    receiver's Location header is shown this way too."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is no number, or out of range
+        return "an address that is not valid"
+    return _printable(f"{parts.scheme}://{parts.hostname}{port}")
 
 
 def body(payload: dict, format: str) -> bytes:
@@ -100,7 +104,7 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
     }
     where = f"webhook {redact(url)}"
     deadline = _Deadline(DEADLINE)
-    opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline))
+    opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline), _NoRedirect)
     try:
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
         with opener.open(request, timeout=TIMEOUT) as response:
@@ -108,6 +112,9 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
         if deadline.expired:  # the answer was cut short
             return f"{where}: no complete answer within {DEADLINE:g} s"
     except urllib.error.HTTPError as exc:
+        exc.close()
+        if 300 <= exc.code < 400:
+            return f"{where}: HTTP {exc.code} {_redirect(url, exc.headers.get('Location'))}"
         return f"{where}: HTTP {exc.code}"
     except (ValueError, http.client.InvalidURL):
         # Their messages quote the URL, whose path may be the token.
@@ -120,6 +127,27 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
     finally:
         deadline.cancel()
     return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: a POST followed becomes a GET without the body (urllib's
+    default), which the receiver may well answer 200 to, and nothing was delivered."""
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        return None  # urllib's default handler then raises the 3xx as an HTTPError
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _redirect(url: str, location: str | None) -> str:
+    """Why a redirect failed, naming where it led (scheme and host only)."""
+    if not location:
+        return "redirect without a Location: configure the final URL"
+    try:
+        target = redact(urljoin(url, location))
+    except ValueError:
+        target = "an address that is not valid"
+    return f"redirect to {target}, not followed: configure the final URL"
 
 
 class _Deadline:
@@ -224,4 +252,9 @@ def _reason(reason) -> str:
         reason = reason.decode(errors="replace")
     if isinstance(reason, TimeoutError | socket.timeout):
         return f"no answer within {TIMEOUT:g} s"
-    return (str(reason) or type(reason).__name__)[:300]
+    return _printable((str(reason) or type(reason).__name__)[:300])
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters: a server's words reach terminals and tags."""
+    return "".join(c if c.isprintable() else "?" for c in text)
