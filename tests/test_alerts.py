@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -501,31 +502,72 @@ def test_a_subject_holds_no_line_break():
         "driftctl warning: a Bcc: x@example.com")
 
 
-def test_a_receiver_that_trickles_is_cut_off_at_the_deadline(monkeypatch):
-    monkeypatch.setattr(deliver, "DEADLINE", 1.0)
+@contextlib.contextmanager
+def _dripping(first: bytes, drip: bytes, *, reads_first: bool = True, every: float = 0.3):
+    """A server on 127.0.0.1 that answers one connection with ``first``, then ``drip``
+    every ``every`` seconds for 9 s: no read waits TIMEOUT, yet the answer never ends.
+    Yields its port."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
+        server.settimeout(10)
 
-        def trickle():
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
-                for _ in range(12):  # one byte every 0.5 s: no read waits TIMEOUT
-                    time.sleep(0.5)
-                    try:
-                        conn.sendall(b".")
-                    except OSError:
-                        return
+        def serve():
+            with contextlib.suppress(OSError), server.accept()[0] as conn:
+                if reads_first:
+                    conn.recv(65536)
+                conn.sendall(first)
+                for _ in range(int(9 / every)):
+                    time.sleep(every)
+                    conn.sendall(drip)
 
-        thread = threading.Thread(target=trickle, daemon=True)
+        thread = threading.Thread(target=serve, daemon=True)
         thread.start()
+        yield server.getsockname()[1]
+        thread.join(15)
+
+
+# A TLS handshake record announced at 16 KiB: the client waits for all of it.
+_TLS_RECORD = b"\x16\x03\x03\x40\x00"
+
+
+def _mail() -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "driftctl@example.com", "oncall@example.com"
+    msg.set_content("x")
+    return msg
+
+
+@pytest.mark.parametrize("scheme, first, drip, reads_first", [
+    pytest.param("http", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", b".", True,
+                 id="http body"),
+    pytest.param("https", _TLS_RECORD, b"\0", True, id="https handshake"),
+    pytest.param("smtp", b"", b"220-still here\r\n", False, id="smtp greeting"),
+    pytest.param("smtps", _TLS_RECORD, b"\0", True, id="smtps handshake"),
+])
+def test_a_receiver_that_trickles_is_cut_off_at_the_deadline(monkeypatch, scheme, first, drip,
+                                                              reads_first):
+    monkeypatch.setattr(deliver, "DEADLINE", 0.5)
+    with _dripping(first, drip, reads_first=reads_first, every=0.2) as port:
         start = time.monotonic()
-        why = deliver.post(f"http://127.0.0.1:{server.getsockname()[1]}/x", b"{}", "d", SECRET)
+        if scheme.startswith("http"):
+            why = deliver.post(f"{scheme}://127.0.0.1:{port}/x", b"{}", "d", SECRET)
+        else:
+            why = deliver.send(f"{scheme}://127.0.0.1:{port}", _mail())
         assert time.monotonic() - start < 3
-        assert why.endswith("no complete answer within 1 s")
-        thread.join(10)
+    assert why.endswith(f"://127.0.0.1:{port}: no complete answer within 0.5 s")
+
+
+def test_a_mail_server_that_floods_its_reply_is_cut_off(monkeypatch):
+    # Each line is short enough for smtplib, but it kept every line of a reply: a server
+    # sending them fast filled memory at about 200 MB/s until the deadline.
+    monkeypatch.setattr(deliver, "DEADLINE", 3.0)
+    with _dripping(b"", (b"220-" + b"x" * 1000 + b"\r\n") * 100, reads_first=False,
+                   every=0.001) as port:
+        start = time.monotonic()
+        why = deliver.send(f"smtp://127.0.0.1:{port}", _mail())
+        assert time.monotonic() - start < 2
+    assert why.endswith(f"a reply of more than {deliver.MAX_RESPONSE // 1024} KiB")
 
 
 @pytest.fixture

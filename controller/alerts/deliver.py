@@ -28,8 +28,8 @@ SECRET = "DRIFTCTL_ALERT_SECRET"
 SMTP_USERNAME, SMTP_PASSWORD = "DRIFTCTL_SMTP_USERNAME", "DRIFTCTL_SMTP_PASSWORD"
 PREFIX = "Driftctl"  # the headers X-Driftctl-Signature, -Timestamp, -Delivery-Id
 TIMEOUT = 5.0  # seconds; a receiver slower than this is retried by the next cycle
-DEADLINE = 15.0  # seconds for a whole webhook request: a trickling receiver is cut off
-MAX_RESPONSE = 64 * 1024  # bytes of a webhook's answer read at most (it is not used)
+DEADLINE = 15.0  # seconds for a whole attempt, webhook or e-mail: a trickle is cut off
+MAX_RESPONSE = 64 * 1024  # bytes read at most: a webhook's answer (unused), a mail session
 # The default sender's domain, found once without DNS (socket.getfqdn can wait on it).
 HOST = socket.gethostname() or "localhost"
 
@@ -110,7 +110,7 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
         with opener.open(request, timeout=TIMEOUT) as response:
             response.read(MAX_RESPONSE)
         if deadline.expired:  # the answer was cut short
-            return f"{where}: no complete answer within {DEADLINE:g} s"
+            return f"{where}: {deadline.reason}"
     except urllib.error.HTTPError as exc:
         exc.close()
         if 300 <= exc.code < 400:
@@ -121,7 +121,7 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
         return f"{where}: the URL is not valid (not shown)"
     except Exception as exc:  # anything else is a failed attempt, recorded
         if deadline.expired:
-            return f"{where}: no complete answer within {DEADLINE:g} s"
+            return f"{where}: {deadline.reason}"
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         return f"{where}: {_reason(reason)}"
     finally:
@@ -152,10 +152,11 @@ def _redirect(url: str, location: str | None) -> str:
 
 class _Deadline:
     """Cuts the connections it watches once ``seconds`` have passed: ``TIMEOUT`` bounds
-    each read, this bounds the whole request."""
+    each read, this bounds the whole attempt."""
 
     def __init__(self, seconds: float):
         self.expired = False
+        self.reason = f"no complete answer within {seconds:g} s"
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._cut)
@@ -163,21 +164,26 @@ class _Deadline:
         self._timer.start()
 
     def watch(self, sock: socket.socket) -> None:
+        """Watch the TCP socket ``sock`` from now on. A duplicate is kept: wrapping
+        ``sock`` in TLS detaches it, and shutting the duplicate down cuts the connection
+        all the same, in the handshake or after it."""
         with self._lock:
-            self._sockets.append(sock)
-            expired = self.expired
-        if expired:
-            _shutdown(sock)
+            self._sockets.append(sock.dup())
+            if self.expired:
+                _shutdown(self._sockets[-1])
 
     def cancel(self) -> None:
         self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
 
     def _cut(self) -> None:
+        # Under the lock: a socket closed meanwhile could lend its number to another.
         with self._lock:
             self.expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shutdown(sock)
+            for sock in self._sockets:
+                _shutdown(sock)
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -186,12 +192,14 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 def _watched(base: type[http.client.HTTPConnection], deadline: _Deadline):
-    class Connection(base):
+    class Watched(http.client.HTTPConnection):
         def connect(self):
-            super().connect()
+            super().connect()  # the TCP connection, before HTTPS wraps it
             deadline.watch(self.sock)
 
-    return Connection
+    if base is http.client.HTTPConnection:
+        return Watched
+    return type("Watched", (base, Watched), {})  # HTTPS's connect calls Watched's first
 
 
 class _HTTP(urllib.request.HTTPHandler):
@@ -213,6 +221,46 @@ class _HTTPS(urllib.request.HTTPSHandler):
                             context=self._context)
 
 
+def _smtp(secure: bool, deadline: _Deadline) -> type[smtplib.SMTP]:
+    """smtplib's client, its connection watched by ``deadline`` from before the greeting
+    and any TLS handshake, and reading at most ``MAX_RESPONSE`` bytes."""
+
+    class Watched(smtplib.SMTP):
+        def _get_socket(self, host, port, timeout):
+            # smtplib's hook for the TCP connection; SMTP_SSL wraps what it returns.
+            sock = super()._get_socket(host, port, timeout)
+            deadline.watch(sock)
+            return sock
+
+        def getreply(self):
+            # smtplib keeps every line of a reply, however many the server sends.
+            if self.file is None and self.sock is not None:
+                self.file = _Capped(self.sock.makefile("rb"))
+            return super().getreply()
+
+    if secure:
+        return type("Secure", (smtplib.SMTP_SSL, Watched), {})  # SMTP_SSL, then Watched
+    return Watched
+
+
+class _Capped:
+    """A mail server's replies, cut off after ``MAX_RESPONSE`` bytes; smtplib turns the
+    OSError into SMTPServerDisconnected and closes the connection."""
+
+    def __init__(self, file):
+        self._file, self._left = file, MAX_RESPONSE
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._file.readline(size)
+        self._left -= len(line)
+        if self._left < 0:
+            raise OSError(f"a reply of more than {MAX_RESPONSE // 1024} KiB")
+        return line
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def send(server: str, msg: EmailMessage) -> str | None:
     """Send ``msg`` through ``server`` (smtp:// or smtps://); None when the server accepted
     it, else why not. STARTTLS is used whenever an smtp:// server offers it, and is required
@@ -222,13 +270,11 @@ def send(server: str, msg: EmailMessage) -> str | None:
     port = parts.port or (465 if secure else 25)
     user, password = os.environ.get(SMTP_USERNAME), os.environ.get(SMTP_PASSWORD)
     where = f"smtp {redact(server)}"
+    deadline = _Deadline(DEADLINE)
+    tls = {"context": ssl.create_default_context()} if secure else {}
     try:
-        if secure:
-            conn = smtplib.SMTP_SSL(parts.hostname, port, timeout=TIMEOUT,
-                                    context=ssl.create_default_context())
-        else:
-            conn = smtplib.SMTP(parts.hostname, port, timeout=TIMEOUT)
-        with conn:
+        conn = _smtp(secure, deadline)(parts.hostname, port, timeout=TIMEOUT, **tls)
+        try:
             conn.ehlo()
             if not secure and conn.has_extn("starttls"):
                 conn.starttls(context=ssl.create_default_context())
@@ -240,10 +286,17 @@ def send(server: str, msg: EmailMessage) -> str | None:
             if user:
                 conn.login(user, password or "")
             conn.send_message(msg)
+            # Accepted: whatever QUIT runs into, the message was delivered.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                conn.quit()
+        finally:
+            conn.close()
     except smtplib.SMTPResponseException as exc:
         return f"{where}: {exc.smtp_code} {_reason(exc.smtp_error)}"
     except (smtplib.SMTPException, OSError) as exc:
-        return f"{where}: {_reason(exc)}"
+        return f"{where}: {deadline.reason if deadline.expired else _reason(exc)}"
+    finally:
+        deadline.cancel()
     return None
 
 
