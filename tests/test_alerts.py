@@ -590,3 +590,23 @@ def test_an_attempt_in_progress_elsewhere_is_left_alone_and_done_is_never_scanne
     assert outbox.tags[f"done.{delivery}"] == "true"
     assert dispatch(champion, policy, now=time.time() + 400) == []
     assert len(hook.requests) == 2
+
+
+def test_an_outbox_edited_by_hand_is_read_around_not_a_crash(champion, hook):
+    # The outbox is a run anyone with edit rights can change: an entry it cannot read is
+    # taken as absent, and the alerts go on.
+    policy = _policy(hook)
+    promote(champion, policy)
+    run = next(r for r in runs_of(champion) if r.info.run_name == "alerts outbox").info.run_id
+    for key, value in [("episode.drift", "{not json"), ("episode.data_quality", '{"a": 1}'),
+                       ("ledger_seen", "many")]:
+        tracking.set_run_tag(run, key, value)
+    waiting = events.delivery_id(champion, "waiting/2")  # the notice due next
+    for key, value in [("alert.x", "[]"), ("alert.y", "{not json"), ("try.x", "1"),
+                       ("try.y.webhook.z", "1"), (f"try.{waiting}.webhook.1", "a@" + "9" * 5000)]:
+        tracking.write_param_once(run, key, value)
+    register(champion, baseline=False, seed=5, alias="challenger")
+    said = promote(champion, policy)
+    assert "1 sent (challenger_waiting by webhook)" in said[-1]
+    assert len(hook.requests) == 1
+    assert f"try.{waiting}.webhook.2" in _outbox_tags(champion).params
