@@ -1,14 +1,17 @@
 """driftctl against an MLflow server with basic-auth: each command as the account that owns
-the model, as a READ-only account and as an anonymous caller.
+the model, as a READ-only account and as an anonymous caller; and no secret driftctl is
+given in what it writes or prints.
 
-The table runs in pipeline order on one server: each command is refused for the READ-only
-and the anonymous caller first (one error, exit 2, the registry and runs untouched), then
-run by the owner, which moves the state on for the next command.
+One server for the module (starting one takes half a minute on two busy cores). The table
+runs in pipeline order: each command is refused for the READ-only and the anonymous caller
+first (one error, exit 2, the registry and runs untouched), then run by the owner, which
+moves the state on for the next command.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +22,7 @@ from conftest import _free_port, changed_concept, make_frame, register, wait_unt
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
+from test_alerts import Receiver
 
 from controller import cli
 from controller.inputs.batches import log_batch
@@ -33,9 +37,13 @@ MODEL = "credit"
 CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
-def start_auth_server(root: Path, env: dict | None = None):
+def start_auth_server(root: Path, env: dict | None = None, store: Path | None = None):
     """A real ``mlflow server --app-name basic-auth`` on 127.0.0.1 with its own user store
-    (``default_permission = READ``) and an admin; returns (process, url)."""
+    (``default_permission = READ``) and an admin; returns (process, url). ``store``: an
+    initialised tracking database to start from (a copy), sparing the server its
+    migrations."""
+    if store is not None:
+        shutil.copy(store, root / "mlflow.db")
     config = root / "basic_auth.ini"
     config.write_text(
         "[mlflow]\n"
@@ -109,12 +117,12 @@ def snapshot() -> dict:
 
 
 @pytest.fixture(scope="module")
-def auth_server(tmp_path_factory):
+def auth_server(tmp_path_factory, template_db):
     """The server, its users, and the model 'credit' registered by its owner ``ctl``
     (the creator gets MANAGE), with two labelled batches already logged."""
     root = tmp_path_factory.mktemp("auth")
     saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "MLFLOW_TRACKING_URI")}
-    proc, url = start_auth_server(root)
+    proc, url = start_auth_server(root, store=template_db)
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -289,3 +297,94 @@ def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
     code, _, err = driftctl("log-batch", "--model", MODEL, "--data", "batch.parquet",
                             "--id-col", "id")
     assert code == 0, err
+
+
+# No secret in what driftctl writes or prints: the tracking password, the alert signing
+# secret, the webhook URL's token path and the webhook secret.
+ALERT_SECRET = "alert-Sig-8fQz1LmN0pW"
+WEBHOOK_SECRET = "hook-Sig-3vKx9TyR2sD"
+TOKEN = "T7Q/B9Z/tokenPathXk2Jw5"
+
+
+def _everything_written(root: Path) -> bytes:
+    """Every run's tags, parameters, metric names and artifact files (downloaded), every
+    experiment's tags, and every model and version with its tags and description."""
+    login(ADMIN)
+    c = MlflowClient()
+    out = []
+    experiments = c.search_experiments(view_type=mlflow.entities.ViewType.ALL)
+    out += [repr(e.tags) for e in experiments]
+    runs = c.search_runs([e.experiment_id for e in experiments],
+                         run_view_type=mlflow.entities.ViewType.ALL, max_results=5000)
+    files = 0
+    for run in runs:
+        out += [repr(run.data.tags), repr(run.data.params), repr(sorted(run.data.metrics))]
+        where = root / "downloaded" / run.info.run_id
+        where.mkdir(parents=True)
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, dst_path=str(where))
+        for path in where.rglob("*"):
+            if path.is_file():
+                out.append(path.read_bytes().decode("latin-1"))
+                files += 1
+    for model in c.search_registered_models():
+        out += [repr(model.tags), model.description or "", repr(model.aliases)]
+        for v in c.search_model_versions(f"name='{model.name}'"):
+            out += [repr(v.tags), v.description or "", v.source or "", v.run_link or ""]
+    assert files > 20  # the reports, profiles and the outbox were read
+    return "\n".join(out).encode("latin-1", "replace")
+
+
+def test_no_secret_in_runs_artifacts_versions_or_output(auth_server, tmp_path, monkeypatch,
+                                                       capfd):
+    """Cycles that send alerts, with the password in the environment; one delivery fails
+    (its error is recorded) and a command fails with the password in its tracking URI.
+    Then everything on the server (this model's runs and the table's above) and every
+    output is searched."""
+    url, _ = auth_server
+    secrets = [OWNER[1], ALERT_SECRET, WEBHOOK_SECRET, TOKEN, TOKEN.rsplit("/", 1)[1]]
+    monkeypatch.setenv("DRIFTCTL_ALERT_SECRET", ALERT_SECRET)
+    monkeypatch.setenv("DRIFTCTL_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    printed = []
+    with Receiver.running() as receiver:
+        login(OWNER)
+        register("scoring")
+        hook = f"http://127.0.0.1:{receiver.server_address[1]}/services/{TOKEN}"
+        (tmp_path / "policy.toml").write_text(
+            f'[alerts]\nwebhook = "{hook}"\nui_url = "{url}"\n'
+            "[multivariate]\nenabled = false\n"
+        )
+        receiver.status = 500  # the first delivery fails: its error is recorded
+        for seed in (10, 12, 13):
+            batch = tmp_path / f"b{seed}.parquet"
+            make_frame(1500, seed, shift=0.8).drop(columns="y").to_parquet(batch)
+            for args in (["log-batch", "--data", str(batch)],
+                         ["cycle", "--last", "1", "--policy", str(tmp_path / "policy.toml")]):
+                code, out, err = driftctl(*args, "--model", "scoring")
+                printed += [out, err]
+                assert code == 0, err
+            receiver.status = 200
+        assert receiver.requests and {r["status"] for r in receiver.requests} == {200, 500}
+        # A failing command, with the password in its tracking URI too.
+        host = url.removeprefix("http://")
+        code, out, err = driftctl("monitor", "--model", "nope", "--tracking-uri",
+                                  f"http://{OWNER[0]}:{OWNER[1]}@{host}")
+        printed += [out, err]
+        assert code == 2 and "no registered model named 'nope' at http://***@" in err
+        mlflow.set_tracking_uri(url)
+        login(("ctl", "not-the-password"))
+        code, out, err = driftctl("cycle", "--model", "scoring")
+        printed += [out, err]
+        assert code == 2 and "UNAUTHENTICATED" in err
+    captured = capfd.readouterr()
+    printed = "\n".join([*printed, captured.out, captured.err])
+    written = _everything_written(tmp_path)
+    delivered = b"".join(r["body"] for r in receiver.requests)
+    # What was searched holds what it should: the failed delivery's record (the webhook
+    # shown by host), the reports, and the user name next to the password.
+    assert b"HTTP 500" in written and b"<html" in written.lower()
+    assert f"webhook http://127.0.0.1:{receiver.server_address[1]}".encode() in written
+    assert b"'mlflow.user': 'ctl'" in written
+    for secret in secrets:
+        assert secret.encode() not in written, secret
+        assert secret not in printed, secret
+        assert secret.encode() not in delivered, secret
