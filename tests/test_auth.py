@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import _free_port, changed_concept, make_frame, register, wait_until_healthy
+from conftest import (
+    _free_port,
+    changed_concept,
+    make_frame,
+    register,
+    run_cli,
+    wait_until_healthy,
+)
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
@@ -298,6 +307,49 @@ def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
                             "--id-col", "id")
     assert code == 0, err
 
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.mark.parametrize(("on_experiment", "deleted"), [("EDIT", False), ("MANAGE", True)])
+def test_a_failed_run_is_deleted_only_with_manage_on_the_experiment(
+    auth_server, on_experiment, deleted
+):
+    """A command whose run fails deletes it, which needs MANAGE on the experiment: with
+    EDIT the run stays, FAILED. Either way the error reported is the one that stopped the
+    command, not the refused delete. The run fails here because the account loses EDIT on
+    the model while ``baseline`` is paused just after creating its run."""
+    url, _ = auth_server
+    user = (f"baseliner-{on_experiment.lower()}", "baseliner-Pw-4kZ8q")
+    login(ADMIN)
+    admin = get_app_client("basic-auth", tracking_uri=url)
+    admin.create_user(*user)
+    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
+    admin.grant_user_permission(user[0], "experiment", experiment, on_experiment)
+    admin.grant_user_permission(user[0], "registered_model", MODEL, "EDIT")
+    proc = run_cli("baseline", "--model", MODEL, "--version", "1", "--data", "train.parquet",
+                   "--target", "y", wait=False,
+                   env={"DRIFTCTL_FAILPOINT": "started-baseline:stop",
+                        **dict(zip(CREDENTIALS, user, strict=True))})
+    while not _stopped(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    admin.revoke_user_permission(user[0], "registered_model", MODEL)  # READ by default
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 2, err  # one error
+    assert (f"user '{user[0]}' lacks EDIT on registered model 'credit' (PERMISSION_DENIED)"
+            in err), err
+    login(ADMIN)
+    (run,) = MlflowClient().search_runs(
+        [experiment], f"tags.`mlflow.user` = '{user[0]}'",
+        run_view_type=mlflow.entities.ViewType.ALL)
+    assert run.info.status == "FAILED"
+    assert run.info.lifecycle_stage == ("deleted" if deleted else "active")
 
 # No secret in what driftctl writes or prints: the tracking password, the alert signing
 # secret, the webhook URL's token path and the webhook secret.
