@@ -10,12 +10,16 @@ moves the state on for the next command.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -107,8 +111,8 @@ def login(account: tuple[str, str] | None) -> None:
 
 def snapshot() -> dict:
     """Everything a command may write, read by the admin: runs (deleted ones too) with
-    their status, tags, parameters and metrics, and every version with its tags, aliases
-    and description."""
+    their status, tags, parameters and metrics, every version with its tags, aliases
+    and description, and the webhooks."""
     login(ADMIN)
     c = MlflowClient()
     experiments = c.search_experiments(view_type=mlflow.entities.ViewType.ALL)
@@ -122,6 +126,7 @@ def snapshot() -> dict:
         "aliases": model.aliases,
         "versions": {v.version: (v.tags, v.description, v.status)
                      for v in c.search_model_versions(f"name='{MODEL}'")},
+        "webhooks": [(w.name, w.url, w.events) for w in c.list_webhooks()],
     }
 
 
@@ -131,7 +136,9 @@ def auth_server(tmp_path_factory, template_db):
     (the creator gets MANAGE), with two labelled batches already logged."""
     root = tmp_path_factory.mktemp("auth")
     saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "MLFLOW_TRACKING_URI")}
-    proc, url = start_auth_server(root, store=template_db)
+    # Webhooks to 127.0.0.1 over http, as `driftctl webhook install` creates here.
+    proc, url = start_auth_server(root, store=template_db, env={
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true"})
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -165,7 +172,6 @@ def auth_server(tmp_path_factory, template_db):
 
 def driftctl(*args: str) -> tuple[int, str, str]:
     """Run the command line in this process (its imports are paid once): status, out, err."""
-    import contextlib
     import io
 
     out, err = io.StringIO(), io.StringIO()
@@ -190,41 +196,85 @@ COMMANDS = {
     "promote": ([], _approve),
     "rollback": ([], None),
     "cycle": (["--last", "1"], None),
+    "serve": ([], None),  # and a free port: its owner's run lasts until its first action
+    "webhook install": (["--url", "http://127.0.0.1:8787/mlflow-webhook"], None),
 }
-ACCOUNTS = {"reader": READER, "anonymous": None, "owner": OWNER}
-# The refusal expected: what a READ-only account lacks (on the model, checked first, else
-# on the experiment), or the credentials an anonymous caller did not give.
-REFUSED = {
-    "reader": lambda command: (
-        f"user 'viewer' lacks {NEEDS[command][1]} on registered model 'credit', it has READ"
-        if NEEDS[command][1] != "READ"
-        else "user 'viewer' lacks EDIT on experiment 'driftctl-credit', it has READ"),
-    "anonymous": lambda command: "no credentials were given (UNAUTHENTICATED)",
-}
+ACCOUNTS = {"reader": READER, "anonymous": None, "owner": OWNER, "admin": ADMIN}
+WORKS_FOR = {"webhook install": "admin"}  # else the owner; MLflow keeps webhooks to admins
+ROWS = [(c, a) for c in COMMANDS for a in ACCOUNTS if a != "admin" or c in WORKS_FOR]
 
 
-@pytest.mark.parametrize(
-    ("command", "account"),
-    [(c, a) for c in COMMANDS for a in ACCOUNTS],
-    ids=[f"{c}-{a}" for c in COMMANDS for a in ACCOUNTS],
-)
+def refusal(command: str, account: str) -> str:
+    """The error expected: the credentials an anonymous caller did not give, that only an
+    admin manages webhooks, or what a READ-only account lacks (on the model, checked
+    first, else on the experiment)."""
+    if account == "anonymous":
+        return "no credentials were given (UNAUTHENTICATED)"
+    user = ACCOUNTS[account][0]
+    if command in WORKS_FOR:
+        return f"user '{user}' is not an admin, and only admins may manage webhooks"
+    on_model = NEEDS[command][1]
+    if on_model != "READ":
+        return f"user '{user}' lacks {on_model} on registered model 'credit', it has READ"
+    return f"user '{user}' lacks EDIT on experiment 'driftctl-credit', it has READ"
+
+
+def _serve_until_it_acts(port: int) -> tuple[int, str, dict]:
+    """``driftctl serve`` in this process until its start-up promote is done, then stopped
+    as a service manager stops it (SIGTERM): status, stderr and its /health then."""
+    health: dict = {}
+
+    def watch():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not health.get("actions"):
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                health.update(json.load(r))
+            time.sleep(0.2)
+        if health:  # it answered, so its handler is in place: never signal pytest itself
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    code, _, err = driftctl("serve", "--model", MODEL, "--port", str(port))
+    watcher.join()
+    return code, err, health
+
+
+@pytest.mark.parametrize(("command", "account"), ROWS, ids=[f"{c}-{a}" for c, a in ROWS])
 def test_each_command_works_for_its_owner_and_is_refused_cleanly_otherwise(
-    auth_server, command, account
+    auth_server, monkeypatch, command, account
 ):
     args, prepare = COMMANDS[command]
+    monkeypatch.setenv("DRIFTCTL_WEBHOOK_SECRET", "hook-Sig-6gHq2Vw9")
     if prepare and account == "reader":
         prepare()
     before = snapshot()
     login(ACCOUNTS[account])
-    code, out, err = driftctl(command, "--model", MODEL, *args)
-    if account == "owner":
+    if account == WORKS_FOR.get(command, "owner"):
+        if command == "serve":  # as an account granted what NEEDS says, no more
+            login(ADMIN)
+            admin = get_app_client("basic-auth", tracking_uri=auth_server[0])
+            admin.create_user("server", "server-Pw-8sJ3d")
+            experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}")
+            for kind, resource, needed in zip(
+                    ("experiment", "registered_model"), (experiment.experiment_id, MODEL),
+                    NEEDS["serve"], strict=True):
+                admin.grant_user_permission("server", kind, resource, needed)
+            login(("server", "server-Pw-8sJ3d"))
+            code, err, health = _serve_until_it_acts(_free_port())
+            assert code == 0, err
+            assert health["last_action"] == "promote" and health["last_error"] is None, health
+            return
+        code, out, err = driftctl(*command.split(), "--model", MODEL, *args)
         assert code == 0, err
         assert snapshot() != before
         return
+    code, out, err = driftctl(*command.split(), "--model", MODEL, *args)
     assert code == 2, err
     assert "Traceback" not in err and out == ""
     (problem, fix) = err.strip().splitlines()
-    assert REFUSED[account](command) in problem, problem
+    assert refusal(command, account) in problem, problem
     assert "fix:" in fix and ("ask an admin to grant" in fix or "MLFLOW_TRACKING_USERNAME" in fix)
     assert snapshot() == before
 
@@ -282,6 +332,20 @@ def test_a_refused_write_names_what_it_needed(auth_server, write):
         call()
     assert f"user 'viewer' lacks {needed} (PERMISSION_DENIED)" in refused.value.problem
     assert f"ask an admin to grant {needed.split(' on ')[0]} on" in refused.value.fix
+
+
+def test_a_refused_webhook_call_says_it_needs_an_admin(auth_server):
+    """Every webhook endpoint is admin-only: MLflow's 403 becomes that, not a permission on
+    some experiment."""
+    from controller import tracking
+    from controller._errors import TrackingError
+
+    login(OWNER)
+    with pytest.raises(TrackingError) as refused, tracking.translated_errors():
+        tracking.webhooks_named("driftctl-credit")
+    assert "user 'ctl' is not an admin, and only admins may manage webhooks" in (
+        refused.value.problem)
+    assert "an admin's MLFLOW_TRACKING_USERNAME" in refused.value.fix
 
 
 def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
