@@ -251,6 +251,9 @@ NEEDS: dict[str, tuple[str, str]] = {
 }
 # Commands basic-auth allows admins only: every webhook endpoint is admin-only in MLflow.
 ADMIN_ONLY = frozenset({"webhook"})
+# A service starts while the tracking server is down: each action meets the server (and its
+# permissions) then, and a failed one is retried. So it asks once, without retries.
+_STARTS_WITHOUT_SERVER = frozenset({"serve"})
 _RANK = {"NO_PERMISSIONS": -1, "DENY": -1, "READ": 0, "USE": 1, "EDIT": 2, "MANAGE": 3}
 _OWN_PERMISSION = "/api/3.0/mlflow/users/permissions/get"
 _CURRENT_USER = "/api/2.0/mlflow/users/current"
@@ -270,10 +273,16 @@ def check_permissions(command: str, model: str) -> None:
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
-    def get(endpoint: str, **params: str):
-        return http_request(get_default_host_creds(uri), endpoint, "GET", params=params)
+    def get(endpoint: str, retries: int | None = None, **params: str):
+        return http_request(get_default_host_creds(uri), endpoint, "GET", max_retries=retries,
+                            params=params)
 
-    me = get(_CURRENT_USER)
+    try:
+        me = get(_CURRENT_USER, 0 if command in _STARTS_WITHOUT_SERVER else None)
+    except MlflowException:
+        if command in _STARTS_WITHOUT_SERVER:
+            return
+        raise
     if me.status_code == 401:
         raise _refused(Exception(me.text), 401, uri)
     if me.status_code != 200:
