@@ -109,6 +109,19 @@ def login(account: tuple[str, str] | None) -> None:
             os.environ[key] = value
 
 
+def grant_only(user: str, on_experiment: str, on_model: str) -> tuple[str, str]:
+    """A new account with these permissions on ``driftctl-credit`` and 'credit', and the
+    server's default (READ) elsewhere: (user, password)."""
+    login(ADMIN)
+    admin = get_app_client("basic-auth", tracking_uri=mlflow.get_tracking_uri())
+    account = (user, f"{user}-Pw-4kZ8q")
+    admin.create_user(*account)
+    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
+    admin.grant_user_permission(user, "experiment", experiment, on_experiment)
+    admin.grant_user_permission(user, "registered_model", MODEL, on_model)
+    return account
+
+
 def snapshot() -> dict:
     """Everything a command may write, read by the admin: runs (deleted ones too) with
     their status, tags, parameters and metrics, every version with its tags, aliases
@@ -253,15 +266,7 @@ def test_each_command_works_for_its_owner_and_is_refused_cleanly_otherwise(
     login(ACCOUNTS[account])
     if account == WORKS_FOR.get(command, "owner"):
         if command == "serve":  # as an account granted what NEEDS says, no more
-            login(ADMIN)
-            admin = get_app_client("basic-auth", tracking_uri=auth_server[0])
-            admin.create_user("server", "server-Pw-8sJ3d")
-            experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}")
-            for kind, resource, needed in zip(
-                    ("experiment", "registered_model"), (experiment.experiment_id, MODEL),
-                    NEEDS["serve"], strict=True):
-                admin.grant_user_permission("server", kind, resource, needed)
-            login(("server", "server-Pw-8sJ3d"))
+            login(grant_only("server", *NEEDS["serve"]))
             code, err, health = _serve_until_it_acts(_free_port())
             assert code == 0, err
             assert health["last_action"] == "promote" and health["last_error"] is None, health
@@ -351,22 +356,16 @@ def test_a_refused_webhook_call_says_it_needs_an_admin(auth_server):
 def test_a_partial_grant_is_refused_before_anything_is_written(auth_server):
     """EDIT on the model lets ``monitor`` and ``retrain`` run but not a promotion, which
     removes an alias (MANAGE): ``promote`` is refused up front, not half-way."""
-    url, _ = auth_server
-    login(ADMIN)
-    admin = get_app_client("basic-auth", tracking_uri=url)
-    admin.create_user("editor", "editor-Pw-2wR6z")
-    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
-    admin.grant_user_permission("editor", "experiment", experiment, "EDIT")
-    admin.grant_user_permission("editor", "registered_model", MODEL, "EDIT")
+    editor = grant_only("editor", "EDIT", "EDIT")
     before = snapshot()
-    login(("editor", "editor-Pw-2wR6z"))
+    login(editor)
     code, _, err = driftctl("rollback", "--model", MODEL)
     assert code == 2 and "Traceback" not in err
     assert "user 'editor' lacks MANAGE on registered model 'credit', it has EDIT" in err
     assert "ask an admin to grant MANAGE on registered model 'credit' to 'editor'" in err
     assert snapshot() == before
     # What EDIT is enough for: a batch (it reads the model, writes a run).
-    login(("editor", "editor-Pw-2wR6z"))
+    login(editor)
     code, _, err = driftctl("log-batch", "--model", MODEL, "--data", "batch.parquet",
                             "--id-col", "id")
     assert code == 0, err
@@ -387,13 +386,7 @@ def test_a_failed_run_is_deleted_only_with_manage_on_the_experiment(
     command, not the refused delete. The run fails here because the account loses EDIT on
     the model while ``baseline`` is paused just after creating its run."""
     url, _ = auth_server
-    user = (f"baseliner-{on_experiment.lower()}", "baseliner-Pw-4kZ8q")
-    login(ADMIN)
-    admin = get_app_client("basic-auth", tracking_uri=url)
-    admin.create_user(*user)
-    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
-    admin.grant_user_permission(user[0], "experiment", experiment, on_experiment)
-    admin.grant_user_permission(user[0], "registered_model", MODEL, "EDIT")
+    user = grant_only(f"baseliner-{on_experiment.lower()}", on_experiment, "EDIT")
     proc = run_cli("baseline", "--model", MODEL, "--version", "1", "--data", "train.parquet",
                    "--target", "y", wait=False,
                    env={"DRIFTCTL_FAILPOINT": "started-baseline:stop",
@@ -401,14 +394,16 @@ def test_a_failed_run_is_deleted_only_with_manage_on_the_experiment(
     while not _stopped(proc.pid):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.1)
-    admin.revoke_user_permission(user[0], "registered_model", MODEL)  # READ by default
+    login(ADMIN)
+    get_app_client("basic-auth", tracking_uri=url).revoke_user_permission(
+        user[0], "registered_model", MODEL)  # READ by default
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 2, err  # one error
     assert (f"user '{user[0]}' lacks EDIT on registered model 'credit' (PERMISSION_DENIED)"
             in err), err
-    login(ADMIN)
+    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
     (run,) = MlflowClient().search_runs(
         [experiment], f"tags.`mlflow.user` = '{user[0]}'",
         run_view_type=mlflow.entities.ViewType.ALL)
