@@ -181,8 +181,24 @@ def _refused(exc: BaseException, status: int, uri: str) -> TrackingError:
             "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (an admin can reset "
             "the password)",
         )
+    match = _ENDPOINT.search(str(exc))
+    if match and match.group(2).startswith("webhooks"):
+        return _not_admin(user, uri)
     needed, kind, name = _permission(exc)
     return _denied(user, needed, kind, name, uri)
+
+
+def _not_admin(user: str | None, uri: str) -> TrackingError:
+    """Basic-auth lets only admins list, create or change webhooks, whatever else the
+    account may do."""
+    who = f"user {user!r} is not an admin" if user else "an anonymous caller is no admin"
+    return TrackingError(
+        f"MLflow ({redact(uri, uri)}) refused: {who}, and only admins may manage webhooks "
+        "(PERMISSION_DENIED)",
+        "run `driftctl webhook install` with an admin's MLFLOW_TRACKING_USERNAME and "
+        "MLFLOW_TRACKING_PASSWORD, or ask an admin to run it (`driftctl serve` needs no admin; "
+        "see the README, \"Running against an authenticated MLflow\")",
+    )
 
 
 def _denied(user: str | None, needed: str, kind: str, name: str, uri: str,
@@ -221,7 +237,7 @@ def _status(exc: BaseException) -> int | None:
 # ``driftctl-<model>``, on the registered model). Measured against a real server: see the
 # README, "Running against an authenticated MLflow". Removing an alias (``challenger`` after
 # a decision, ``previous-champion`` on rollback) needs MANAGE, so every command that may
-# promote does.
+# promote does: ``serve`` runs ``promote`` (and, with --every, ``cycle``).
 NEEDS: dict[str, tuple[str, str]] = {
     "baseline": ("EDIT", "EDIT"),
     "log-batch": ("EDIT", "READ"),
@@ -231,7 +247,13 @@ NEEDS: dict[str, tuple[str, str]] = {
     "promote": ("EDIT", "MANAGE"),
     "rollback": ("EDIT", "MANAGE"),
     "cycle": ("EDIT", "MANAGE"),
+    "serve": ("EDIT", "MANAGE"),
 }
+# Commands basic-auth allows admins only: every webhook endpoint is admin-only in MLflow.
+ADMIN_ONLY = frozenset({"webhook"})
+# A service starts while the tracking server is down: each action meets the server (and its
+# permissions) then, and a failed one is retried. So it asks once, without retries.
+_STARTS_WITHOUT_SERVER = frozenset({"serve"})
 _RANK = {"NO_PERMISSIONS": -1, "DENY": -1, "READ": 0, "USE": 1, "EDIT": 2, "MANAGE": 3}
 _OWN_PERMISSION = "/api/3.0/mlflow/users/permissions/get"
 _CURRENT_USER = "/api/2.0/mlflow/users/current"
@@ -244,15 +266,23 @@ def check_permissions(command: str, model: str) -> None:
     MLflow) is not checked; MLflow still refuses what it must."""
     needs = NEEDS.get(command)
     uri = tracking_uri()
-    if needs is None or not uri.startswith(("http://", "https://")):
+    if (needs is None and command not in ADMIN_ONLY) or not uri.startswith(
+        ("http://", "https://")
+    ):
         return
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
-    def get(endpoint: str, **params: str):
-        return http_request(get_default_host_creds(uri), endpoint, "GET", params=params)
+    def get(endpoint: str, retries: int | None = None, **params: str):
+        return http_request(get_default_host_creds(uri), endpoint, "GET", max_retries=retries,
+                            params=params)
 
-    me = get(_CURRENT_USER)
+    try:
+        me = get(_CURRENT_USER, 0 if command in _STARTS_WITHOUT_SERVER else None)
+    except MlflowException:
+        if command in _STARTS_WITHOUT_SERVER:
+            return
+        raise
     if me.status_code == 401:
         raise _refused(Exception(me.text), 401, uri)
     if me.status_code != 200:
@@ -260,6 +290,8 @@ def check_permissions(command: str, model: str) -> None:
     user = me.json()["user"]
     if user.get("is_admin"):
         return
+    if command in ADMIN_ONLY:
+        raise _not_admin(user["username"], uri)
     experiment = client().get_experiment_by_name(EXPERIMENT.format(model=model))
     resources = [("registered_model", "registered model", model, model, needs[1])]
     if experiment is not None:  # else created by this command, its creator gets MANAGE

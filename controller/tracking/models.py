@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from controller._errors import ModelLoadError, NotFoundError
-from controller.tracking.connection import client, tracking_uri
+from controller.tracking.connection import client, shown_uri
 
 # What loading a model logged elsewhere raises when it cannot be loaded here: its files or
 # metadata are missing, its flavor's library is not installed, or it was pickled by another
@@ -42,7 +42,7 @@ def resolve_version(
             raise
         known = [m.name for m in c.search_registered_models(max_results=20)]
         raise NotFoundError(
-            f"no registered model named {name!r} at {tracking_uri()}"
+            f"no registered model named {name!r} at {shown_uri()}"
             + (f" (models there: {known})" if known else " (the registry is empty)"),
             "check the name and --tracking-uri / MLFLOW_TRACKING_URI; register the model "
             "with mlflow.register_model or log_model(..., registered_model_name=...)",
