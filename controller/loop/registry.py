@@ -53,6 +53,7 @@ LEDGER_RUN = tracking.TAG + "ledger_run"
 REGISTERED = tracking.TAG + "registered_version"  # on a retrain run: its version
 # On a retrain run that passed while another challenger waited for approval: that version,
 # whether this one replaces it (passed | failed) and why.
+DUPLICATE = tracking.TAG + "duplicate_of"  # on a version registered twice from one run
 RIVAL = tracking.TAG + "waiting_challenger"
 VERSUS = tracking.TAG + "versus_waiting"
 VERSUS_REASONS = tracking.TAG + "versus_waiting_reasons"
@@ -235,7 +236,7 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
         )
     winner = write_once(lid, key, run_id)
     if winner != run_id:
-        tracking.delete_run(run_id)
+        tracking.discard_run(run_id, f"another controller's challenger {winner} was chosen")
         run = tracking.get_run(winner)
     versions = _versions_of(name, winner)
     if not versions and REGISTERED in run.data.tags:
@@ -248,7 +249,8 @@ def register(name: str, run_id: str) -> tuple[ModelVersion | None, str]:
         versions = _versions_of(name, winner)
     keep, *extra = sorted(versions, key=lambda v: int(v.version))
     for v in extra:  # a concurrent controller registered the same run: keep the first
-        tracking.delete_version(name, v.version)
+        if not tracking.delete_version(name, v.version):  # the account lacks MANAGE
+            _tag(name, v.version, DUPLICATE, str(keep.version))
     version = str(keep.version)  # MLflow gives it as an int
     tracking.idempotent(tracking.set_run_tag, winner, REGISTERED, version)
     failpoint("after-register")

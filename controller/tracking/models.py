@@ -154,10 +154,14 @@ def create_version(name: str, run_id: str, tags: dict[str, str], artifact: str =
     )
 
 
-def delete_version(name: str, version: str) -> None:
-    """Delete a version; one that is gone already, or cannot be deleted, stays as it is."""
-    with contextlib.suppress(MlflowException):
+def delete_version(name: str, version: str) -> bool:
+    """Delete a version; whether it is gone (one that cannot be deleted, for want of MANAGE
+    on the model, stays as it is)."""
+    try:
         client().delete_model_version(name, version)
+    except MlflowException as exc:
+        return exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+    return True
 
 
 def delete_registered_model(name: str) -> None:

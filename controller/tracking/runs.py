@@ -29,6 +29,7 @@ from controller.tracking.tags import (
 
 SINGLETON = TAG + "singleton"  # on a long-lived run (history, ledger): never "complete"
 SWEPT = TAG + "swept"  # on a run left RUNNING that a later cycle marked failed: why
+DISCARDED = TAG + "discarded"  # on a run that was to be deleted, and could not be: why
 LEASE = TAG + "lease_until"  # on a run a command started: when its watchdog ends it (UTC)
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch request
@@ -173,6 +174,18 @@ def delete_run(run_id: str) -> None:
     client().delete_run(run_id)
 
 
+def discard_run(run_id: str, why: str) -> None:
+    """Delete a run nobody is to read; an account that may not delete runs (it needs
+    MANAGE on the experiment) marks it FAILED instead, which readers skip, saying why."""
+    try:
+        client().delete_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "PERMISSION_DENIED":
+            raise
+        client().set_tag(run_id, DISCARDED, why[:4000])
+        client().set_terminated(run_id, "FAILED")
+
+
 def metric_history(run_id: str, key: str) -> list:
     """Every value logged for ``key`` in ``run_id`` (with its timestamp and step)."""
     return client().get_metric_history(run_id, key)
@@ -271,7 +284,7 @@ def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
     client().set_terminated(ours.info.run_id)
     first = client().search_runs([experiment], where, order_by=order, max_results=1)[0]
     if first.info.run_id != ours.info.run_id:
-        client().delete_run(ours.info.run_id)
+        discard_run(ours.info.run_id, f"created twice at once: {first.info.run_id} is the one")
     return first.info.run_id
 
 
