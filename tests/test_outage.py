@@ -3,18 +3,22 @@ within its deadline, and the next cycle, against the restarted server, converges
 
 A real ``mlflow server`` is killed with SIGKILL while a ``driftctl`` subprocess is held at a
 failpoint (``<point>:stop`` pauses it with SIGSTOP), then the command resumes against the
-dead server. The restarted server is a new process on the same store and artifact root.
+dead server; or, by a proxy between the two, half-way through an artifact upload's body.
+The restarted server is a new process on the same store and artifact root.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime
@@ -103,6 +107,65 @@ class Servers:
                 server[2].close()
 
 
+class Cutter:
+    """A TCP proxy on 127.0.0.1 to the serving server that cuts off the first artifact
+    upload: it forwards the request and half its body, waits until the server stages the
+    artifact, then kills the server and stops listening, as a dead server does."""
+
+    UPLOAD = "/api/2.0/mlflow-artifacts/artifacts/"
+
+    def __init__(self, servers: Servers):
+        self.servers = servers
+        self.upstream = ("127.0.0.1", int(servers.url().rsplit(":", 1)[1]))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.cut: dict = {}  # the upload cut off: its artifact path, the files it staged
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn = self.listener.accept()[0]
+                threading.Thread(target=self._forward, args=(conn,), daemon=True).start()
+
+    def _forward(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn, socket.create_connection(self.upstream) as up:
+            threading.Thread(target=_pump, args=(up, conn), daemon=True).start()
+            while data := conn.recv(1 << 16):
+                # The client waits for each answer, so a request starts a read.
+                if data.startswith(b"PUT " + self.UPLOAD.encode()) and not self.cut:
+                    self._cut_off(data, conn, up)
+                    return
+                up.sendall(data)
+
+    def _cut_off(self, data: bytes, conn: socket.socket, up: socket.socket) -> None:
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(1 << 16)
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head)[1])
+        while len(body) < length // 2:
+            body += conn.recv(1 << 16)
+        staging = self.servers.root / "artifacts"
+        before = set(staging.rglob(".artifact.uploading.*"))
+        up.sendall(head + b"\r\n\r\n" + body[: length // 2])
+        started, staged = time.monotonic(), set()
+        while not staged and time.monotonic() - started < 10:
+            time.sleep(0.05)
+            staged = set(staging.rglob(".artifact.uploading.*")) - before
+        self.servers.kill()
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(), refuses what follows
+        self.listener.close()
+        path = head.split(b" ", 2)[1].decode().removeprefix(self.UPLOAD)
+        self.cut = {"path": path, "staged": staged}
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(1 << 16):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory, template_db):
     root = tmp_path_factory.mktemp("outage")
@@ -158,6 +221,22 @@ def _killed_at(servers: Servers, point: str, *args: str) -> tuple[float, str]:
         time.sleep(0.1)
     servers.kill()
     proc.send_signal(signal.SIGCONT)
+    return _ended(proc, started)
+
+
+def _killed_mid_upload(servers: Servers, *args: str) -> tuple[float, str, dict]:
+    """Run ``driftctl *args`` through a ``Cutter``; as ``_killed_at``, with the upload
+    cut off."""
+    servers.prepare()
+    proxy = Cutter(servers)
+    started = time.monotonic()
+    proc = run_cli(*args, env={"MLFLOW_TRACKING_URI": proxy.url}, wait=False)
+    took, err = _ended(proc, started)
+    assert proxy.cut, ("no artifact upload went through the proxy", err)
+    return took, err, proxy.cut
+
+
+def _ended(proc: subprocess.Popen, started: float) -> tuple[float, str]:
     _out, err = proc.communicate(timeout=3 * DEADLINE)
     took = time.monotonic() - started
     assert proc.returncode == 2, err
@@ -180,6 +259,21 @@ def _running(model: str) -> list:
     return [r for r in runs_of(model) if r.info.status == "RUNNING"]
 
 
+def _readable_artifacts(run_id: str) -> list[str]:
+    """The artifacts a reader of ``run_id`` finds (through the server), each checked to be
+    whole: JSON that parses, HTML and SVG up to their closing tag."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(MlflowClient().download_artifacts(run_id, "", tmp))
+        found = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        for name in found:
+            text = (root / name).read_text()
+            if name.endswith(".json"):
+                json.loads(text)
+            elif name.endswith((".html", ".svg")):
+                assert text.rstrip().endswith(("</html>", "</svg>")), (name, text[-200:])
+    return found
+
+
 def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
         servers, at, policy):
     register("outage")
@@ -195,11 +289,22 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
     (left,) = _running("outage")
     assert left.data.tags[tracking.KIND] == "monitor"
 
-    # Again, while the cycle uploads the monitor run's first artifact.
+    # Again, as the cycle is about to upload the monitor run's first artifact.
     took, err = _killed_at(servers, "artifact-upload", *cut_off)
     assert took < DEADLINE + 10, took
     _one_clear_error(err, "cycle")
     at(servers.restart())
+
+    # Again, half-way through that upload's body, once the server has started writing it.
+    took, err, cut = _killed_mid_upload(servers, *cut_off)
+    assert took < DEADLINE + 10, took
+    _one_clear_error(err, "cycle")
+    assert cut["staged"], cut
+    at(servers.restart())
+    # The server died with a part of the artifact on disk; no reader finds it.
+    _experiment, cut_run, _root, artifact = cut["path"].split("/", 3)
+    assert all(p.exists() for p in cut["staged"]), cut
+    assert artifact not in _readable_artifacts(cut_run)
 
     for run in _running("outage"):
         _await_lease(run)
@@ -208,9 +313,15 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
     monitors = runs_of("outage", "monitor")
     finished = [r for r in monitors if r.info.status == "FINISHED"]
     failed = [r for r in monitors if r.info.status == "FAILED"]
-    assert len(finished) == 1 and len(failed) == 2, [r.info.status for r in monitors]
+    assert len(finished) == 1 and len(failed) == 3, [r.info.status for r in monitors]
     assert all("killed or lost the tracking server" in r.data.tags[SWEPT] for r in failed)
+    assert cut_run in {r.info.run_id for r in failed}
     assert not _running("outage")
+    # The cycle's run holds every artifact, whole; the runs cut off only whole ones.
+    assert {"driftctl/summary.json", "driftctl/report.html"} <= set(
+        _readable_artifacts(finished[0].info.run_id))
+    for run in failed:
+        _readable_artifacts(run.info.run_id)
 
 
 def test_a_kill_between_promotion_steps_is_finished_by_the_next_cycle(servers, at, policy):
