@@ -314,6 +314,7 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
     finished = [r for r in monitors if r.info.status == "FINISHED"]
     failed = [r for r in monitors if r.info.status == "FAILED"]
     assert len(finished) == 1 and len(failed) == 3, [r.info.status for r in monitors]
+    assert len({r.data.tags[tracking.TAG + "window_end"] for r in monitors}) == 1
     assert all("killed or lost the tracking server" in r.data.tags[SWEPT] for r in failed)
     assert cut_run in {r.info.run_id for r in failed}
     assert not _running("outage")
