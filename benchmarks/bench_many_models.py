@@ -33,17 +33,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from collections import Counter
 from pathlib import Path
 
+from _server import start
 from machine import summary
 
 POLICY = '[retrain]\npromotion = "auto"\n'
@@ -197,38 +196,6 @@ def worker(args) -> None:
 
 # --- the driver -----------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(root: Path):
-    """``mlflow server`` with a sqlite store in ``root``; returns (url, process, log path)."""
-    port = free_port()
-    log_path = root / "server.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - the server's, closed with it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return url, proc, log_path
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"mlflow server did not start:\n{log_path.read_text()}")
-        time.sleep(0.5)
-
-
 # uvicorn's access line: 127.0.0.1:PORT - "GET /path HTTP/1.1" 200
 ACCESS = re.compile(rb'"(GET|POST|PUT|PATCH|DELETE|HEAD) /\S* HTTP/[\d.]+" \d{3}')
 
@@ -334,7 +301,9 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens
     root = Path(tempfile.mkdtemp(prefix="driftctl-many-"))
     began = time.perf_counter()
-    url, server, log_path = start_server(root)
+    server = start(root, f"sqlite:///{root / 'mlflow.db'}", artifacts=root / "artifacts",
+                   workers=2)
+    url, log_path = server.url, server.log
     print(summary())
     print(f"mlflow server {url} (sqlite, 2 workers) ready in {time.perf_counter() - began:.0f} s")
     os.environ["MLFLOW_TRACKING_URI"] = url
@@ -378,11 +347,7 @@ def main() -> None:
                   f"controllers {counted}, by the server's access log {logged or 'n/a'}")
         problems, twice, promotions = ledger_check(names)
     finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=20)
-        if server.poll() is None:
-            server.kill()
+        server.stop()
 
     print("\ntracking requests per `driftctl cycle` that did not retrain, one controller on "
           "the model")

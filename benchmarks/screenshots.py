@@ -16,14 +16,13 @@ import argparse
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from _server import free_port, mlflow_server
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -63,23 +62,17 @@ def main() -> None:
                 cwd=tmp, env=env, check=True, stdout=subprocess.DEVNULL,
             )
             print(f"demo: {time.perf_counter() - started:.0f} s")
-        port = _free_port()
-        server = subprocess.Popen(
-            [BIN / "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", store, "--workers", "1",
-             "--allowed-hosts", f"{HOST}:{port},127.0.0.1:{port}",
-             "--cors-allowed-origins", f"http://{HOST}:{port}"],
-            cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-            stderr=stack.enter_context(open(tmp / "server.log", "w")),
-        )
-        stack.callback(server.wait, timeout=30)
-        stack.callback(server.terminate)
-        _wait(f"http://127.0.0.1:{port}")
+        port = free_port()
+        server = stack.enter_context(mlflow_server(
+            tmp, store, port=port, env=env,
+            extra=("--allowed-hosts", f"{HOST}:{port},127.0.0.1:{port}",
+                   "--cors-allowed-origins", f"http://{HOST}:{port}")))
         profiles = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        for name, route in _pages(MlflowClient(f"http://127.0.0.1:{port}")):
+        for name, route in _pages(MlflowClient(server.url)):
             path = args.out / f"ui-{name}.png"
             _shoot(browser, f"http://{HOST}:{port}/#{route}", path, args.budget, profiles)
-            print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB  #{route}")
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            print(f"{shown}: {path.stat().st_size // 1024} KB  #{route}")
 
 
 def _pages(client: MlflowClient) -> list[tuple[str, str]]:
@@ -116,25 +109,6 @@ def _shoot(browser: str, url: str, path: Path, budget: int, profiles: Path) -> N
         check=True, capture_output=True, timeout=300,
     )
     Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, timeout: float = 180) -> None:
-    """Until the server answers /health (20 to 60 s on two busy cores)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise TimeoutError(f"mlflow server at {url} did not answer within {timeout:.0f} s")
 
 
 if __name__ == "__main__":

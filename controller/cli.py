@@ -14,7 +14,9 @@ without drift, ``retrain`` exits 1 when the challenger fails its gate.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 import traceback
 
@@ -24,6 +26,78 @@ from controller._errors import DriftctlError
 EXIT_OK, EXIT_DRIFT, EXIT_INPUT, EXIT_INTERNAL, EXIT_QUALITY = 0, 1, 2, 3, 4
 EXIT_GATE_FAILED = 1  # retrain --exit-code
 VERDICT_EXIT = {"ok": EXIT_OK, "drift": EXIT_DRIFT, "quality": EXIT_QUALITY}
+
+
+class ArgumentsError(DriftctlError):
+    """A command line argparse refuses; ``command`` is the one it was given to."""
+
+    def __init__(self, command: str, problem: str, fix: str):
+        super().__init__(problem, fix)
+        self.command = command
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in driftctl's shape: one message naming the problem and
+    the fix, exit status 2. Without the usage block argparse prints first: for most
+    commands it runs to four or more lines that bury the message, and the fix names the
+    ``--help`` that shows it in full."""
+
+    _commands = None  # the subcommands' action, on a parser that has some
+
+    def add_subparsers(self, **kwargs):
+        self._commands = super().add_subparsers(**kwargs)
+        return self._commands
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            # argparse reports them on the top parser: blame the command they were given to.
+            owner = self
+            while owner._commands and getattr(parsed, owner._commands.dest, None):
+                owner = owner._commands.choices[getattr(parsed, owner._commands.dest)]
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def error(self, message: str):
+        command = " ".join(self.prog.split()[1:2])  # webhook install's errors are webhook's
+        see = f"see `{self.prog} --help`"
+        commands = self._commands
+        if commands is None or commands.metavar not in message:
+            raise ArgumentsError(command, message, self._fix(message, see))
+        # No command given, or one this parser does not have.
+        names = list(commands.choices)
+        given = re.search(r"invalid choice: '([^']*)'", message)
+        problem = (f"{given[1]!r} is not a command of {self.prog}" if given
+                   else f"{self.prog} needs a command")
+        raise ArgumentsError(command, problem, _close(given and given[1], names)
+                             + f"run one of: {', '.join(names)} ({see} for what each does)")
+
+    def _fix(self, message: str, see: str) -> str:
+        """The fix for one of argparse's messages (Python 3.11 to 3.13 word them alike)."""
+        if m := re.search(r"argument (\S+): invalid choice: .*\(choose from (.*)\)$", message):
+            return "pass " + " or ".join(f"{m[1]} {name}" for name in
+                                         m[2].replace("'", "").split(", "))
+        if m := re.search(r"argument (\S+): invalid (int|float) value", message):
+            return f"pass {'a whole number' if m[2] == 'int' else 'a number'} to {m[1]} ({see})"
+        if m := re.search(r"argument (\S+): expected .*argument", message):
+            return f"give {m[1]} a value ({see})"
+        if m := re.search(r"arguments are required: (.*)", message):
+            return f"pass {m[1]} ({see})"
+        if m := re.search(r"one of the arguments (.*) is required", message):
+            return f"pass one of {', '.join(m[1].split())} ({see})"
+        if m := re.search(r"argument (\S+): not allowed with argument (\S+)", message):
+            return f"pass {m[2]} or {m[1]}, not both ({see})"
+        if message.startswith("unrecognized arguments: "):
+            options = [s for a in self._actions for s in a.option_strings]
+            given = next((a for a in message.split()[2:] if a.startswith("-")), None)
+            return _close(given and given.split("=")[0], options) + f"{see} for its options"
+        return f"{see} for its options and the values they take"
+
+
+def _close(given: str | None, names: list[str]) -> str:
+    """``did you mean 'x'? `` when ``given`` looks like a misspelt one of ``names``."""
+    match = difflib.get_close_matches(given, names, n=1) if given else []
+    return f"did you mean {match[0]!r}? " if match else ""
 
 
 def _common(default=None) -> argparse.ArgumentParser:
@@ -76,7 +150,7 @@ def _engine(p: argparse.ArgumentParser, what: str) -> None:
 def parser() -> argparse.ArgumentParser:
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = _common(argparse.SUPPRESS)
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="driftctl",
         description="Watch MLflow-registered models for drift, retrain, and promote "
         "challengers through the model registry.",
@@ -279,7 +353,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except ArgumentsError as exc:
+        _say(exc.command, exc)
+        return EXIT_INPUT
+    except SystemExit as exc:  # --help, which has printed it
+        return exc.code
     # An MLflow project passes every parameter; an empty one means "not given".
     for key, value in vars(args).items():
         if value == "":
@@ -308,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                 watchdog.start()
             code = _run(args)
     except DriftctlError as exc:
-        print(f"driftctl {args.command}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
+        _say(args.command, exc)
         code = EXIT_INPUT
     except KeyboardInterrupt:
         code = 130
@@ -518,6 +598,12 @@ def _run(args) -> int:
         run_demo(weeks=args.weeks, rows=args.rows)
         return EXIT_OK
     raise AssertionError(args.command)
+
+
+def _say(command: str, exc: DriftctlError) -> None:
+    """The one message of an error the user can fix."""
+    name = f"driftctl {command}" if command else "driftctl"
+    print(f"{name}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
 
 
 def _record_in_project_run(kind: str, model: str, lines: list[str]) -> None:

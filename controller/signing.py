@@ -11,12 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 
 __all__ = ["BadSignature", "headers", "sign", "verify", "verify_headers"]
 
 VERSION = "v1"
+# Characters of a signature or delivery id at most: they are 47 and a UUID's 36. A header
+# holds whatever its sender put there; nothing longer is looked at.
+MAX_VALUE = 256
+_TIMESTAMP = re.compile("[0-9]{1,12}")  # unix seconds up to the year 33658
 
 
 class BadSignature(Exception):
@@ -49,18 +54,30 @@ def verify(
     """Raise BadSignature unless ``signature`` signs this request and ``timestamp`` is within
     ``max_age`` seconds of ``now`` (default: the clock), either way: a replayed old request
     and one dated ahead are both refused."""
-    # Digits only: float() would take "nan", which no freshness window refuses.
-    if not (isinstance(timestamp, str) and timestamp.isascii() and timestamp.isdigit()):
-        raise BadSignature(f"timestamp {timestamp!r} is not unix seconds")
+    # Checked before int(), which refuses over 4,300 digits with a ValueError; digits only,
+    # as float() would take "nan", which no freshness window refuses.
+    if not (isinstance(timestamp, str) and _TIMESTAMP.fullmatch(timestamp)):
+        raise BadSignature(f"timestamp {_shown(timestamp)} is not unix seconds (1 to 12 digits)")
+    # Printable ASCII: a lone surrogate, say, could not even be encoded to compare.
+    for what, value in (("signature", signature), ("delivery id", delivery_id)):
+        if not (isinstance(value, str) and len(value) <= MAX_VALUE and value.isascii()
+                and value.isprintable()):
+            raise BadSignature(f"{what} is not printable ASCII of at most {MAX_VALUE} characters")
     age = (time.time() if now is None else now) - int(timestamp)
     if abs(age) > max_age:
         side = "old" if age > 0 else "in the future"
         raise BadSignature(f"timestamp is {abs(age):.0f} s {side} (at most {max_age:g} s)")
-    if not isinstance(signature, str) or not signature.startswith(f"{VERSION},"):
+    if not signature.startswith(f"{VERSION},"):
         raise BadSignature(f"signature is not of the form '{VERSION},<base64>'")
     expected = sign(secret, delivery_id, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise BadSignature("signature does not match the body")
+
+
+def _shown(value) -> str:
+    """``value`` as a reason may quote it: short, since the reason goes back to the sender."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def headers(prefix: str, secret: str, delivery_id: str, body: bytes | str,

@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -37,7 +38,7 @@ TOKEN = "T000/B000/XXXXtokenXXXX"  # the secret part of a Slack-style webhook UR
 
 
 class Receiver(ThreadingHTTPServer):
-    """Records every request; answers with ``status``."""
+    """Records every request; answers with ``status`` and ``reply_headers``."""
 
     daemon_threads = True
 
@@ -45,6 +46,7 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
         self.status = 200
+        self.reply_headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -67,12 +69,18 @@ class Receiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"headers": dict(self.headers), "body": body,
-                                     "status": self.server.status})
-        self.send_response(self.server.status)
+    def do_POST(self, status=None):
+        status = status or self.server.status
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.requests.append({"method": self.command, "headers": dict(self.headers),
+                                     "body": body, "status": status})
+        self.send_response(status)
+        for key, value in self.server.reply_headers.items():
+            self.send_header(key, value)
         self.end_headers()
+
+    def do_GET(self):  # what a client that follows a redirect sends next, answered 200
+        self.do_POST(200)
 
     def log_message(self, *args):
         pass
@@ -97,6 +105,7 @@ def receiver():
 def hook(receiver, monkeypatch):
     receiver.requests.clear()
     receiver.status = 200
+    receiver.reply_headers = {}
     monkeypatch.setenv("DRIFTCTL_ALERT_SECRET", SECRET)
     return receiver
 
@@ -145,41 +154,6 @@ def _everything_logged(model: str) -> str:
             if f.path.endswith((".json", ".html", ".md", ".txt")):
                 out.append(tracking.read_text_artifact(run.info.run_id, f.path))
     return repr(out)
-
-
-# -- signing -------------------------------------------------------------------------
-
-
-def test_a_signature_matches_an_independent_hmac_and_verify_refuses_what_it_should():
-    body = b'{"a": 1}'
-    sig = signing.sign(SECRET, "d-1", "1700000000", body)
-    expected = hmac.new(SECRET.encode(), b"d-1.1700000000." + body, hashlib.sha256).digest()
-    assert sig == "v1," + base64.b64encode(expected).decode()
-    assert signing.sign(SECRET, "d-1", "1700000000", body.decode()) == sig
-    signing.verify(SECRET, sig, "d-1", "1700000000", body, now=1700000100)
-    for args, now, reason in [
-        ((SECRET, sig, "d-1", "1700000000", b'{"a": 2}'), 1700000000, "does not match"),
-        ((SECRET, sig, "d-2", "1700000000", body), 1700000000, "does not match"),
-        (("other", sig, "d-1", "1700000000", body), 1700000000, "does not match"),
-        ((SECRET, sig, "d-1", "1700000000", body), 1700000301, "old"),
-        ((SECRET, sig, "d-1", "1700000000", body), 1699999000, "in the future"),
-        ((SECRET, sig[3:], "d-1", "1700000000", body), 1700000000, "not of the form"),
-        ((SECRET, sig, "d-1", "soon", body), 1700000000, "not unix seconds"),
-        # float() took "nan": no age is over the limit, and a signature over it verified.
-        ((SECRET, signing.sign(SECRET, "d-1", "nan", body), "d-1", "nan", body), 1700000000,
-         "not unix seconds"),
-    ]:
-        with pytest.raises(signing.BadSignature, match=reason):
-            signing.verify(*args, now=now)
-
-
-def test_mlflow_style_headers_verify_with_the_same_functions():
-    headers = signing.headers("MLflow", SECRET, "abc", b"{}", timestamp="1700000000")
-    assert set(headers) == {"X-MLflow-Signature", "X-MLflow-Timestamp", "X-MLflow-Delivery-Id"}
-    lower = {k.lower(): v for k, v in headers.items()}  # as a server may hand them over
-    assert signing.verify_headers("MLflow", SECRET, lower, b"{}", now=1700000001) == "abc"
-    with pytest.raises(signing.BadSignature, match="X-MLflow-Signature is missing"):
-        signing.verify_headers("MLflow", SECRET, {}, b"{}")
 
 
 # -- episodes on plain values ------------------------------------------------------------
@@ -462,6 +436,29 @@ def test_an_invalid_webhook_url_is_never_quoted():
     assert why is not None and TOKEN not in why
 
 
+@pytest.mark.parametrize("status, location, shown", [
+    (301, "https://hooks.example.net/v2/" + TOKEN, "https://hooks.example.net"),
+    (302, "/moved/" + TOKEN, "http://127.0.0.1:{port}"),  # relative: the receiver itself
+    (303, "http://hooks.example.net:8080/x", "http://hooks.example.net:8080"),
+    (307, "/moved", "http://127.0.0.1:{port}"),
+    (308, "http://h.example:99999/", "an address that is not valid"),
+    (302, None, None),
+])
+def test_a_redirect_is_a_failed_attempt_not_followed(hook, status, location, shown):
+    # Followed, a POST turns into a GET without the body: nothing was delivered.
+    hook.status = status
+    hook.reply_headers = {"Location": location} if location else {}
+    why = deliver.post(hook.url, b"{}", "d-1", SECRET)
+    assert [r["method"] for r in hook.requests] == ["POST"]
+    where = f"webhook http://127.0.0.1:{hook.server_address[1]}: HTTP {status} redirect"
+    if shown is None:
+        assert why == f"{where} without a Location: configure the final URL"
+    else:
+        target = shown.format(port=hook.server_address[1])
+        assert why == f"{where} to {target}, not followed: configure the final URL"
+    assert TOKEN not in why
+
+
 def test_a_subject_holds_no_line_break():
     payload = {**events.payload("m", events.Notice("drift", "drift/r/0", "r", "concept_drift",
                                                    "1"), summary="a\r\nBcc: x@example.com",
@@ -470,31 +467,72 @@ def test_a_subject_holds_no_line_break():
         "driftctl warning: a Bcc: x@example.com")
 
 
-def test_a_receiver_that_trickles_is_cut_off_at_the_deadline(monkeypatch):
-    monkeypatch.setattr(deliver, "DEADLINE", 1.0)
+@contextlib.contextmanager
+def _dripping(first: bytes, drip: bytes, *, reads_first: bool = True, every: float = 0.3):
+    """A server on 127.0.0.1 that answers one connection with ``first``, then ``drip``
+    every ``every`` seconds for 9 s: no read waits TIMEOUT, yet the answer never ends.
+    Yields its port."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
+        server.settimeout(10)
 
-        def trickle():
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
-                for _ in range(12):  # one byte every 0.5 s: no read waits TIMEOUT
-                    time.sleep(0.5)
-                    try:
-                        conn.sendall(b".")
-                    except OSError:
-                        return
+        def serve():
+            with contextlib.suppress(OSError), server.accept()[0] as conn:
+                if reads_first:
+                    conn.recv(65536)
+                conn.sendall(first)
+                for _ in range(int(9 / every)):
+                    time.sleep(every)
+                    conn.sendall(drip)
 
-        thread = threading.Thread(target=trickle, daemon=True)
+        thread = threading.Thread(target=serve, daemon=True)
         thread.start()
+        yield server.getsockname()[1]
+        thread.join(15)
+
+
+# A TLS handshake record announced at 16 KiB: the client waits for all of it.
+_TLS_RECORD = b"\x16\x03\x03\x40\x00"
+
+
+def _mail() -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "driftctl@example.com", "oncall@example.com"
+    msg.set_content("x")
+    return msg
+
+
+@pytest.mark.parametrize("scheme, first, drip, reads_first", [
+    pytest.param("http", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", b".", True,
+                 id="http body"),
+    pytest.param("https", _TLS_RECORD, b"\0", True, id="https handshake"),
+    pytest.param("smtp", b"", b"220-still here\r\n", False, id="smtp greeting"),
+    pytest.param("smtps", _TLS_RECORD, b"\0", True, id="smtps handshake"),
+])
+def test_a_receiver_that_trickles_is_cut_off_at_the_deadline(monkeypatch, scheme, first, drip,
+                                                              reads_first):
+    monkeypatch.setattr(deliver, "DEADLINE", 0.5)
+    with _dripping(first, drip, reads_first=reads_first, every=0.2) as port:
         start = time.monotonic()
-        why = deliver.post(f"http://127.0.0.1:{server.getsockname()[1]}/x", b"{}", "d", SECRET)
+        if scheme.startswith("http"):
+            why = deliver.post(f"{scheme}://127.0.0.1:{port}/x", b"{}", "d", SECRET)
+        else:
+            why = deliver.send(f"{scheme}://127.0.0.1:{port}", _mail())
         assert time.monotonic() - start < 3
-        assert why.endswith("no complete answer within 1 s")
-        thread.join(10)
+    assert why.endswith(f"://127.0.0.1:{port}: no complete answer within 0.5 s")
+
+
+def test_a_mail_server_that_floods_its_reply_is_cut_off(monkeypatch):
+    # Each line is short enough for smtplib, but it kept every line of a reply: a server
+    # sending them fast filled memory at about 200 MB/s until the deadline.
+    monkeypatch.setattr(deliver, "DEADLINE", 3.0)
+    with _dripping(b"", (b"220-" + b"x" * 1000 + b"\r\n") * 100, reads_first=False,
+                   every=0.001) as port:
+        start = time.monotonic()
+        why = deliver.send(f"smtp://127.0.0.1:{port}", _mail())
+        assert time.monotonic() - start < 2
+    assert why.endswith(f"a reply of more than {deliver.MAX_RESPONSE // 1024} KiB")
 
 
 @pytest.fixture
@@ -552,3 +590,23 @@ def test_an_attempt_in_progress_elsewhere_is_left_alone_and_done_is_never_scanne
     assert outbox.tags[f"done.{delivery}"] == "true"
     assert dispatch(champion, policy, now=time.time() + 400) == []
     assert len(hook.requests) == 2
+
+
+def test_an_outbox_edited_by_hand_is_read_around_not_a_crash(champion, hook):
+    # The outbox is a run anyone with edit rights can change: an entry it cannot read is
+    # taken as absent, and the alerts go on.
+    policy = _policy(hook)
+    promote(champion, policy)
+    run = next(r for r in runs_of(champion) if r.info.run_name == "alerts outbox").info.run_id
+    for key, value in [("episode.drift", "{not json"), ("episode.data_quality", '{"a": 1}'),
+                       ("ledger_seen", "many")]:
+        tracking.set_run_tag(run, key, value)
+    waiting = events.delivery_id(champion, "waiting/2")  # the notice due next
+    for key, value in [("alert.x", "[]"), ("alert.y", "{not json"), ("try.x", "1"),
+                       ("try.y.webhook.z", "1"), (f"try.{waiting}.webhook.1", "a@" + "9" * 5000)]:
+        tracking.write_param_once(run, key, value)
+    register(champion, baseline=False, seed=5, alias="challenger")
+    said = promote(champion, policy)
+    assert "1 sent (challenger_waiting by webhook)" in said[-1]
+    assert len(hook.requests) == 1
+    assert f"try.{waiting}.webhook.2" in _outbox_tags(champion).params

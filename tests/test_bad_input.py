@@ -189,6 +189,7 @@ def _csv_text(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
 
+UNKNOWN_COMMAND = "monitr"
 _GZIPPED = gzip.compress(_csv_text(BATCH).encode())
 _HUGE = "x" * 10_000_000
 _NOT_DATES = BATCH.assign(ts=["soon"] * len(BATCH))
@@ -345,6 +346,35 @@ CASES = [
     ("cli-every-not-a-duration", _cmd("serve", "--model", "credit", "--every", "soon"),
      ["--every"]),
     ("cli-demo-no-weeks", _cmd("demo", "--weeks", "0"), ["--weeks must be at least"]),
+    # Command lines argparse refuses, in the same shape, without its usage block
+    ("cli-last-not-a-number", _cmd("monitor", "--model", "credit", "--last", "abc"),
+     ["invalid int value: 'abc'", "pass a whole number to --last", "`driftctl monitor --help`"]),
+    ("cli-last-without-value", _cmd("monitor", "--model", "credit", "--last"),
+     ["--last: expected one argument", "give --last a value"]),
+    ("cli-port-not-a-number", _cmd("serve", "--model", "credit", "--port", "http"),
+     ["--port: invalid int value", "`driftctl serve --help`"]),
+    ("cli-unknown-option", _cmd("monitor", "--model", "credit", "--lats", "2"),
+     ["unrecognized arguments: --lats 2", "did you mean '--last'?", "driftctl monitor --help"]),
+    ("cli-unknown-option-before-command", _cmd("--verbose", "cycle", "--model", "credit"),
+     ["unrecognized arguments: --verbose", "`driftctl cycle --help`"]),
+    ("cli-stray-argument", _cmd("monitor", "--model", "credit", "now"),
+     ["unrecognized arguments: now", "`driftctl monitor --help`"]),
+    ("cli-missing-required", _cmd("log-labels", "--model", "credit", "--data", "l.csv"),
+     ["required: --id-col, --target", "pass --id-col, --target"]),
+    ("cli-missing-data-or-table", _cmd("log-batch", "--model", "credit"),
+     ["--data --table is required", "pass one of --data, --table"]),
+    ("cli-version-and-alias", _cmd("monitor", "--model", "credit", "--version", "1", "--alias",
+                                   "champion"), ["not allowed", "--version or --alias, not both"]),
+    ("cli-invalid-choice", _batch(BATCH, "batch.parquet", "--engine", "dask"),
+     ["invalid choice: 'dask'", "pass --engine pandas or --engine spark"]),
+    ("cli-unknown-command", _cmd(UNKNOWN_COMMAND, "--model", "credit"),
+     [f"'{UNKNOWN_COMMAND}' is not a command of driftctl", "did you mean 'monitor'?",
+      "run one of: baseline, log-batch", "`driftctl --help`"]),
+    ("cli-no-command", _cmd(), ["driftctl needs a command", "run one of: baseline"]),
+    ("cli-webhook-no-action", _cmd("webhook"),
+     ["driftctl webhook needs a command", "run one of: install"]),
+    ("cli-webhook-missing-url", _cmd("webhook", "install", "--model", "credit"),
+     ["required: --url", "`driftctl webhook install --help`"]),
 ]
 
 
@@ -373,7 +403,9 @@ def refused(capsys, args: list[str], words) -> str:
     rc = main(args)
     out, err = capsys.readouterr()
     assert rc == 2, err
-    assert err.startswith(f"driftctl {args[0]}: error: "), err[:2000]
+    command = [a for a in args if not a.startswith("-")][:1]
+    prog = "driftctl" if command in ([], [UNKNOWN_COMMAND]) else f"driftctl {command[0]}"
+    assert err.startswith(f"{prog}: error: "), err[:2000]
     assert err.count("error:") == 1 and err.count("\n  fix: ") == 1, err[:2000]
     assert "Traceback" not in err and out == ""
     assert len(err) < 3000, err[:3000]  # a huge cell or 10,000 columns are not repeated
@@ -395,13 +427,21 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(store, tmp_path, capsys
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("case", ["policy-fdr-above-1", "file-latin1-csv"])
+@pytest.mark.parametrize("case", ["policy-fdr-above-1", "file-latin1-csv", "cli-unknown-option"])
 def test_the_console_script_says_the_same(store, tmp_path, capsys, case):
     _, setup, _ = next(c for c in CASES if c[0] == case)
     args = setup(tmp_path)
     expected = refused(capsys, args, [])
     rc, out, err = run_cli(*args)
     assert (rc, out, err) == (2, "", expected)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["monitor", "--help"],
+                                  ["webhook", "install", "--help"]])
+def test_help_still_answers(capsys, args):
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(" ".join(["usage: driftctl", *args[:-1]]) + " [-h]") and err == ""
 
 
 @pytest.mark.parametrize(

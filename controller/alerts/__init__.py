@@ -19,7 +19,8 @@ controller's experiment:
 
 A failed delivery never fails the cycle, whatever it raised: it is recorded (tag
 ``driftctl.alerts`` on the monitor run) and tried again by the next cycle, up to
-``MAX_ATTEMPTS`` times.
+``MAX_ATTEMPTS`` times. Nor does an outbox edited by hand: an entry that cannot be read is
+taken as absent.
 """
 
 from __future__ import annotations
@@ -106,14 +107,16 @@ def dispatch(
     due, updates = _due(name, a, state, monitor_run, report, now)
     channels = [c for c, on in (("webhook", a.webhook), ("email", a.smtp)) if on]
     records = {
-        k.removeprefix("alert."): json.loads(v)
+        k.removeprefix("alert."): record
         for k, v in state.params.items()
         if k.startswith("alert.") and "done." + k.removeprefix("alert.") not in state.tags
+        and (record := _read_record(v)) is not None
     }
     for payload in due:
         record = _record(channels, payload)
         held = tracking.write_param_once(outbox, "alert." + payload["delivery_id"], record)
-        records[payload["delivery_id"]] = json.loads(held)
+        if (read := _read_record(held)) is not None:
+            records[payload["delivery_id"]] = read
     # The state moves on only once its notifications are recorded: after a crash in
     # between they are found due again, under the same delivery ids.
     for key, value in updates.items():
@@ -138,6 +141,24 @@ def _record(channels: list[str], payload: dict) -> str:
         if len(record) <= PARAM_LIMIT or not payload["evidence"]:
             return record
         payload = {**payload, "evidence": payload["evidence"][:-1]}
+
+
+def _read_record(text: str) -> dict | None:
+    """A notification the outbox recorded, or None for what ``_record`` did not write."""
+    try:
+        record = json.loads(text)
+        payload, channels = record["payload"], record["channels"]
+        readable = (isinstance(channels, list) and set(channels) <= {"webhook", "email"}
+                    and all(isinstance(payload[k], str) for k in ("timestamp", "event")))
+    except (ValueError, TypeError, KeyError):  # TypeError: no dict, or a list in channels
+        return None
+    return record if readable else None
+
+
+def _number(text: str) -> int | None:
+    """A count or unix time the outbox wrote, or None (int() would take "٣", or raise on
+    5,000 digits)."""
+    return int(text) if re.fullmatch("[0-9]{1,15}", text) else None
 
 
 def _outbox(name: str) -> str:
@@ -171,7 +192,9 @@ def _due(name, a: Alerts, state, monitor_run, report, now) -> tuple[list[dict], 
         notice = Notice("challenger_waiting", f"waiting/{v}", version=v)
         if "alert." + events.delivery_id(name, notice.key) not in state.params:
             notices.append(notice)  # once per waiting version
-    seen = int(tags.get("ledger_seen", "0"))
+    seen = _number(tags.get("ledger_seen", "0"))
+    if seen is None:  # unreadable: what the ledger holds is history, as in a new outbox
+        seen = max((c.slot for c in registry.changes(registry.ledger(name))), default=0)
     changes = {c.slot: c for c in registry.changes(registry.ledger(name)) if c.slot > seen}
     for c in changes.values():
         if c.kind != "adopt":  # the champion driftctl first saw: no change
@@ -206,10 +229,10 @@ def _evidence(run, report) -> list[str]:
         return list(report.triage.evidence) if report.triage else []
     try:
         summary = json.loads(tracking.read_text_artifact(run.info.run_id, SUMMARY))
-    except Exception:  # no summary (an older run): the tags, then
+        return [str(e) for e in (summary.get("triage") or {}).get("evidence", [])]
+    except Exception:  # no summary (an older run), or none it can read: the tags, then
         drifted = run.data.tags.get(tracking.TAG + "drifted_features", "")
         return [f"{f} drifted" for f in drifted.split(",") if f]
-    return list((summary.get("triage") or {}).get("evidence", []))
 
 
 def _ui(a: Alerts) -> str:
@@ -241,11 +264,12 @@ def _deliver(outbox: str, a: Alerts, records: dict, state, now: float
     sent, failed = [], []
     tries, last_claim = Counter(), {}
     for key, value in state.params.items():
-        if key.startswith("try."):
-            _, delivery, channel, n = key.split(".")
+        claim = re.fullmatch(r"try\.([^.]+)\.(webhook|email)\.([0-9]{1,6})", key)
+        if claim:
+            delivery, channel, n = claim[1], claim[2], int(claim[3])
             tries[delivery, channel] += 1
-            if int(n) > last_claim.get((delivery, channel), (0, ""))[0]:
-                last_claim[delivery, channel] = (int(n), value)
+            if n > last_claim.get((delivery, channel), (0, ""))[0]:
+                last_claim[delivery, channel] = (n, value)
     order = sorted(records.items(), key=lambda kv: (kv[1]["payload"]["timestamp"], kv[0]))
     for delivery, record in order:
         payload = record["payload"]
@@ -284,10 +308,10 @@ def _in_progress(state, delivery: str, channel: str, last_claim: dict, now: floa
     if (delivery, channel) not in last_claim:
         return False
     n, token = last_claim[delivery, channel]
-    claimed = re.fullmatch(r"[0-9a-f]+@(\d+)", token)
+    claimed = re.fullmatch(r"[0-9a-f]+@([0-9]{1,15})", token)
     if claimed is None or now - int(claimed[1]) >= CLAIM_SECONDS:
         return False  # a claim of old, or one whose controller stopped mid-attempt
-    outcome = re.match(r"attempt (\d+):", state.tags.get(f"failed.{delivery}.{channel}", ""))
+    outcome = re.match(r"attempt ([0-9]{1,6}):", state.tags.get(f"failed.{delivery}.{channel}", ""))
     return outcome is None or int(outcome[1]) < n
 
 

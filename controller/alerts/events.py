@@ -56,10 +56,14 @@ class Episode:
 
     @classmethod
     def loads(cls, text: str) -> Episode | None:
-        if not text:
+        """The episode ``dumps`` wrote; None for none, or for what it did not write."""
+        try:
+            data = json.loads(text)
+            episode = cls(**{**data, "evidence": tuple(str(e) for e in data.get("evidence", ()))})
+        except (ValueError, TypeError, AttributeError):  # not a dict, or other keys
             return None
-        data = json.loads(text)
-        return cls(**{**data, "evidence": tuple(data.get("evidence", ()))})
+        numbers = isinstance(episode.notified_at, int | float) and isinstance(episode.notices, int)
+        return episode if numbers else None
 
 
 @dataclass(frozen=True)

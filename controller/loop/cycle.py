@@ -25,6 +25,7 @@ from controller._timing import phase
 from controller.inputs.model import predict
 from controller.loop import registry
 from controller.loop.assess import assess
+from controller.loop.claim import Claim, Held, claim, released_on_error
 from controller.loop.decide import Cycle, cite, decide, reasons
 from controller.loop.forecast import outlook
 from controller.loop.triage import (
@@ -88,10 +89,19 @@ def monitor(
 
 
 def _monitor(
-    name, *, alias=None, version=None, last=None, since=None, until=None, policy=None, logged=None
+    name,
+    *,
+    alias=None,
+    version=None,
+    last=None,
+    since=None,
+    until=None,
+    policy=None,
+    logged=None,
+    claim=None,
 ):
     """``monitor``, also returning what its HTML page was made of (for ``cycle``, which
-    found the ``logged`` runs already)."""
+    found the ``logged`` runs already, and ``claim``s the window before logging it)."""
     policy = policy or Policy()
     with phase("MLflow reads"):
         mv = tracking.resolve_version(name, version=version, alias=alias)
@@ -192,7 +202,7 @@ def _monitor(
     )
     with phase("logging"):
         end_ms = int(window.end.timestamp() * 1000)
-        run_id, page = _log(report, mv, end_ms, baseline, observed.sample, chart)
+        run_id, page = _log(report, mv, end_ms, baseline, observed.sample, chart, claim)
     return replace(report, context={**report.context, "run_id": run_id}), page
 
 
@@ -224,9 +234,10 @@ def _scored_by(frame, model, version, baseline):
     return frame
 
 
-def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, chart):
+def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, chart, claim):
     """Log the cycle's run and its history step; returns the run and the page's makings.
-    ``chart`` is the primary metric over earlier cycles, (window end, value)."""
+    ``chart`` is the primary metric over earlier cycles, (window end, value); ``claim``,
+    given the history run and the window's key, claims the window (or raises ``Held``)."""
     ctx, name = report.context, mv.name
     experiment = tracking.experiment_id(name)
     history = tracking.singleton_run(experiment, name, "history", "drift history")
@@ -258,7 +269,9 @@ def _log(report: Report, mv: ModelVersion, window_end_ms: int, baseline, frame, 
     with phase("report"):
         figure = attribution_chart(report) if report.attribution else None
         html = render_html(*page)
-    with tracking.atomic_run(experiment, f"monitor {ctx['window_end'][:16]}", tags) as run:
+    held = claim(history, ctx["window_key"]) if claim else None
+    name_run = f"monitor {ctx['window_end'][:16]}"
+    with released_on_error(held), tracking.atomic_run(experiment, name_run, tags) as run:
         run_id = run.info.run_id
         tracking.log_metrics(run_id, metrics)
         tracking.log_dict(run_id, report.to_dict(), SUMMARY)
@@ -320,15 +333,21 @@ def headline(report: Report, metrics: dict[str, float]) -> dict[str, float]:
 @dataclass(frozen=True)
 class CycleResult:
     registry: tuple[str, ...]  # what reconciling the registry did, in words
-    monitor_run: str
-    report: Report | None  # None when nothing was new since ``monitor_run``
+    monitor_run: str  # "" when another cycle holds the window
+    report: Report | None  # None when nothing was new since ``monitor_run``, or held
     retrain: RetrainResult | None
     verdict: str = ""  # of the window monitored: ok, drift or quality
     waiting: str = ""  # why the retrain the cycle triggered waits (too little data yet)
+    held_until: str = ""  # when the claim of the cycle that holds the window lapses
 
     def render(self) -> str:
         lines = list(self.registry)
-        if self.report is None:
+        if self.held_until:
+            lines.append(
+                "another cycle is monitoring this window (its claim holds until "
+                f"{self.held_until}): it logs the monitor run and acts on it"
+            )
+        elif self.report is None:
             lines.append(f"no new batches or labels since monitor run {self.monitor_run}")
         else:
             lines.append(self.report.render())
@@ -353,9 +372,13 @@ def promote(name: str, policy: Policy | None = None) -> list[str]:
 
 def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -> CycleResult:
     """Reconcile, monitor, and retrain if triggered: one idempotent pass for a scheduler."""
+    with tracking.listing_once():
+        return _cycle(name, last, policy or Policy())
+
+
+def _cycle(name: str, last: int | None, policy: Policy) -> CycleResult:
     from controller.loop.retrain import retrain
 
-    policy = policy or Policy()
     # Runs an earlier command left RUNNING (killed, or cut off from the server) end failed.
     tracking.sweep(name, policy.tracking.deadline_seconds)
     alerts.begin(name, policy)  # a webhook without its secret fails here, before any write
@@ -374,7 +397,17 @@ def cycle(name: str, *, last: int | None = None, policy: Policy | None = None) -
         if run.data.tags.get(RETRAIN) == "waiting":  # and nothing arrived that could help
             waiting = run.data.tags.get(WAITING, "")
     else:
-        report, page = _monitor(name, last=last, policy=policy, logged=logged)
+
+        def claim_window(history: str, key: str) -> Claim:
+            follows = earlier[0] if earlier else tracking.get_run(history)
+            return claim(follows, key, policy.tracking.deadline_seconds)
+
+        try:
+            report, page = _monitor(
+                name, last=last, policy=policy, logged=logged, claim=claim_window
+            )
+        except Held as held:
+            return CycleResult(said, "", None, None, held_until=held.until)
         run_id, triggered = report.context["run_id"], report.retrain.triggered
         verdict, version = report.verdict, report.context["version"]
     result = None

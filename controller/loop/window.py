@@ -333,8 +333,14 @@ def window_key(name: str, version: str, batch_runs, policy, logged: Logged | Non
     """What a cycle's findings depend on: the version, the batches, the labels logged so
     far and the policy. Equal keys, equal findings."""
     labels = [r.info.run_id for r in (logged or Logged.find(name)).labels]
-    # [batches] shapes batches as they are logged, and their runs are in the key already.
-    policy = replace(policy, batches=type(policy.batches)())
+    # [batches] shapes batches as they are logged, and their runs are in the key already;
+    # [alerts] and [tracking] say how to tell and how to reach the server, not what is found.
+    policy = replace(
+        policy,
+        batches=type(policy.batches)(),
+        alerts=type(policy.alerts)(),
+        tracking=type(policy.tracking)(),
+    )
     text = repr((str(version), list(batch_runs), labels, policy))
     return hashlib.sha256(text.encode()).hexdigest()
 

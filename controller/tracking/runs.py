@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import mlflow
@@ -31,6 +32,7 @@ SWEPT = TAG + "swept"  # on a run left RUNNING that a later cycle marked failed:
 LEASE = TAG + "lease_until"  # on a run a command started: when its watchdog ends it (UTC)
 
 _BATCH = 1000  # MLflow's limit of metrics per log_batch request
+_listed: ContextVar[list | None] = ContextVar("driftctl_experiments", default=None)
 
 
 def experiment_id(model: str) -> str:
@@ -45,15 +47,18 @@ def experiment_id(model: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is None:
         try:
-            return c.create_experiment(
+            created = c.create_experiment(
                 name, tags={MODEL: model, EXPERIMENT_KIND: MACHINE_LEARNING}
             )
+            _join(created)
+            return created
         except MlflowException:  # created meanwhile by a concurrent controller
             exp = c.get_experiment_by_name(name)
             if exp is None:
                 raise
     if exp.lifecycle_stage == "deleted":
         c.restore_experiment(exp.experiment_id)
+        _join(exp.experiment_id)
     if EXPERIMENT_KIND not in exp.tags:
         # Only a label for the UI: a user allowed to log runs but not to edit the
         # experiment (basic-auth's USE) goes on without it.
@@ -103,7 +108,7 @@ def atomic_run(
         if parent is not None and not nested and not MLFLOW_RUN_ID.get():
             tags = {**tags, PARENT_RUN: parent()}
         if (until := lease_until()) is not None:
-            tags = {**tags, LEASE: _utc(until)}
+            tags = {**tags, LEASE: utc(until)}
         run = mlflow.start_run(
             experiment_id=experiment, run_name=run_name, tags=tags, nested=nested
         )
@@ -198,13 +203,7 @@ def latest_runs(model: str, kind: str, n: int, where: str = "") -> list:
 def model_runs(model: str, where: str = "", limit: int | None = None) -> list:
     """Runs tagged with ``model`` in any active experiment, matching ``where``; with
     ``limit``, only the newest ``limit`` of them, newest first."""
-    experiments, token = [], None
-    while True:
-        page = client().search_experiments(max_results=1000, page_token=token)
-        experiments += [e.experiment_id for e in page]
-        token = page.token
-        if not token:
-            break
+    experiments = _experiments()
     runs, token = [], None
     where = f"tags.`{MODEL}` = '{model}'" + (f" and {where}" if where else "")
     order = ["attributes.start_time DESC"] if limit else None
@@ -220,6 +219,40 @@ def model_runs(model: str, where: str = "", limit: int | None = None) -> list:
         token = page.token
         if not token or (limit and len(runs) >= limit):
             return runs[:limit] if limit else runs
+
+
+def _experiments() -> list[str]:
+    """The active experiments' ids: listed once per ``listing_once`` block."""
+    if held := _listed.get():
+        return held[0]
+    experiments, token = [], None
+    while True:
+        page = client().search_experiments(max_results=1000, page_token=token)
+        experiments += [e.experiment_id for e in page]
+        token = page.token
+        if not token:
+            break
+    if held is not None:
+        held.append(experiments)
+    return experiments
+
+
+def _join(experiment: str) -> None:
+    """An experiment driftctl made active joins the ones listed."""
+    if (held := _listed.get()) and experiment not in held[0]:
+        held[0].append(experiment)
+
+
+@contextlib.contextmanager
+def listing_once() -> Iterator[None]:
+    """Within the block (a cycle), runs are found in the experiments listed on first need,
+    not listed again for each search. An experiment driftctl creates meanwhile joins them;
+    one someone else creates is seen by the next block."""
+    token = _listed.set([])
+    try:
+        yield
+    finally:
+        _listed.reset(token)
 
 
 def singleton_run(experiment: str, model: str, kind: str, run_name: str) -> str:
@@ -276,23 +309,41 @@ def sweep(model: str, older_than: float) -> list[str]:
         tags, run_id = run.data.tags, run.info.run_id
         if KIND not in tags or "mlflow.project.entryPoint" in tags or run_id in mine:
             continue
-        if LEASE in tags:
-            until = datetime.fromisoformat(tags[LEASE]).timestamp()
-        else:
-            until = run.info.start_time / 1000 + older_than
-        if until > now:
+        lease = tags.get(LEASE, "")
+        if _parsed(lease) is None:  # none, or not one driftctl wrote: the oldest rule
+            lease = utc(run.info.start_time / 1000 + older_than)
+        if not lapsed(lease, now):
             continue  # its command may still be at work
         client().set_tag(
             run_id,
             SWEPT,
             f"left RUNNING by a driftctl command that was killed or lost the tracking "
-            f"server (its deadline passed at {_utc(until)}); marked by the cycle of "
-            f"{_utc(now)}",
+            f"server (its deadline passed at {lease}); marked by the cycle of {utc(now)}",
         )
         client().set_terminated(run_id, "FINISHED" if tags.get(SINGLETON) == "true" else "FAILED")
         ended.append(run_id)
     return ended
 
 
-def _utc(seconds: float) -> str:
+def lease(horizon: float) -> str:
+    """When this command ends at the latest: its watchdog's deadline, without one (a
+    library call) ``horizon`` seconds from now; as written in tags and parameters."""
+    return utc(lease_until() or time.time() + horizon)
+
+
+def lapsed(lease: str, now: float | None = None) -> bool:
+    """Whether the command that holds ``lease`` has ended by ``now`` whatever happened
+    (a lease that is not a time has lapsed: driftctl writes none such)."""
+    until = _parsed(lease)
+    return until is None or until <= (now or time.time())
+
+
+def _parsed(lease: str) -> float | None:
+    try:
+        return datetime.fromisoformat(lease[:40]).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def utc(seconds: float) -> str:
     return datetime.fromtimestamp(int(seconds), UTC).isoformat()
