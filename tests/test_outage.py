@@ -153,10 +153,15 @@ class Cutter:
             time.sleep(0.05)
             staged = set(staging.rglob(".artifact.uploading.*")) - before
         self.servers.kill()
-        self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(), refuses what follows
-        self.listener.close()
+        self.close()
         path = head.split(b" ", 2)[1].decode().removeprefix(self.UPLOAD)
         self.cut = {"path": path, "staged": staged}
+
+    def close(self) -> None:
+        """Stop listening: connections are refused, as by a dead server."""
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread in accept()
+        self.listener.close()
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -231,7 +236,10 @@ def _killed_mid_upload(servers: Servers, *args: str) -> tuple[float, str, dict]:
     proxy = Cutter(servers)
     started = time.monotonic()
     proc = run_cli(*args, env={"MLFLOW_TRACKING_URI": proxy.url}, wait=False)
-    took, err = _ended(proc, started)
+    try:
+        took, err = _ended(proc, started)
+    finally:
+        proxy.close()
     assert proxy.cut, ("no artifact upload went through the proxy", err)
     return took, err, proxy.cut
 
