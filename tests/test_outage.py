@@ -286,30 +286,30 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
         servers, at, policy):
     register("outage")
     log_batch("outage", make_frame(500, 60).drop(columns="y"))
-    cut_off = ("cycle", "--model", "outage", "--policy", policy)
-    cycle = ("cycle", "--model", "outage")  # the default deadline: half an hour
 
     # The server dies once the monitor run exists, before anything is logged in it.
-    took, err = _killed_at(servers, "started-monitor", *cut_off)
+    took, err = _killed_at(servers, "started-monitor", *_cycle("outage", policy))
     assert took < DEADLINE + 10, took  # the watchdog starts after the imports
     _one_clear_error(err, "cycle")
     at(servers.restart())
     (left,) = _running("outage")
     assert left.data.tags[tracking.KIND] == "monitor"
-    # The cycle claimed the window before it started the run, and could not give the claim
-    # up: a cycle stands down until the claim's lease, the command's deadline, ends.
-    _await_lease(left)
 
-    # Again, as the cycle is about to upload the monitor run's first artifact.
-    took, err = _killed_at(servers, "artifact-upload", *cut_off)
+    # The cycle claimed the window before it started the run and could not give the claim
+    # up: cycles of the model stand down until its lease, the command's deadline, ends.
+    # Meanwhile, on a second model, the server dies as the cycle is about to upload the
+    # monitor run's first artifact.
+    register("outage-upload", seed=2)
+    log_batch("outage-upload", make_frame(500, 61).drop(columns="y"))
+    took, err = _killed_at(servers, "artifact-upload", *_cycle("outage-upload", policy))
     assert took < DEADLINE + 10, took
     _one_clear_error(err, "cycle")
     at(servers.restart())
-    (left,) = _running("outage")  # the first one was swept as this cycle started
-    _await_lease(left)
 
-    # Again, half-way through that upload's body, once the server has started writing it.
-    took, err, cut = _killed_mid_upload(servers, *cut_off)
+    # Back on the first model once its claim has lapsed: the server dies half-way through
+    # that upload's body, once it has started writing the file.
+    _await_lease(left)
+    took, err, cut = _killed_mid_upload(servers, *_cycle("outage", policy))
     assert took < DEADLINE + 10, took
     _one_clear_error(err, "cycle")
     assert cut["staged"], cut
@@ -319,23 +319,36 @@ def test_kills_while_monitoring_end_in_one_error_and_the_next_cycle_converges(
     assert all(p.exists() for p in cut["staged"]), cut
     assert artifact not in _readable_artifacts(cut_run)
 
-    (left,) = _running("outage")
+    (left,) = _running("outage")  # the first one was swept as this cycle started
     _await_lease(left)
-    code, _out, err = run_cli(*cycle)
-    assert code == 0, err
-    monitors = runs_of("outage", "monitor")
+    # The next cycles, side by side, with the default deadline (half an hour).
+    cycles = [run_cli("cycle", "--model", m, wait=False) for m in ("outage", "outage-upload")]
+    for proc in cycles:
+        _out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert cut_run in {r.info.run_id for r in _converged("outage", cut_off=2)}
+    _converged("outage-upload", cut_off=1)
+
+
+def _cycle(model: str, policy: str) -> tuple[str, ...]:
+    return ("cycle", "--model", model, "--policy", policy)
+
+
+def _converged(model: str, cut_off: int) -> list:
+    """Check that ``model`` has one finished monitor run, with every artifact whole, and
+    the ``cut_off`` runs the kills left swept, for the same window; returns those."""
+    monitors = runs_of(model, "monitor")
     finished = [r for r in monitors if r.info.status == "FINISHED"]
     failed = [r for r in monitors if r.info.status == "FAILED"]
-    assert len(finished) == 1 and len(failed) == 3, [r.info.status for r in monitors]
+    assert len(finished) == 1 and len(failed) == cut_off, [r.info.status for r in monitors]
     assert len({r.data.tags[tracking.TAG + "window_end"] for r in monitors}) == 1
     assert all("killed or lost the tracking server" in r.data.tags[SWEPT] for r in failed)
-    assert cut_run in {r.info.run_id for r in failed}
-    assert not _running("outage")
-    # The cycle's run holds every artifact, whole; the runs cut off only whole ones.
+    assert not _running(model)
     assert {"driftctl/summary.json", "driftctl/report.html"} <= set(
         _readable_artifacts(finished[0].info.run_id))
-    for run in failed:
+    for run in failed:  # whatever they hold is whole too
         _readable_artifacts(run.info.run_id)
+    return failed
 
 
 def test_a_kill_between_promotion_steps_is_finished_by_the_next_cycle(servers, at, policy):
