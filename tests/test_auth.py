@@ -37,9 +37,10 @@ from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 from test_alerts import Receiver
 
-from controller import cli
+from controller import cli, tracking
 from controller.inputs.batches import log_batch
 from controller.tracking.connection import NEEDS
+from controller.tracking.runs import DISCARDED
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -409,6 +410,27 @@ def test_a_failed_run_is_deleted_only_with_manage_on_the_experiment(
         run_view_type=mlflow.entities.ViewType.ALL)
     assert run.info.status == "FAILED"
     assert run.info.lifecycle_stage == ("deleted" if deleted else "active")
+
+def test_without_manage_a_run_or_version_to_delete_is_marked_instead(auth_server):
+    """Two controllers racing leave a run or a version to delete, which needs MANAGE; an
+    account with EDIT marks them so that no reader takes them, and goes on."""
+    user = grant_only("discarder", "EDIT", "EDIT")
+    login(ADMIN)
+    experiment = MlflowClient().get_experiment_by_name(f"driftctl-{MODEL}").experiment_id
+    login(user)
+    run = MlflowClient().create_run(experiment, tags={"purpose": "discarded"})
+    tracking.discard_run(run.info.run_id, "another controller's challenger was chosen")
+    run = MlflowClient().get_run(run.info.run_id)
+    assert run.info.status == "FAILED" and run.info.lifecycle_stage == "active"
+    assert run.data.tags[DISCARDED] == "another controller's challenger was chosen"
+    assert tracking.delete_version(MODEL, "1") is False  # refused: version 1 stays
+    assert MlflowClient().get_model_version(MODEL, "1").version == "1"
+
+    login(ADMIN)  # with MANAGE (the admin's), deleted
+    run = MlflowClient().create_run(experiment, tags={"purpose": "discarded"})
+    tracking.discard_run(run.info.run_id, "created twice")
+    assert MlflowClient().get_run(run.info.run_id).info.lifecycle_stage == "deleted"
+
 
 # No secret in what driftctl writes or prints: the tracking password, the alert signing
 # secret, the webhook URL's token path and the webhook secret.
