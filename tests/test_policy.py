@@ -193,3 +193,26 @@ def test_tracking_settings_load_and_size_mlflows_retries():
             worst = (retries + 1) * s["MLFLOW_HTTP_REQUEST_TIMEOUT"] + backoff
             assert worst <= deadline or s["MLFLOW_HTTP_REQUEST_TIMEOUT"] == 2
     assert http_settings(1800, 3)["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "2"  # MLflow's
+
+
+def test_the_watchdog_ends_a_settled_command_with_its_status_and_its_output():
+    """A command that reported its outcome and then hangs in its exit handlers (ending a
+    run against a server that is gone) exits at the deadline with that outcome's status,
+    and what it printed to a pipe is not lost with the process."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import time\n"
+        "from controller.tracking import Watchdog\n"
+        "w = Watchdog(1, 'cycle', 2).start()\n"
+        "print('{\"verdict\": \"drift\"}')\n"
+        "w.settle(1)\n"
+        "time.sleep(30)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe buffers
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 1 and proc.stdout == '{"verdict": "drift"}\n', proc
+    assert proc.stderr == ""

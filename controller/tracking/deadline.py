@@ -18,6 +18,7 @@ one deleted (``controller.loop.registry``); a decision is a parameter MLflow wri
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -98,5 +99,10 @@ class Watchdog:
                 file=sys.stderr,
                 flush=True,
             )
+        # os._exit skips the interpreter's flush: what the command printed (a --json
+        # summary) must still reach its reader.
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
         os._exit(self.exit_status if self._settled is None else self._settled)
 
