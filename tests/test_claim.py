@@ -48,6 +48,9 @@ def test_one_claim_holds_until_released_or_lapsed(follows):
     params = _fresh(follows).data.params
     assert params[NEXT + "1.released"] == "true" and params[NEXT + "3"].startswith("window-a ")
 
+    MlflowClient().log_param(follows.info.run_id, NEXT + "4", "written by hand")
+    assert claim(_fresh(follows), "window-a", horizon=60).slot == NEXT + "5"
+
 
 def _monitors(model: str) -> list:
     return [r for r in runs_of(model, "monitor") if r.info.status == "FINISHED"]

@@ -51,7 +51,8 @@ def claim(follows, key: str, horizon: float) -> Claim:
     while True:
         n, held = _last(params)
         if held is not None and f"{NEXT}{n}.released" not in params:
-            lease = held.split(" ")[1]
+            # "<key> <lease> <token>"; a value not written so has lapsed
+            lease = [*held.split(" "), "", ""][1]
             if not tracking.lapsed(lease):
                 raise Held(lease)
         slot = f"{NEXT}{n + 1}"
