@@ -179,6 +179,7 @@ def run_cycles(models: list[str], cycle: int, controller: str, policy: str) -> l
             "error": err.getvalue().strip()[-2000:] if rc else "",
             "seconds": time.perf_counter() - start,
             "retrained": "gate on " in said.getvalue(),
+            "stood_down": "another cycle is monitoring this window" in said.getvalue(),
             "requests": len(counting.calls), "calls": Counter(counting.calls),
         })
     return out
@@ -257,7 +258,7 @@ def spread(values: list[int]) -> str:
 def ledger_check(names: list[str]) -> tuple[list[str], int, int]:
     """Problems in the models' ledgers (a decision written twice, a champion alias that is
     not the ledger's last word), and the monitor runs two racing controllers both made for
-    one window: harmless, but work done twice."""
+    one window (the window's claim should leave one)."""
     from mlflow.tracking import MlflowClient
 
     from controller import tracking
@@ -389,12 +390,14 @@ def main() -> None:
         print(f"  {line}")
     print(f"promotions in the ledgers: {promotions}")
     print(f"monitor runs made twice for one window by racing controllers: {twice}")
+    print("cycles that stood down while the other controller held the window: "
+          f"{sum(r.get('stood_down', False) for r in cycles)}")
     print(f"total wall time {time.perf_counter() - began:.0f} s")
     if args.keep:
         print(f"kept {root}")
     else:
         shutil.rmtree(root, ignore_errors=True)
-    if errors or problems:
+    if errors or problems or twice:
         sys.exit(1)
 
 
