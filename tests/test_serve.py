@@ -380,3 +380,14 @@ def test_signatures_are_mlflows_and_replays_are_remembered_within_bounds():
     for bad in ("1", "0s", "h", "1w"):
         with pytest.raises(DriftctlError):
             parse_every(bad)
+
+
+def test_a_cycle_that_stands_down_says_another_holds_the_window():
+    from controller.loop.cycle import CycleResult
+    from controller.service.worker import _cycle_words
+
+    held = CycleResult(("nothing to promote",), "", None, None,
+                       held_until="2026-11-30T12:00:00+00:00")
+    assert _cycle_words(held) == [
+        "nothing to promote",
+        "another cycle is monitoring this window (claim until 2026-11-30T12:00:00+00:00)"]

@@ -151,7 +151,9 @@ class Worker:
 def _cycle_words(result: loop.CycleResult) -> list[str]:
     """A cycle's result on one line: what the registry did, the window, the retrain."""
     said = list(result.registry)
-    if result.report is None:
+    if result.held_until:
+        said.append(f"another cycle is monitoring this window (claim until {result.held_until})")
+    elif result.report is None:
         said.append(f"nothing new since monitor run {result.monitor_run}")
     else:
         said.append(f"monitor run {result.monitor_run}: {result.verdict}")
