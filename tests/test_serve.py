@@ -391,3 +391,26 @@ def test_a_cycle_that_stands_down_says_another_holds_the_window():
     assert _cycle_words(held) == [
         "nothing to promote",
         "another cycle is monitoring this window (claim until 2026-11-30T12:00:00+00:00)"]
+
+
+def test_a_delivery_refused_while_stopping_is_accepted_when_retried():
+    """MLflow retries a 503 with the same delivery id and timestamp: that is no replay."""
+    from controller.policy import Policy
+    from controller.service.receiver import WEBHOOK_PATH, Receiver
+    from controller.service.worker import Worker
+
+    body = json.dumps(_approval("2"))
+    stamp, delivery = str(int(time.time())), str(uuid.uuid4())
+    headers = {"X-MLflow-Timestamp": stamp, "X-MLflow-Delivery-Id": delivery,
+               "X-MLflow-Signature": signing.sign(SECRET, delivery, stamp, body)}
+    stopping = Worker(MODEL, Policy())
+    stopping.stop()
+    with Receiver(("127.0.0.1", 0), MODEL, SECRET, stopping) as first:
+        for _ in range(2):  # refused, then retried while the service still stops
+            status, reply, _ = first.receive(WEBHOOK_PATH, headers, body.encode())
+            assert (status, reply["error"]) == (503, "the service is stopping; retry later")
+        # The next service, on the same delivery state: accepted, then a replay.
+        with Receiver(("127.0.0.1", 0), MODEL, SECRET, Worker(MODEL, Policy())) as second:
+            second.deliveries = first.deliveries
+            assert second.receive(WEBHOOK_PATH, headers, body.encode())[0] == 202
+            assert second.receive(WEBHOOK_PATH, headers, body.encode())[0] == 409

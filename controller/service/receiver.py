@@ -63,6 +63,12 @@ class Deliveries:
             self._expires[delivery_id] = max(float(timestamp), now) + self.max_age
             return "new"
 
+    def forget(self, delivery_id: str) -> None:
+        """Let ``delivery_id`` in again: it was admitted, then not accepted (and MLflow
+        retries it with the same id and timestamp)."""
+        with self._lock:
+            self._expires.pop(delivery_id, None)
+
 
 def hint(event: dict, model: str) -> str | None:
     """Why ``event`` calls for reading ``model``'s registry again; None when it does not.
@@ -137,6 +143,8 @@ class Receiver(ThreadingHTTPServer):
                                                         f"of {self.model!r}"}, delivery
         queued = self.worker.submit(PROMOTE, why)
         if queued == "stopping":  # MLflow retries a 503: the next service acts on it
+            # Admitted first, so that two copies at once cannot both pass as new.
+            self.deliveries.forget(delivery)
             return 503, {"error": "the service is stopping; retry later"}, delivery
         return 202, {"status": queued, "detail": why}, delivery
 
