@@ -4,9 +4,11 @@ the registry does not confirm, moves nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +22,7 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from controller import signing
 from controller._errors import DriftctlError
 from controller.service import parse_every
-from controller.service.receiver import MAX_HANDLERS, Deliveries
+from controller.service.receiver import MAX_HANDLERS, MAX_HEAD, PROBE_HANDLERS, Deliveries
 
 pytestmark = pytest.mark.server
 
@@ -242,7 +244,7 @@ def test_connections_beyond_the_handlers_are_answered_503(service):
     _, base = service
     port = int(base.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port), timeout=5)
-            for _ in range(MAX_HANDLERS)]  # clients that connect and send nothing
+            for _ in range(MAX_HANDLERS + PROBE_HANDLERS)]  # connect and send nothing
     try:
         busy = _raw(port, b"GET /health HTTP/1.0\r\n\r\n")
         assert busy.startswith(b"HTTP/1.1 503") and b"retry later" in busy
@@ -250,6 +252,65 @@ def test_connections_beyond_the_handlers_are_answered_503(service):
         for conn in idle:
             conn.close()
     _until(lambda: _get(f"{base}/health")[0] == 200, 10, "handlers are free again")
+
+
+@contextlib.contextmanager
+def _receiver(worker=None):
+    """A receiver on a free port of 127.0.0.1, in this process: its base URL."""
+    from controller.policy import Policy
+    from controller.service.receiver import Receiver
+    from controller.service.worker import Worker
+
+    with Receiver(("127.0.0.1", 0), MODEL, SECRET, worker or Worker(MODEL, Policy())) as r:
+        listener = threading.Thread(target=r.serve_forever, daemon=True)
+        listener.start()
+        try:
+            yield f"http://127.0.0.1:{r.server_port}"
+        finally:
+            r.shutdown()
+            listener.join()
+
+
+def _cut(conn: socket.socket) -> bool:
+    """Whether the service has closed ``conn``."""
+    conn.settimeout(0.1)
+    try:
+        return conn.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # reset: it closed with our trickle unread
+        return True
+
+
+def test_slow_clients_are_cut_off_and_never_starve_the_health_probe(monkeypatch):
+    from controller.service import receiver
+
+    monkeypatch.setattr(receiver._Handler, "deadline", 3.0)
+    with _receiver() as base:
+        port = int(base.rsplit(":", 1)[1])
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5)
+                for _ in range(MAX_HANDLERS)]
+        try:
+            started = time.monotonic()
+            for conn in slow:
+                conn.sendall(b"POST /mlflow-webhook HTTP/1.1\r\n")
+            # A header byte every half second each: no read ever waits long enough to time out.
+            while not all(_cut(conn) for conn in slow):
+                assert time.monotonic() - started < 3.0 + 2, "the slow clients were not cut off"
+                for conn in slow:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"X")
+                assert _get(f"{base}/health")[0] == 200  # on its own handler
+                time.sleep(0.5)
+            assert time.monotonic() - started > 3.0 - 0.5
+        finally:
+            for conn in slow:
+                conn.close()
+        # Their handlers are free again for deliveries.
+        assert _post(f"{base}/mlflow-webhook", _approval("1"), secret="a guess")[0] == 401
+        # Headers beyond the limit are refused before they are parsed.
+        head = b"GET /health HTTP/1.1\r\nX-Pad: " + b"a" * MAX_HEAD + b"\r\n\r\n"
+        assert _raw(port, head).startswith(b"HTTP/1.0 431")
 
 
 def test_sigterm_stops_the_service_cleanly(service):

@@ -28,7 +28,9 @@ RETRY_FIRST, RETRY_MAX = 10.0, 600.0  # seconds before a failed promote is tried
 def log(line: str) -> None:
     """One line to stderr, time-stamped; what a service's journal keeps."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    print(f"{stamp} driftctl serve: {line}", file=sys.stderr, flush=True)
+    # One write per line: handler threads logging at once do not interleave.
+    sys.stderr.write(f"{stamp} driftctl serve: {line}\n")
+    sys.stderr.flush()
 
 
 class Worker:
