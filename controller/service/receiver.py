@@ -4,7 +4,8 @@
                            read, then its signature, freshness and delivery id are checked
                            before it is parsed; an event about the model's versions queues
                            a promote (202), any other is ignored (200)
-    GET  /health           the worker's state, as JSON
+    GET  /health           the worker's state, as JSON: 503 once an action has overrun
+                           the policy's deadline (``error`` says which)
 
 At most ``MAX_HANDLERS`` requests are handled at once, and ``PROBE_HANDLERS`` more that
 answer only ``GET /health``, so that clients holding every handler do not fail the liveness
@@ -194,7 +195,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/health":
-            self._reply(200, self.server.worker.health())
+            health = self.server.worker.health()
+            self._reply(503 if "error" in health else 200, health)
         else:
             self._reply(404, {"error": f"GET /health, or POST {WEBHOOK_PATH}"})
 
