@@ -29,7 +29,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from controller import signing
-from controller.alerts.deliver import _Deadline
+from controller.alerts.deliver import _Deadline  # the cut-off outgoing alerts use
 from controller.loop.registry import APPROVAL
 from controller.service.worker import PROMOTE, Worker, log
 
