@@ -4,13 +4,16 @@ the registry does not confirm, moves nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime
 
 import pytest
 from conftest import _free_port, aliases, ledger_of, make_frame, register, run_cli, runs_of
@@ -20,7 +23,8 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from controller import signing
 from controller._errors import DriftctlError
 from controller.service import parse_every
-from controller.service.receiver import MAX_HANDLERS, Deliveries
+from controller.service.receiver import MAX_HANDLERS, MAX_HEAD, PROBE_HANDLERS, Deliveries
+from controller.tracking.runs import LEASE
 
 pytestmark = pytest.mark.server
 
@@ -242,7 +246,7 @@ def test_connections_beyond_the_handlers_are_answered_503(service):
     _, base = service
     port = int(base.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port), timeout=5)
-            for _ in range(MAX_HANDLERS)]  # clients that connect and send nothing
+            for _ in range(MAX_HANDLERS + PROBE_HANDLERS)]  # connect and send nothing
     try:
         busy = _raw(port, b"GET /health HTTP/1.0\r\n\r\n")
         assert busy.startswith(b"HTTP/1.1 503") and b"retry later" in busy
@@ -250,6 +254,66 @@ def test_connections_beyond_the_handlers_are_answered_503(service):
         for conn in idle:
             conn.close()
     _until(lambda: _get(f"{base}/health")[0] == 200, 10, "handlers are free again")
+
+
+@contextlib.contextmanager
+def _receiver(worker=None):
+    """A receiver on a free port of 127.0.0.1, in this process: its base URL."""
+    from controller.policy import Policy
+    from controller.service.receiver import Receiver
+    from controller.service.worker import Worker
+
+    with Receiver(("127.0.0.1", 0), MODEL, SECRET, worker or Worker(MODEL, Policy())) as r:
+        listener = threading.Thread(target=r.serve_forever, daemon=True)
+        listener.start()
+        try:
+            yield f"http://127.0.0.1:{r.server_port}"
+        finally:
+            r.shutdown()
+            listener.join()
+
+
+def _cut(conn: socket.socket) -> bool:
+    """Whether the service has closed ``conn``."""
+    conn.settimeout(0.1)
+    try:
+        return conn.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # reset: it closed with our trickle unread
+        return True
+
+
+@pytest.mark.slow
+def test_slow_clients_are_cut_off_and_never_starve_the_health_probe(monkeypatch):
+    from controller.service import receiver
+
+    monkeypatch.setattr(receiver._Handler, "deadline", 3.0)
+    with _receiver() as base:
+        port = int(base.rsplit(":", 1)[1])
+        slow = [socket.create_connection(("127.0.0.1", port), timeout=5)
+                for _ in range(MAX_HANDLERS)]
+        try:
+            started = time.monotonic()
+            for conn in slow:
+                conn.sendall(b"POST /mlflow-webhook HTTP/1.1\r\n")
+            # A header byte every half second each: no read ever waits long enough to time out.
+            while not all(_cut(conn) for conn in slow):
+                assert time.monotonic() - started < 3.0 + 2, "the slow clients were not cut off"
+                for conn in slow:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(b"X")
+                assert _get(f"{base}/health")[0] == 200  # on its own handler
+                time.sleep(0.5)
+            assert time.monotonic() - started > 3.0 - 0.5
+        finally:
+            for conn in slow:
+                conn.close()
+        # Their handlers are free again for deliveries.
+        assert _post(f"{base}/mlflow-webhook", _approval("1"), secret="a guess")[0] == 401
+        # Headers beyond the limit are refused before they are parsed.
+        head = b"GET /health HTTP/1.1\r\nX-Pad: " + b"a" * MAX_HEAD + b"\r\n\r\n"
+        assert _raw(port, head).startswith(b"HTTP/1.0 431")
 
 
 def test_sigterm_stops_the_service_cleanly(service):
@@ -311,7 +375,12 @@ def test_every_runs_cycles_approvals_wait_for_them_and_sigterm_lets_one_finish(s
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    assert len(runs_of(model, "monitor")) == 2
+    monitors = runs_of(model, "monitor")
+    assert len(monitors) == 2
+    # Each carries its cycle's lease: a cycle beside the service sweeps none of them early.
+    for run in monitors:
+        lease = datetime.fromisoformat(run.data.tags[LEASE]).timestamp()
+        assert 0 < lease - run.info.start_time / 1000 <= 30 * 60 + 60 + 1
     lines = err.splitlines()
     queued = next(i for i, line in enumerate(lines) if "POST /mlflow-webhook 202" in line)
     assert "cycle (scheduled) done" in lines[queued + 1]
@@ -380,3 +449,122 @@ def test_signatures_are_mlflows_and_replays_are_remembered_within_bounds():
     for bad in ("1", "0s", "h", "1w"):
         with pytest.raises(DriftctlError):
             parse_every(bad)
+
+
+def test_a_cycle_that_stands_down_says_another_holds_the_window():
+    from controller.loop.cycle import CycleResult
+    from controller.service.worker import _cycle_words
+
+    held = CycleResult(("nothing to promote",), "", None, None,
+                       held_until="2026-11-30T12:00:00+00:00")
+    assert _cycle_words(held) == [
+        "nothing to promote",
+        "another cycle is monitoring this window (claim until 2026-11-30T12:00:00+00:00)"]
+
+
+def test_a_delivery_refused_while_stopping_is_accepted_when_retried():
+    """MLflow retries a 503 with the same delivery id and timestamp: that is no replay."""
+    from controller.policy import Policy
+    from controller.service.receiver import WEBHOOK_PATH, Receiver
+    from controller.service.worker import Worker
+
+    body = json.dumps(_approval("2"))
+    stamp, delivery = str(int(time.time())), str(uuid.uuid4())
+    headers = {"X-MLflow-Timestamp": stamp, "X-MLflow-Delivery-Id": delivery,
+               "X-MLflow-Signature": signing.sign(SECRET, delivery, stamp, body)}
+    stopping = Worker(MODEL, Policy())
+    stopping.stop()
+    with Receiver(("127.0.0.1", 0), MODEL, SECRET, stopping) as first:
+        for _ in range(2):  # refused, then retried while the service still stops
+            status, reply, _ = first.receive(WEBHOOK_PATH, headers, body.encode())
+            assert (status, reply["error"]) == (503, "the service is stopping; retry later")
+        # The next service, on the same delivery state: accepted, then a replay.
+        with Receiver(("127.0.0.1", 0), MODEL, SECRET, Worker(MODEL, Policy())) as second:
+            second.deliveries = first.deliveries
+            assert second.receive(WEBHOOK_PATH, headers, body.encode())[0] == 202
+            assert second.receive(WEBHOOK_PATH, headers, body.encode())[0] == 409
+
+
+def test_each_action_holds_its_own_lease_in_its_thread():
+    from controller import tracking
+    from controller.tracking.deadline import lease_until
+
+    assert lease_until() is None
+    seen = {}
+
+    def action(name: str, until: float) -> None:
+        with tracking.action_lease(until):
+            time.sleep(0.1)  # both hold a lease at once
+            seen[name] = (lease_until(), tracking.lease(60))
+
+    threads = [threading.Thread(target=action, args=(n, u))
+               for n, u in (("a", 2_000_000_000.0), ("b", 2_000_000_100.0))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": (2_000_000_000.0, "2033-05-18T03:33:20+00:00"),
+                    "b": (2_000_000_100.0, "2033-05-18T03:35:00+00:00")}
+    assert lease_until() is None
+
+
+def _trickle(listener: socket.socket) -> None:
+    """A tracking server that answers one header byte a second and never ends the headers;
+    it has no basic-auth (the permission check is answered 404 at once)."""
+
+    def drip(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            if b"/users/current " in conn.recv(65536).split(b"\r\n", 1)[0]:
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                time.sleep(1)
+                conn.sendall(b"a")
+
+    with contextlib.suppress(OSError):
+        while True:
+            threading.Thread(target=drip, args=(listener.accept()[0],), daemon=True).start()
+
+
+@pytest.mark.slow
+def test_an_action_past_its_deadline_fails_health_then_ends_the_service(tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[tracking]\ndeadline = "6s"\nretries = 0\n')  # a grace of 3 s
+    port = _free_port()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        threading.Thread(target=_trickle, args=(listener,), daemon=True).start()
+        proc = run_cli("serve", "--model", MODEL, "--port", str(port), "--policy", str(policy),
+                       "--tracking-uri", f"http://127.0.0.1:{listener.getsockname()[1]}",
+                       env=ENV, wait=False)
+        try:
+            answers = []
+
+            def overdue() -> dict | None:
+                try:
+                    status, health = _get(f"http://127.0.0.1:{port}/health")
+                except OSError:
+                    assert proc.poll() is None, proc.communicate()
+                    return None
+                answers.append((status, health["running"]))
+                return health if status == 503 else None
+
+            health = _until(overdue, 90, "/health reports the promote past its deadline")
+            unhealthy = time.monotonic()
+            _, err = proc.communicate(timeout=30)
+            ended = time.monotonic() - unhealthy
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    # Healthy while the start-up promote was within its deadline, then not.
+    assert answers[0] == (200, "promote") and health["running"] == "promote"
+    assert "within the policy's deadline of 6 s" in health["error"], health
+    assert proc.returncode == 2 and ended < 3 + 3, (ended, err)
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "driftctl serve: error: the promote (start-up) did not finish within the policy's "
+        "deadline of 6 s, nor 3 s after it"), err
+    assert "\n  fix: " in err and "Traceback" not in err

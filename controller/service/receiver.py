@@ -4,10 +4,15 @@
                            read, then its signature, freshness and delivery id are checked
                            before it is parsed; an event about the model's versions queues
                            a promote (202), any other is ignored (200)
-    GET  /health           the worker's state, as JSON
+    GET  /health           the worker's state, as JSON: 503 once an action has overrun
+                           the policy's deadline (``error`` says which)
 
-At most ``MAX_HANDLERS`` requests are handled at once; a connection beyond them is answered
-503 at once, without a thread.
+At most ``MAX_HANDLERS`` requests are handled at once, and ``PROBE_HANDLERS`` more that
+answer only ``GET /health``, so that clients holding every handler do not fail the liveness
+probe; a connection beyond them is answered 503 at once, without a thread. A request's line
+and headers take at most ``MAX_HEAD`` bytes (else 431), and its connection is cut once
+``REQUEST_DEADLINE`` seconds have passed (``PROBE_DEADLINE`` on a probe's handler): a client
+that trickles its request holds a handler no longer.
 
 A delivery is only a hint: the promote it queues reads the registry again, so a forged or
 stale event (or one about a version nobody approved) moves nothing.
@@ -16,6 +21,7 @@ stale event (or one about a version nobody approved) moves nothing.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import socket
 import threading
@@ -23,13 +29,18 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from controller import signing
+from controller.alerts.deliver import _Deadline  # the cut-off outgoing alerts use
 from controller.loop.registry import APPROVAL
 from controller.service.worker import PROMOTE, Worker, log
 
 WEBHOOK_PATH = "/mlflow-webhook"
 MAX_AGE = 300  # seconds a delivery's timestamp may be off; its id is remembered as long
 MAX_BODY = 1 << 20  # MLflow's payloads are a few hundred bytes
-MAX_HANDLERS = 16  # MLflow sends from a small thread pool; /health probes come one at a time
+MAX_HANDLERS = 16  # MLflow sends from a small thread pool
+PROBE_HANDLERS = 2  # kept for GET /health: probes come one at a time
+MAX_HEAD = 16 * 1024  # bytes of request line and headers; MLflow sends about 500
+REQUEST_DEADLINE = 10.0  # seconds for a whole request and its answer
+PROBE_DEADLINE = 2.0  # on a probe's handler: a probe asks as soon as it connects
 PREFIX = "MLflow"  # X-MLflow-Signature, X-MLflow-Timestamp, X-MLflow-Delivery-Id
 _BUSY_BODY = b'{"error": "too many requests at once; retry later"}'
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -63,6 +74,12 @@ class Deliveries:
             self._expires[delivery_id] = max(float(timestamp), now) + self.max_age
             return "new"
 
+    def forget(self, delivery_id: str) -> None:
+        """Let ``delivery_id`` in again: it was admitted, then not accepted (and MLflow
+        retries it with the same id and timestamp)."""
+        with self._lock:
+            self._expires.pop(delivery_id, None)
+
 
 def hint(event: dict, model: str) -> str | None:
     """Why ``event`` calls for reading ``model``'s registry again; None when it does not.
@@ -89,11 +106,14 @@ class Receiver(ThreadingHTTPServer):
         self.worker = worker
         self.deliveries = Deliveries()
         self._secret = secret
-        self._slots = threading.BoundedSemaphore(MAX_HANDLERS)
+        self._slots = [(threading.BoundedSemaphore(MAX_HANDLERS), _Handler),
+                       (threading.BoundedSemaphore(PROBE_HANDLERS), _ProbeHandler)]
         super().__init__(address, _Handler)
 
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
+        taken = next(((slots, handler) for slots, handler in self._slots
+                      if slots.acquire(blocking=False)), None)
+        if taken is None:
             with contextlib.suppress(OSError):
                 request.settimeout(0.1)
                 request.sendall(_BUSY)
@@ -101,13 +121,18 @@ class Receiver(ThreadingHTTPServer):
                 request.recv(65536)  # the request: closing with it unread would reset the reply
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        threading.Thread(target=self._handle, args=(request, client_address, *taken),
+                         daemon=True).start()
 
-    def process_request_thread(self, request, client_address):
+    def _handle(self, request, client_address, slots, handler) -> None:
+        """ThreadingMixIn's ``process_request_thread``, with the handler of the slot taken."""
         try:
-            super().process_request_thread(request, client_address)
+            handler(request, client_address, self)
+        except Exception:
+            self.handle_error(request, client_address)
         finally:
-            self._slots.release()
+            self.shutdown_request(request)
+            slots.release()
 
     def receive(self, path: str, headers, body: bytes) -> tuple[int, dict, str | None]:
         """The status and JSON reply for a POST of ``body`` to ``path``, and the delivery
@@ -137,17 +162,41 @@ class Receiver(ThreadingHTTPServer):
                                                         f"of {self.model!r}"}, delivery
         queued = self.worker.submit(PROMOTE, why)
         if queued == "stopping":  # MLflow retries a 503: the next service acts on it
+            # Admitted first, so that two copies at once cannot both pass as new.
+            self.deliveries.forget(delivery)
             return 503, {"error": "the service is stopping; retry later"}, delivery
         return 202, {"status": queued, "detail": why}, delivery
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
-    timeout = 10  # a client that stalls mid-request does not hold a thread for long
+    timeout = 10  # seconds a read may wait; ``deadline`` bounds the whole request
+    deadline = REQUEST_DEADLINE
+
+    def setup(self):
+        self._deadline = _Deadline(self.deadline)
+        self._deadline.watch(self.request)
+        super().setup()
+        self.rfile = _HeadLimit(self.rfile, MAX_HEAD)
+
+    def handle(self):
+        try:
+            super().handle()
+        except OSError as exc:  # the client went away, or was cut off: nobody to answer
+            log(_printable(f"{self.address_string()}: " + (
+                f"cut off: no complete request within {self.deadline:g} s"
+                if self._deadline.expired else f"connection lost: {exc}")))
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self._deadline.cancel()
 
     def do_GET(self):
         if self.path == "/health":
-            self._reply(200, self.server.worker.health())
+            health = self.server.worker.health()
+            self._reply(503 if "error" in health else 200, health)
         else:
             self._reply(404, {"error": f"GET /health, or POST {WEBHOOK_PATH}"})
 
@@ -177,6 +226,34 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         log(_printable(f"{self.address_string()}: {format % args}"))
+
+
+class _ProbeHandler(_Handler):
+    """On a handler kept for probes: ``GET /health``; a delivery is answered 503, as beyond
+    the handlers."""
+
+    deadline = PROBE_DEADLINE
+
+    def do_POST(self):
+        self._reply(503, json.loads(_BUSY_BODY))
+
+
+class _HeadLimit:
+    """A request's stream whose request line and headers take at most ``limit`` bytes in
+    all; beyond, http.server answers 431. The body is read as it is."""
+
+    def __init__(self, stream, limit: int):
+        self._stream, self._left = stream, limit
+
+    def readline(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise http.client.LineTooLong(f"request line and headers beyond {MAX_HEAD} bytes")
+        line = self._stream.readline(self._left if size < 0 else min(size, self._left))
+        self._left -= len(line)
+        return line
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _printable(line: str) -> str:

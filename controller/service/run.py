@@ -52,6 +52,8 @@ def serve(
     key = secret()
     seconds = parse_every(every) if every is not None else None
     policy = policy or Policy()
+    # As the command line does: one request gives up within an action's deadline.
+    tracking.apply_http_settings(policy.tracking.deadline_seconds, policy.tracking.retries)
     alerts.check(policy)  # else every action would fail while /health looked fine
     worker = Worker(model, policy, seconds)
     try:

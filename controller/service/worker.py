@@ -5,10 +5,19 @@ collapses into one pending action of each kind: an action re-reads the registry,
 queued promotes do no more than one. A promote that fails (MLflow briefly down, say) is
 tried again after 10 s, then after twice as long each time, up to 10 minutes, until a
 promote or a cycle succeeds: without ``--every`` no cycle would make it good.
+
+Each action is bounded by the policy's ``[tracking] deadline``, as a command is. Past it,
+``/health`` answers 503 so that an orchestrator restarts the service; past a grace after
+it too (half the deadline, at most a minute), the service ends with one error: a thread
+waiting on a hung tracking server cannot be cancelled, and a supervisor without a probe
+(systemd's ``Restart=on-failure``) restarts only a process that exits. The runs and claims
+an action makes carry its lease (``tracking.action_lease``), the moment the service ends
+at the latest, so that a ``cycle`` beside the service sweeps only what no process holds.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -23,12 +32,16 @@ from controller.policy import Policy
 
 PROMOTE, CYCLE = "promote", "cycle"
 RETRY_FIRST, RETRY_MAX = 10.0, 600.0  # seconds before a failed promote is tried again
+GRACE_MAX = 60.0  # seconds an action may overrun its deadline before the service ends
+EXIT_OVERRUN = 2  # as a command its watchdog ends (``controller.cli``)
 
 
 def log(line: str) -> None:
     """One line to stderr, time-stamped; what a service's journal keeps."""
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    print(f"{stamp} driftctl serve: {line}", file=sys.stderr, flush=True)
+    # One write per line: handler threads logging at once do not interleave.
+    sys.stderr.write(f"{stamp} driftctl serve: {line}\n")
+    sys.stderr.flush()
 
 
 class Worker:
@@ -39,12 +52,15 @@ class Worker:
         self.model = model
         self.policy = policy
         self.every = every
+        self.deadline = policy.tracking.deadline_seconds
+        self.grace = min(GRACE_MAX, self.deadline / 2)
+        self._started: float | None = None  # time.monotonic() when the running action began
         self._pending: deque[tuple[str, str]] = deque()
         self._wake = threading.Condition()
         self._stopping = False
         self._state = {"last_action": None, "last_action_at": None, "last_result": None,
                        "last_error": None, "last_error_at": None, "actions": 0,
-                       "running": None, "promote_retry_at": None}
+                       "running": None, "running_since": None, "promote_retry_at": None}
         self._thread = threading.Thread(target=self._loop, name="driftctl-worker")
 
     def start(self) -> None:
@@ -63,7 +79,8 @@ class Worker:
             return "queued"
 
     def stop(self) -> None:
-        """Finish the action in progress, drop the waiting ones, and return."""
+        """Finish the action in progress (within its deadline and grace, else the service
+        ends), drop the waiting ones, and return."""
         with self._wake:
             self._stopping = True
             dropped = len(self._pending)
@@ -76,9 +93,19 @@ class Worker:
             self._thread.join()
 
     def health(self) -> dict:
+        """The state, as ``/health`` shows it; with ``error`` once the running action has
+        overrun its deadline (the service is then unhealthy)."""
         with self._wake:
-            return {"model": self.model, **self._state, "queue": len(self._pending),
-                    "every_seconds": self.every}
+            health = {"model": self.model, **self._state, "queue": len(self._pending),
+                      "every_seconds": self.every, "deadline_seconds": self.deadline}
+            late = None if self._started is None else (
+                time.monotonic() - self._started - self.deadline)
+        if late is not None and late > 0:
+            health["error"] = (
+                f"the {health['running']} running since {health['running_since']} has not "
+                f"finished within the policy's deadline of {self.deadline:g} s; the service "
+                f"ends in {max(0.0, self.grace - late):.0f} s unless it finishes")
+        return health
 
     def _loop(self) -> None:
         # The first cycle runs at once: deliveries lost while the service was down are
@@ -99,7 +126,9 @@ class Worker:
                 if self._stopping:
                     return
                 kind, why = self._pending.popleft()
-                self._state["running"] = kind  # with the pop: never idle-looking in between
+                # With the pop: never idle-looking in between.
+                self._started = time.monotonic()
+                self._state.update(running=kind, running_since=_now())
             failed = self._act(kind, why)
             if kind == CYCLE and self.every is not None:
                 next_cycle = time.monotonic() + self.every
@@ -115,11 +144,16 @@ class Worker:
                 ).isoformat(timespec="seconds")
 
     def _act(self, kind: str, why: str) -> bool:
-        """Run ``kind``, record and log what it did; True when it failed."""
-        started = time.monotonic()
+        """Run ``kind`` within its deadline, record and log what it did; True when it
+        failed."""
+        started = self._started
+        bound = self.deadline + self.grace
+        overrun = threading.Timer(bound, self._overrun, (kind, why, started))
+        overrun.daemon = True
+        overrun.start()
         error = None
         try:
-            with tracking.translated_errors():
+            with tracking.action_lease(time.time() + bound), tracking.translated_errors():
                 if kind == PROMOTE:
                     said = loop.promote(self.model, self.policy) or ["nothing to do"]
                 else:
@@ -133,13 +167,16 @@ class Worker:
             result = f"internal error: {exc!r}"
             error = f"internal error ({type(exc).__name__}); see the service's log"
             traceback.print_exc(file=sys.stderr)
+        finally:
+            overrun.cancel()
         uri = tracking.tracking_uri()
         result = tracking.redact(result, uri)
         error = error and tracking.redact(error, uri)
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = _now()
         with self._wake:
+            self._started = None
             self._state.update(last_action=kind, last_action_at=now,
-                               last_result=error or result, running=None)
+                               last_result=error or result, running=None, running_since=None)
             self._state["actions"] += 1
             if error:
                 self._state.update(last_error=f"{kind}: {error}", last_error_at=now)
@@ -147,11 +184,35 @@ class Worker:
         log(f"{kind} ({why}) {'FAILED' if error else 'done'} in {took:.1f} s: {result}")
         return error is not None
 
+    def _overrun(self, kind: str, why: str, started: float) -> None:
+        """End the service: the action begun at ``started`` overran its deadline and grace."""
+        with self._wake:
+            if self._started != started:  # it finished as the timer fired
+                return
+        print(
+            f"driftctl serve: error: the {kind} ({why}) did not finish within the policy's "
+            f"deadline of {self.deadline:g} s, nor {self.grace:g} s after it (the tracking "
+            f"server at {tracking.shown_uri()} did not answer in time, or the work took "
+            "longer); the service ends, as an action in progress cannot be stopped otherwise\n"
+            "  fix: check that the tracking server is up and reachable; restarted, the "
+            "service reads the registry again and the next cycle finishes what this action "
+            "left; a long retrain needs a longer [tracking] deadline in the policy",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(EXIT_OVERRUN)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
 
 def _cycle_words(result: loop.CycleResult) -> list[str]:
     """A cycle's result on one line: what the registry did, the window, the retrain."""
     said = list(result.registry)
-    if result.report is None:
+    if result.held_until:
+        said.append(f"another cycle is monitoring this window (claim until {result.held_until})")
+    elif result.report is None:
         said.append(f"nothing new since monitor run {result.monitor_run}")
     else:
         said.append(f"monitor run {result.monitor_run}: {result.verdict}")

@@ -42,7 +42,12 @@ from controller.tracking.connection import (
     translated_errors,
     use_client,
 )
-from controller.tracking.deadline import Watchdog, apply_http_settings, http_settings
+from controller.tracking.deadline import (
+    Watchdog,
+    action_lease,
+    apply_http_settings,
+    http_settings,
+)
 from controller.tracking.models import (
     ModelVersion,
     aliases,
@@ -126,6 +131,7 @@ __all__ = [
     "ModelVersion",
     "Watchdog",
     "Webhook",
+    "action_lease",
     "active_run_id",
     "aliases",
     "apply_http_settings",

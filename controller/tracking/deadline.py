@@ -23,17 +23,34 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from controller.tracking.connection import shown_uri
 
 _MAX_TIMEOUT = 120  # MLflow's default wait for one answer
 _until: list[float] = []  # when the running command's watchdog ends it (time.time())
+_action = threading.local()  # ``until``: the lease of the action this thread runs
 
 
 def lease_until() -> float | None:
-    """When the watchdog ends this command (seconds since the epoch), if one watches it:
-    a run it leaves RUNNING after that has no process behind it."""
-    return _until[-1] if _until else None
+    """When the watchdog ends this command (seconds since the epoch), if one watches it,
+    or the action this thread runs (``action_lease``): a run it leaves RUNNING after that
+    has no process behind it."""
+    return getattr(_action, "until", None) or (_until[-1] if _until else None)
+
+
+@contextlib.contextmanager
+def action_lease(until: float) -> Iterator[None]:
+    """Runs the block as an action that ends by ``until`` (seconds since the epoch) at the
+    latest: ``lease_until`` returns it in this thread, so the runs and claims the action
+    makes carry it. For ``driftctl serve``, whose actions share one long-lived process
+    that no command watchdog bounds."""
+    previous = getattr(_action, "until", None)
+    _action.until = until
+    try:
+        yield
+    finally:
+        _action.until = previous
 
 
 def http_settings(deadline: float, retries: int) -> dict[str, str]:
