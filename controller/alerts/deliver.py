@@ -103,7 +103,7 @@ def post(url: str, data: bytes, delivery_id: str, secret: str) -> str | None:
         **signing.headers(PREFIX, secret, delivery_id, data),
     }
     where = f"webhook {redact(url)}"
-    deadline = _Deadline(DEADLINE)
+    deadline = SocketDeadline(DEADLINE)
     opener = urllib.request.build_opener(_HTTP(deadline), _HTTPS(deadline), _NoRedirect)
     try:
         request = urllib.request.Request(url, data=data, headers=headers, method="POST")
@@ -150,7 +150,7 @@ def _redirect(url: str, location: str | None) -> str:
     return f"redirect to {target}, not followed: configure the final URL"
 
 
-class _Deadline:
+class SocketDeadline:
     """Cuts the connections it watches once ``seconds`` have passed: ``TIMEOUT`` bounds
     each read, this bounds the whole attempt."""
 
@@ -191,7 +191,7 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
 
 
-def _watched(base: type[http.client.HTTPConnection], deadline: _Deadline):
+def _watched(base: type[http.client.HTTPConnection], deadline: SocketDeadline):
     class Watched(http.client.HTTPConnection):
         def connect(self):
             super().connect()  # the TCP connection, before HTTPS wraps it
@@ -203,7 +203,7 @@ def _watched(base: type[http.client.HTTPConnection], deadline: _Deadline):
 
 
 class _HTTP(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline):
+    def __init__(self, deadline: SocketDeadline):
         super().__init__()
         self._deadline = deadline
 
@@ -212,7 +212,7 @@ class _HTTP(urllib.request.HTTPHandler):
 
 
 class _HTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline):
+    def __init__(self, deadline: SocketDeadline):
         super().__init__()
         self._deadline = deadline
 
@@ -221,7 +221,7 @@ class _HTTPS(urllib.request.HTTPSHandler):
                             context=self._context)
 
 
-def _smtp(secure: bool, deadline: _Deadline) -> type[smtplib.SMTP]:
+def _smtp(secure: bool, deadline: SocketDeadline) -> type[smtplib.SMTP]:
     """smtplib's client, its connection watched by ``deadline`` from before the greeting
     and any TLS handshake, and reading at most ``MAX_RESPONSE`` bytes."""
 
@@ -270,7 +270,7 @@ def send(server: str, msg: EmailMessage) -> str | None:
     port = parts.port or (465 if secure else 25)
     user, password = os.environ.get(SMTP_USERNAME), os.environ.get(SMTP_PASSWORD)
     where = f"smtp {redact(server)}"
-    deadline = _Deadline(DEADLINE)
+    deadline = SocketDeadline(DEADLINE)
     tls = {"context": ssl.create_default_context()} if secure else {}
     try:
         conn = _smtp(secure, deadline)(parts.hostname, port, timeout=TIMEOUT, **tls)

@@ -29,7 +29,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from controller import signing
-from controller.alerts.deliver import _Deadline  # the cut-off outgoing alerts use
+from controller.alerts.deliver import SocketDeadline  # the cut-off outgoing alerts use too
 from controller.loop.registry import APPROVAL
 from controller.service.worker import PROMOTE, Worker, log
 
@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
     deadline = REQUEST_DEADLINE
 
     def setup(self):
-        self._deadline = _Deadline(self.deadline)
+        self._deadline = SocketDeadline(self.deadline)
         self._deadline.watch(self.request)
         super().setup()
         self.rfile = _HeadLimit(self.rfile, MAX_HEAD)
