@@ -1,11 +1,11 @@
-"""driftctl against an MLflow server with basic-auth: each command as the account that owns
-the model, as a READ-only account and as an anonymous caller; and no secret driftctl is
-given in what it writes or prints.
+"""driftctl against an MLflow server with basic-auth: each command as an account granted
+exactly what ``NEEDS`` says, as a READ-only account and as an anonymous caller; and no
+secret driftctl is given in what it writes or prints.
 
 One server for the module (starting one takes half a minute on two busy cores). The table
 runs in pipeline order: each command is refused for the READ-only and the anonymous caller
-first (one error, exit 2, the registry and runs untouched), then run by the owner, which
-moves the state on for the next command.
+first (one error, exit 2, the registry and runs untouched), then run by a new account with
+its exact grants (the "owner" row), which moves the state on for the next command.
 """
 
 from __future__ import annotations
@@ -266,8 +266,9 @@ def test_each_command_works_for_its_owner_and_is_refused_cleanly_otherwise(
     before = snapshot()
     login(ACCOUNTS[account])
     if account == WORKS_FOR.get(command, "owner"):
-        if command == "serve":  # as an account granted what NEEDS says, no more
-            login(grant_only("server", *NEEDS["serve"]))
+        if command in NEEDS:  # as an account granted what NEEDS says, no more
+            login(grant_only(f"exactly-{command}", *NEEDS[command]))
+        if command == "serve":
             code, err, health = _serve_until_it_acts(_free_port())
             assert code == 0, err
             assert health["last_action"] == "promote" and health["last_error"] is None, health
