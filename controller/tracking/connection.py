@@ -7,7 +7,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import mlflow
 import requests
@@ -61,21 +61,40 @@ def set_tracking_uri(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+# From "://" to the LAST "@" before what ends a URL in a message (whitespace, a quote): a
+# password may hold "/" or "@", so neither ends the user-info. A path with an "@" in it
+# loses its start too, which is the safe side.
+_USERINFO = re.compile(r"(?<=://)[^\s'\"]*@")
+# Secrets MLflow and driftctl read from the environment: redacted wherever text is, since an
+# HTTP library or a server may quote them anywhere (a header, a URL, an echoed request).
+SECRET_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DRIFTCTL_ALERT_SECRET",
+                    "DRIFTCTL_WEBHOOK_SECRET", "DRIFTCTL_SMTP_PASSWORD")
+
+
+# In a URI on its own, the user-info runs to its last "@", whatever the password holds.
+_URI_USERINFO = re.compile(r"^[\w+.-]+://(.*)@", re.DOTALL)
+
+
+def _userinfo(uri: str) -> tuple[str | None, str | None]:
+    """(user name, password) in ``uri``."""
+    match = _URI_USERINFO.match(uri)
+    if match is None:
+        return None, None
+    user, _, password = match.group(1).partition(":")
+    return unquote(user) or None, password or None
 
 
 def redact(text: str, uri: str | None = None) -> str:
     """``text`` without the user-info of any URL in it (``http://alice:pw@host`` reads
-    ``http://***@host``), nor ``uri``'s password anywhere else: what may go to a log, an
-    error message or ``/health``."""
-    secrets = set()
+    ``http://***@host``), nor, anywhere, ``uri``'s password or the value of a variable of
+    ``SECRET_VARIABLES`` (as given or percent-encoded): what may go to a log, an error
+    message or ``/health``."""
+    secrets = {os.environ.get(name) for name in SECRET_VARIABLES}
     if uri:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(uri).password
-            if password:
-                secrets |= {password, unquote(password)}
+        secrets.add(_userinfo(uri)[1])
+    shown = {v for s in secrets if s for v in (s, unquote(s), quote(s, safe="")) if v}
     text = _USERINFO.sub("***@", text)
-    for secret in secrets:
+    for secret in sorted(shown, key=len, reverse=True):  # a secret holding another goes whole
         text = text.replace(secret, "***")
     return text
 
@@ -166,7 +185,7 @@ def _experiment_name(names: dict[str, str]) -> str:
 def _refused(exc: BaseException, status: int, uri: str) -> TrackingError:
     """A 401 or 403 from MLflow as one error naming the credentials or the permission
     missing, and what to do about it."""
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or urlsplit(uri).username
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or _userinfo(uri)[0]
     server = redact(uri, uri)
     if status == 401:
         if not user:
