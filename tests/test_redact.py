@@ -4,13 +4,21 @@ permission check that answers with one error when the server is not what it shou
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import io
 import string
-from urllib.parse import quote
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, urlsplit
 
 import pytest
+from conftest import make_frame, register
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from controller import cli, tracking
+from controller._errors import TrackingError
 from controller.tracking.connection import redact
 
 SECRETS = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DRIFTCTL_ALERT_SECRET",
@@ -67,3 +75,136 @@ def test_secrets_from_the_environment_are_redacted_anywhere(monkeypatch):
     shown = redact(text)
     assert "s3cr" not in shown
     assert shown.count("***") == 2 * len(SECRETS)
+
+
+# What nginx answers a body over its client_max_body_size (1 MiB by default).
+TOO_LARGE = (413, "<html><head><title>413 Request Entity Too Large</title></head><body><center>"
+             "<h1>413 Request Entity Too Large</h1></center><hr><center>nginx</center></body>"
+             "</html>")
+PASSWORD = "hunter2/@x"  # ends neither the user-info nor the password where a naive parse would
+ENCODED = quote(PASSWORD, safe="")  # as it stands in a URL
+
+
+class Server(ThreadingHTTPServer):
+    """A small HTTP server on 127.0.0.1: ``answer(method, path)`` gives (status, HTML page),
+    or None to pass the request on to ``upstream`` (a reverse proxy, as nginx is)."""
+
+    daemon_threads = True
+
+    def __init__(self, answer, upstream: str | None = None):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer, self.upstream = answer, upstream and urlsplit(upstream).netloc
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, answer, upstream: str | None = None):
+        """The server's address (host:port) while the block runs."""
+        server = cls(answer, upstream)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def _any(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        answer = self.server.answer(self.command, self.path)
+        if answer is not None:
+            status, page = answer
+            headers, reply = {"Content-Type": "text/html"}, page.encode()
+        else:
+            upstream = http.client.HTTPConnection(self.server.upstream, timeout=60)
+            skip = {"host", "content-length", "connection", "transfer-encoding"}
+            upstream.request(self.command, self.path, body=body, headers={
+                k: v for k, v in self.headers.items() if k.lower() not in skip})
+            got = upstream.getresponse()
+            status, reply = got.status, got.read()
+            headers = {k: v for k, v in got.getheaders() if k.lower() not in skip}
+            upstream.close()
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _any
+
+    def log_message(self, *args):
+        pass
+
+
+def driftctl(*args: str) -> tuple[int, str, str]:
+    """The command line run in this process: status, out, err."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def quick_http(monkeypatch):
+    """MLflow's HTTP settings for a final refusal, restored after the test (the command
+    line sets them for its process)."""
+    for key, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0"),
+                       ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+                       ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")):
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_a_proxy_refusing_a_large_upload_is_one_error_without_the_password(
+        server_uri, tmp_path, quick_http):
+    register("too-large")
+    data = tmp_path / "batch.parquet"
+    make_frame(300, 5).drop(columns="y").to_parquet(data)
+    uploads = lambda method, path: (  # noqa: E731
+        TOO_LARGE if method == "PUT" and "/mlflow-artifacts/" in path else None)
+    with Server.running(uploads, upstream=server_uri) as address:
+        code, out, err = driftctl("--tracking-uri", f"http://alice:{ENCODED}@{address}",
+                                  "log-batch", "--model", "too-large", "--data", str(data))
+    assert code == 2, err
+    assert "hunter2" not in out + err and "Traceback" not in err
+    assert err.startswith(f"driftctl log-batch: error: http://***@{address} answered HTTP 413 "
+                          "Request Entity Too Large to an artifact upload (PUT http://***@"
+                          f"{address}/api/2.0/mlflow-artifacts/artifacts/"), err
+    assert "client_max_body_size" in err and "proxy-body-size" in err
+
+
+def test_a_refused_download_is_one_error_without_the_password(tmp_path, monkeypatch):
+    from mlflow.artifacts import download_artifacts
+
+    monkeypatch.chdir(tmp_path)
+    with Server.running(lambda method, path: TOO_LARGE) as address, \
+            pytest.raises(TrackingError) as info, tracking.translated_errors():
+        download_artifacts(f"http://alice:{ENCODED}@{address}/api/2.0/mlflow-artifacts/"
+                           "artifacts/1/run/artifacts/baseline?X-Signature=s3cret",
+                           dst_path=str(tmp_path))
+    said = f"{info.value.problem}\n{info.value.fix}"
+    assert "hunter2" not in said and "s3cret" not in said
+    assert said.startswith(f"http://***@{address} answered HTTP 413 Request Entity Too Large to "
+                           f"an artifact download (GET http://***@{address}/api/2.0/"), said
+    assert "client_max_body_size" in info.value.fix
+
+
+def test_an_internal_error_shows_its_trace_without_a_password(monkeypatch):
+    """Exit 3 prints the trace to report: the password in any exception of its chain goes."""
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "t0ken-Pw")
+
+    def bug(args):
+        try:
+            raise ValueError(f"for url: http://alice:{PASSWORD}@127.0.0.1:9/x with t0ken-Pw")
+        except ValueError as exc:
+            raise KeyError(f"as {ENCODED}") from exc
+
+    monkeypatch.setattr(cli, "_run", bug)
+    code, out, err = driftctl("--tracking-uri", f"http://alice:{PASSWORD}@127.0.0.1:9",
+                              "monitor", "--model", "m")
+    assert code == cli.EXIT_INTERNAL
+    assert "Traceback" in err and "http://***@127.0.0.1:9/x" in err
+    assert "hunter2" not in out + err and "t0ken" not in err
+    assert "internal error" in err

@@ -332,22 +332,79 @@ def check_permissions(command: str, model: str) -> None:
         raise _denied(user["username"], needed, kind, name, uri, have)
 
 
+# What to do about an HTTP status MLflow or a proxy answered, where the status says more
+# than MLflow's message; other statuses get the generic fix of their kind of error.
+_STATUS_FIX = {
+    413: "raise the request body size limit of the server, or of the proxy in front of MLflow, "
+         "above the largest artifact driftctl logs (nginx: client_max_body_size, 1 MiB by "
+         "default; ingress-nginx: the annotation nginx.ingress.kubernetes.io/proxy-body-size)",
+    404: "check --tracking-uri / MLFLOW_TRACKING_URI, that the tracking server serves artifacts "
+         "(mlflow server without --no-serve-artifacts) and that a proxy in front of it passes "
+         "/api/2.0/mlflow-artifacts/ through",
+}
+_SERVER_FAILED = ("see the log of the server (and of the proxy in front of it, if any), then run "
+                  "the command again")
+_STATUS_SAID = re.compile(r"error code (\d{3})\b|\b(\d{3}) (?:Client|Server) Error")
+
+
+def _fix_for(status: int | None, otherwise: str) -> str:
+    if status is not None and status >= 500:
+        return _SERVER_FAILED
+    return _STATUS_FIX.get(status, otherwise)
+
+
+def _request_kind(method: str, path: str) -> str:
+    """What a request MLflow made was for, in words: its REST API, or an artifact
+    transfer (through the tracking server, or to a cloud store's presigned URL)."""
+    if "/api/" in path and "/mlflow-artifacts/" not in path:
+        return "a request to MLflow's REST API"
+    return {"GET": "an artifact download", "DELETE": "an artifact deletion"}.get(
+        method, "an artifact upload")
+
+
+def _failed_transfer(exc: requests.RequestException, uri: str) -> TrackingError:
+    """An error of MLflow's HTTP layer (an artifact upload a proxy refused, say) as one
+    error: what the server answered, to which request, and the fix; the URL without its
+    user-info or query (a presigned URL's query is a credential)."""
+    request, response = exc.request, exc.response
+    method = getattr(request, "method", None) or "?"
+    url = getattr(request, "url", None) or getattr(response, "url", None) or uri
+    shown = re.split(r"[?#]", redact(url, uri), maxsplit=1)[0]
+    what = f"{_request_kind(method, shown)} ({method} {shown})"
+    if response is None:
+        return TrackingError(
+            f"{what} failed: {type(exc).__name__}: {redact(str(exc), uri)[:300]}",
+            "check that the server is up and reachable from here (--tracking-uri / "
+            "MLFLOW_TRACKING_URI), then run the command again",
+        )
+    host = re.match(r"[^:/]*://[^/]*", shown)
+    return TrackingError(
+        f"{host.group() if host else shown} answered HTTP {response.status_code} "
+        f"{response.reason} to {what}",
+        _fix_for(response.status_code, "check --tracking-uri / MLFLOW_TRACKING_URI and that a "
+                 "proxy in front of MLflow passes this request through unchanged"),
+    )
+
+
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Report an error MLflow raises as a ``TrackingError``: what MLflow said, and where,
-    never a password the tracking URI holds. A refusal (HTTP 401 or 403, from MLflow's
-    REST calls or its artifact uploads) names the credentials or the permission missing."""
+    """Report an error MLflow raises, or one of its HTTP layer (``requests``), as a
+    ``TrackingError``: what MLflow or the server said, and where, never a password the
+    tracking URI holds. A refusal (HTTP 401 or 403, from MLflow's REST calls or its
+    artifact uploads) names the credentials or the permission missing."""
     try:
         yield
-    except (MlflowException, requests.HTTPError) as exc:
+    except (MlflowException, requests.RequestException) as exc:
         uri = tracking_uri()
         status = _status(exc)
         if status is not None:
             raise _refused(exc, status, uri) from exc
         if not isinstance(exc, MlflowException):
-            raise
+            raise _failed_transfer(exc, uri) from exc
+        said = _STATUS_SAID.search(exc.message)
         raise TrackingError(
             f"MLflow ({redact(uri, uri)}) reported: {redact(exc.message, uri)}",
-            "act on MLflow's message above; if MLflow is unreachable, check --tracking-uri / "
-            "MLFLOW_TRACKING_URI and that the server is up",
+            _fix_for(said and int(said.group(1) or said.group(2)),
+                     "act on MLflow's message above; if MLflow is unreachable, check "
+                     "--tracking-uri / MLFLOW_TRACKING_URI and that the server is up"),
         ) from exc
