@@ -81,6 +81,10 @@ def test_secrets_from_the_environment_are_redacted_anywhere(monkeypatch):
 TOO_LARGE = (413, "<html><head><title>413 Request Entity Too Large</title></head><body><center>"
              "<h1>413 Request Entity Too Large</h1></center><hr><center>nginx</center></body>"
              "</html>")
+# What a single sign-on proxy answers a client that has not signed in its way.
+SIGN_IN = (200, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form "
+                "method='post' action='/oauth2/start'><button>Sign in with SSO</button></form>"
+                "</body></html>")
 PASSWORD = "hunter2/@x"  # ends neither the user-info nor the password where a naive parse would
 ENCODED = quote(PASSWORD, safe="")  # as it stands in a URL
 
@@ -175,20 +179,27 @@ def test_a_proxy_refusing_a_large_upload_is_one_error_without_the_password(
     assert "client_max_body_size" in err and "proxy-body-size" in err
 
 
-def test_a_refused_download_is_one_error_without_the_password(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("answer", "said", "fix"), [
+    (TOO_LARGE, "{at} answered HTTP 413 Request Entity Too Large to an artifact download (GET "
+     "{at}/api/2.0/mlflow-artifacts/artifacts)\n", "client_max_body_size"),
+    (SIGN_IN, "MLflow (sqlite:///mlflow.db) answered with something that is not its JSON: ",
+     "MLFLOW_TRACKING_TOKEN"),
+])
+def test_a_failed_download_is_one_error_without_the_password(tmp_path, monkeypatch, answer,
+                                                             said, fix):
     from mlflow.artifacts import download_artifacts
 
     monkeypatch.chdir(tmp_path)
-    with Server.running(lambda method, path: TOO_LARGE) as address, \
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    with Server.running(lambda method, path: answer) as address, \
             pytest.raises(TrackingError) as info, tracking.translated_errors():
         download_artifacts(f"http://alice:{ENCODED}@{address}/api/2.0/mlflow-artifacts/"
                            "artifacts/1/run/artifacts/baseline?X-Signature=s3cret",
                            dst_path=str(tmp_path))
-    said = f"{info.value.problem}\n{info.value.fix}"
-    assert "hunter2" not in said and "s3cret" not in said
-    assert said.startswith(f"http://***@{address} answered HTTP 413 Request Entity Too Large to "
-                           f"an artifact download (GET http://***@{address}/api/2.0/"), said
-    assert "client_max_body_size" in info.value.fix
+    shown = f"{info.value.problem}\n{info.value.fix}"
+    assert "hunter2" not in shown and "s3cret" not in shown
+    assert shown.startswith(said.format(at=f"http://***@{address}")), shown
+    assert fix in info.value.fix
 
 
 def test_an_internal_error_shows_its_trace_without_a_password(monkeypatch):
@@ -208,3 +219,22 @@ def test_an_internal_error_shows_its_trace_without_a_password(monkeypatch):
     assert "Traceback" in err and "http://***@127.0.0.1:9/x" in err
     assert "hunter2" not in out + err and "t0ken" not in err
     assert "internal error" in err
+
+
+
+def test_a_sign_in_page_instead_of_mlflow_is_one_error_before_anything_is_written(
+        tmp_path, monkeypatch, quick_http):
+    """A single sign-on proxy in front of MLflow answers every request with its sign-in page
+    (a 200) until the client authenticates its way: the permission check says so."""
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    with Server.running(lambda method, path: seen.append((method, path)) or SIGN_IN) as address:
+        code, out, err = driftctl("--tracking-uri", f"http://alice:{ENCODED}@{address}",
+                                  "cycle", "--model", "credit")
+    assert code == 2, err
+    assert "Traceback" not in err and "hunter2" not in out + err
+    assert err.startswith(
+        f"driftctl cycle: error: http://***@{address}/api/2.0/mlflow/users/current answered "
+        "HTTP 200 with text/html, not MLflow's JSON"), err
+    assert "MLFLOW_TRACKING_TOKEN" in err and "--tracking-uri" in err
+    assert {method for method, _ in seen} == {"GET"}  # asked, wrote nothing

@@ -306,7 +306,9 @@ def check_permissions(command: str, model: str) -> None:
         raise _refused(Exception(me.text), 401, uri)
     if me.status_code != 200:
         return  # no basic-auth here (404), or a server that cannot tell: not checked
-    user = me.json()["user"]
+    user = _answer(me, uri).get("user")
+    if not isinstance(user, dict) or "username" not in user:
+        return  # JSON, but not MLflow's basic-auth: another auth app, not checked
     if user.get("is_admin"):
         return
     if command in ADMIN_ONLY:
@@ -321,7 +323,7 @@ def check_permissions(command: str, model: str) -> None:
                        resource_type=resource_type, resource_id=resource_id)
         if response.status_code != 200:
             return
-        have = response.json().get("permission", "")
+        have = _answer(response, uri).get("permission", "")
         if _RANK.get(have, -1) >= _RANK[needed]:
             continue
         if kind == "registered model":
@@ -342,6 +344,10 @@ _STATUS_FIX = {
          "(mlflow server without --no-serve-artifacts) and that a proxy in front of it passes "
          "/api/2.0/mlflow-artifacts/ through",
 }
+_NOT_MLFLOW = ("point --tracking-uri / MLFLOW_TRACKING_URI at the MLflow server itself; behind a "
+               "single sign-on proxy, give MLflow credentials the proxy accepts "
+               "(MLFLOW_TRACKING_TOKEN for a bearer token, or MLFLOW_TRACKING_USERNAME and "
+               "MLFLOW_TRACKING_PASSWORD)")
 _SERVER_FAILED = ("see the log of the server (and of the proxy in front of it, if any), then run "
                   "the command again")
 _STATUS_SAID = re.compile(r"error code (\d{3})\b|\b(\d{3}) (?:Client|Server) Error")
@@ -362,14 +368,23 @@ def _request_kind(method: str, path: str) -> str:
         method, "an artifact upload")
 
 
+def _shown_url(url: str, uri: str) -> str:
+    """``url`` as an error shows it: without its user-info, nor its query (a presigned URL's
+    query is a credential)."""
+    return re.split(r"[?#]", redact(url, uri), maxsplit=1)[0]
+
+
 def _failed_transfer(exc: requests.RequestException, uri: str) -> TrackingError:
     """An error of MLflow's HTTP layer (an artifact upload a proxy refused, say) as one
-    error: what the server answered, to which request, and the fix; the URL without its
-    user-info or query (a presigned URL's query is a credential)."""
+    error: what the server answered, to which request, and the fix."""
+    if isinstance(exc, requests.JSONDecodeError):
+        return TrackingError(
+            f"MLflow ({redact(uri, uri)}) answered with something that is not its JSON: "
+            f"{redact(str(exc), uri)[:300]}", _NOT_MLFLOW)
     request, response = exc.request, exc.response
     method = getattr(request, "method", None) or "?"
-    url = getattr(request, "url", None) or getattr(response, "url", None) or uri
-    shown = re.split(r"[?#]", redact(url, uri), maxsplit=1)[0]
+    shown = _shown_url(getattr(request, "url", None) or getattr(response, "url", None) or uri,
+                       uri)
     what = f"{_request_kind(method, shown)} ({method} {shown})"
     if response is None:
         return TrackingError(
@@ -383,6 +398,24 @@ def _failed_transfer(exc: requests.RequestException, uri: str) -> TrackingError:
         f"{response.reason} to {what}",
         _fix_for(response.status_code, "check --tracking-uri / MLFLOW_TRACKING_URI and that a "
                  "proxy in front of MLflow passes this request through unchanged"),
+    )
+
+
+def _answer(response: requests.Response, uri: str) -> dict:
+    """The JSON object a basic-auth endpoint answered with a 200. A page instead (a single
+    sign-on proxy's sign-in page, a web app at a wrong address) means the client does not
+    reach MLflow the way MLflow expects: every later call would meet the page too, so it is
+    one error now, before anything is written, not a parse error half-way."""
+    with contextlib.suppress(ValueError):  # requests' JSONDecodeError is one
+        body = response.json()
+        if isinstance(body, dict):
+            return body
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    raise TrackingError(
+        f"{_shown_url(response.url or uri, uri)} answered HTTP {response.status_code} with "
+        f"{kind}, not MLflow's JSON: the sign-in page of a proxy in front of MLflow, or no "
+        "MLflow server at this address",
+        _NOT_MLFLOW,
     )
 
 
