@@ -238,3 +238,20 @@ def test_a_sign_in_page_instead_of_mlflow_is_one_error_before_anything_is_writte
         "HTTP 200 with text/html, not MLflow's JSON"), err
     assert "MLFLOW_TRACKING_TOKEN" in err and "--tracking-uri" in err
     assert {method for method, _ in seen} == {"GET"}  # asked, wrote nothing
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_the_demo_shows_its_tracking_server_without_the_password(server_uri, capsys,
+                                                                 monkeypatch):
+    from controller.demo.run import run_demo
+
+    # As `driftctl demo` does: MLflow's own run links are not the demo's to print.
+    monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+    at = server_uri.replace("http://", f"http://alice:{ENCODED}@")
+    tracking.set_tracking_uri(at)
+    run_demo(weeks=0, train_rows=300)
+    out = capsys.readouterr().out
+    assert "hunter2" not in out
+    assert out.count(at.replace(f"alice:{ENCODED}", "***")) == 2, out
