@@ -202,6 +202,22 @@ def test_a_failed_download_is_one_error_without_the_password(tmp_path, monkeypat
     assert fix in info.value.fix
 
 
+@pytest.mark.parametrize(("answer", "fix"), [
+    (TOO_LARGE, "client_max_body_size"),
+    ((502, "<html><body>502 Bad Gateway</body></html>"), "see the log of the server"),
+])
+def test_a_rest_call_a_proxy_refuses_gets_the_fix_for_its_status(quick_http, answer, fix):
+    from mlflow.tracking import MlflowClient
+
+    with Server.running(lambda method, path: answer) as address, \
+            tracking.use_client(MlflowClient(f"http://alice:{ENCODED}@{address}")) as client, \
+            pytest.raises(TrackingError) as info, tracking.translated_errors():
+        client.search_experiments()
+    assert "hunter2" not in str(info.value)
+    assert info.value.problem.startswith(f"MLflow (http://***@{address}) reported: ")
+    assert str(answer[0]) in info.value.problem and fix in info.value.fix
+
+
 def test_an_internal_error_shows_its_trace_without_a_password(monkeypatch):
     """Exit 3 prints the trace to report: the password in any exception of its chain goes."""
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "t0ken-Pw")

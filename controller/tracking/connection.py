@@ -65,14 +65,12 @@ def set_tracking_uri(uri: str) -> None:
 # password may hold "/" or "@", so neither ends the user-info. A path with an "@" in it
 # loses its start too, which is the safe side.
 _USERINFO = re.compile(r"(?<=://)[^\s'\"]*@")
+# In a URI on its own, the user-info runs to its last "@", whatever the password holds.
+_URI_USERINFO = re.compile(r"^[\w+.-]+://(.*)@", re.DOTALL)
 # Secrets MLflow and driftctl read from the environment: redacted wherever text is, since an
 # HTTP library or a server may quote them anywhere (a header, a URL, an echoed request).
 SECRET_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DRIFTCTL_ALERT_SECRET",
                     "DRIFTCTL_WEBHOOK_SECRET", "DRIFTCTL_SMTP_PASSWORD")
-
-
-# In a URI on its own, the user-info runs to its last "@", whatever the password holds.
-_URI_USERINFO = re.compile(r"^[\w+.-]+://(.*)@", re.DOTALL)
 
 
 def _userinfo(uri: str) -> tuple[str | None, str | None]:
@@ -282,7 +280,8 @@ def check_permissions(command: str, model: str) -> None:
     """Refuse a command up front when the tracking server's basic-auth would refuse one of
     its writes half-way (a champion moved but the challenger alias kept, say): a few reads,
     and nothing is written. A store without basic-auth (sqlite, a plain server, an older
-    MLflow) is not checked; MLflow still refuses what it must."""
+    MLflow) is not checked; MLflow still refuses what it must. A page where MLflow's JSON
+    belongs (a sign-in page) is one error."""
     needs = NEEDS.get(command)
     uri = tracking_uri()
     if (needs is None and command not in ADMIN_ONLY) or not uri.startswith(
@@ -350,7 +349,9 @@ _NOT_MLFLOW = ("point --tracking-uri / MLFLOW_TRACKING_URI at the MLflow server 
                "MLFLOW_TRACKING_PASSWORD)")
 _SERVER_FAILED = ("see the log of the server (and of the proxy in front of it, if any), then run "
                   "the command again")
-_STATUS_SAID = re.compile(r"error code (\d{3})\b|\b(\d{3}) (?:Client|Server) Error")
+# Where MLflow's messages give the status: its REST errors, requests' and urllib3's retries.
+_STATUS_SAID = re.compile(
+    r"error code (\d{3})\b|\b(\d{3}) (?:Client|Server) Error|too many (\d{3}) error responses")
 
 
 def _fix_for(status: int | None, otherwise: str) -> str:
@@ -364,8 +365,8 @@ def _request_kind(method: str, path: str) -> str:
     transfer (through the tracking server, or to a cloud store's presigned URL)."""
     if "/api/" in path and "/mlflow-artifacts/" not in path:
         return "a request to MLflow's REST API"
-    return {"GET": "an artifact download", "DELETE": "an artifact deletion"}.get(
-        method, "an artifact upload")
+    return {"GET": "an artifact download", "DELETE": "an artifact deletion", "PUT":
+            "an artifact upload", "POST": "an artifact upload"}.get(method, "a request")
 
 
 def _shown_url(url: str, uri: str) -> str:
@@ -435,9 +436,10 @@ def translated_errors() -> Iterator[None]:
         if not isinstance(exc, MlflowException):
             raise _failed_transfer(exc, uri) from exc
         said = _STATUS_SAID.search(exc.message)
+        status = said and int(next(filter(None, said.groups())))
         raise TrackingError(
             f"MLflow ({redact(uri, uri)}) reported: {redact(exc.message, uri)}",
-            _fix_for(said and int(said.group(1) or said.group(2)),
+            _fix_for(status,
                      "act on MLflow's message above; if MLflow is unreachable, check "
                      "--tracking-uri / MLFLOW_TRACKING_URI and that the server is up"),
         ) from exc
