@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import traceback
+from functools import partial
 
 from controller import _timing
 from controller._errors import DriftctlError
@@ -388,12 +389,14 @@ def main(argv: list[str] | None = None) -> int:
                 watchdog.start()
             code = _run(args)
     except DriftctlError as exc:
-        _say(args.command, exc)
+        _say(args.command, exc, partial(tracking.redact, uri=tracking.tracking_uri()))
         code = EXIT_INPUT
     except KeyboardInterrupt:
         code = 130
     except Exception:
-        traceback.print_exc()
+        # An HTTP library's message quotes URLs, with the user-info the tracking URI holds.
+        print(tracking.redact(traceback.format_exc(), tracking.tracking_uri()), end="",
+              file=sys.stderr)
         print(
             f"driftctl {args.command}: internal error (a bug: please report it with the "
             "trace above)",
@@ -600,10 +603,10 @@ def _run(args) -> int:
     raise AssertionError(args.command)
 
 
-def _say(command: str, exc: DriftctlError) -> None:
-    """The one message of an error the user can fix."""
+def _say(command: str, exc: DriftctlError, shown=str) -> None:
+    """The one message of an error the user can fix, as ``shown`` (redacted) shows it."""
     name = f"driftctl {command}" if command else "driftctl"
-    print(f"{name}: error: {exc.problem}\n  fix: {exc.fix}", file=sys.stderr)
+    print(shown(f"{name}: error: {exc.problem}\n  fix: {exc.fix}"), file=sys.stderr)
 
 
 def _record_in_project_run(kind: str, model: str, lines: list[str]) -> None:

@@ -103,7 +103,7 @@ def run_demo(
     concept_week: int = CONCEPT_WEEK,
 ) -> list[WeekResult]:
     """Play the scenario; prints the story and returns it week by week."""
-    _say(f"driftctl demo on {tracking.tracking_uri()}")
+    _say(f"driftctl demo on {tracking.shown_uri()}")
     _clear_previous()
     version = train_champion(rows=train_rows)
     _say(f"trained and registered {MODEL} version {version} (alias champion) with its baseline\n")
@@ -203,7 +203,7 @@ def _summary(story: list[WeekResult]) -> None:
             "outcomes, a week late, do."
         )
     _say(
-        f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {tracking.tracking_uri()}"
+        f"\nSee it in the MLflow UI: mlflow ui --backend-store-uri {tracking.shown_uri()}"
         f"\nthen open the experiment {tracking.EXPERIMENT.format(model=MODEL)!r} (choose 'Model "
         "training' in the sidebar; each week is a monitor run, 'drift history' charts them "
         "all, the 'registry ledger' run lists every promotion, and 'production data' holds "

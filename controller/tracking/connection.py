@@ -7,7 +7,7 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 import mlflow
 import requests
@@ -61,21 +61,38 @@ def set_tracking_uri(uri: str) -> None:
     mlflow.set_tracking_uri(uri)
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+# From "://" to the LAST "@" before what ends a URL in a message (whitespace, a quote): a
+# password may hold "/" or "@", so neither ends the user-info. A path with an "@" in it
+# loses its start too, which is the safe side.
+_USERINFO = re.compile(r"(?<=://)[^\s'\"]*@")
+# In a URI on its own, the user-info runs to its last "@", whatever the password holds.
+_URI_USERINFO = re.compile(r"^[\w+.-]+://(.*)@", re.DOTALL)
+# Secrets MLflow and driftctl read from the environment: redacted wherever text is, since an
+# HTTP library or a server may quote them anywhere (a header, a URL, an echoed request).
+SECRET_VARIABLES = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DRIFTCTL_ALERT_SECRET",
+                    "DRIFTCTL_WEBHOOK_SECRET", "DRIFTCTL_SMTP_PASSWORD")
+
+
+def _userinfo(uri: str) -> tuple[str | None, str | None]:
+    """(user name, password) in ``uri``."""
+    match = _URI_USERINFO.match(uri)
+    if match is None:
+        return None, None
+    user, _, password = match.group(1).partition(":")
+    return unquote(user) or None, password or None
 
 
 def redact(text: str, uri: str | None = None) -> str:
     """``text`` without the user-info of any URL in it (``http://alice:pw@host`` reads
-    ``http://***@host``), nor ``uri``'s password anywhere else: what may go to a log, an
-    error message or ``/health``."""
-    secrets = set()
+    ``http://***@host``), nor, anywhere, ``uri``'s password or the value of a variable of
+    ``SECRET_VARIABLES`` (as given or percent-encoded): what may go to a log, an error
+    message or ``/health``."""
+    secrets = {os.environ.get(name) for name in SECRET_VARIABLES}
     if uri:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(uri).password
-            if password:
-                secrets |= {password, unquote(password)}
+        secrets.add(_userinfo(uri)[1])
+    shown = {v for s in secrets if s for v in (s, unquote(s), quote(s, safe="")) if v}
     text = _USERINFO.sub("***@", text)
-    for secret in secrets:
+    for secret in sorted(shown, key=len, reverse=True):  # a secret holding another goes whole
         text = text.replace(secret, "***")
     return text
 
@@ -166,7 +183,7 @@ def _experiment_name(names: dict[str, str]) -> str:
 def _refused(exc: BaseException, status: int, uri: str) -> TrackingError:
     """A 401 or 403 from MLflow as one error naming the credentials or the permission
     missing, and what to do about it."""
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or urlsplit(uri).username
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or _userinfo(uri)[0]
     server = redact(uri, uri)
     if status == 401:
         if not user:
@@ -263,7 +280,8 @@ def check_permissions(command: str, model: str) -> None:
     """Refuse a command up front when the tracking server's basic-auth would refuse one of
     its writes half-way (a champion moved but the challenger alias kept, say): a few reads,
     and nothing is written. A store without basic-auth (sqlite, a plain server, an older
-    MLflow) is not checked; MLflow still refuses what it must."""
+    MLflow) is not checked; MLflow still refuses what it must. A page where MLflow's JSON
+    belongs (a sign-in page) is one error."""
     needs = NEEDS.get(command)
     uri = tracking_uri()
     if (needs is None and command not in ADMIN_ONLY) or not uri.startswith(
@@ -287,7 +305,9 @@ def check_permissions(command: str, model: str) -> None:
         raise _refused(Exception(me.text), 401, uri)
     if me.status_code != 200:
         return  # no basic-auth here (404), or a server that cannot tell: not checked
-    user = me.json()["user"]
+    user = _answer(me, uri).get("user")
+    if not isinstance(user, dict) or "username" not in user:
+        return  # JSON, but not MLflow's basic-auth: another auth app, not checked
     if user.get("is_admin"):
         return
     if command in ADMIN_ONLY:
@@ -302,7 +322,7 @@ def check_permissions(command: str, model: str) -> None:
                        resource_type=resource_type, resource_id=resource_id)
         if response.status_code != 200:
             return
-        have = response.json().get("permission", "")
+        have = _answer(response, uri).get("permission", "")
         if _RANK.get(have, -1) >= _RANK[needed]:
             continue
         if kind == "registered model":
@@ -313,22 +333,113 @@ def check_permissions(command: str, model: str) -> None:
         raise _denied(user["username"], needed, kind, name, uri, have)
 
 
+# What to do about an HTTP status MLflow or a proxy answered, where the status says more
+# than MLflow's message; other statuses get the generic fix of their kind of error.
+_STATUS_FIX = {
+    413: "raise the request body size limit of the server, or of the proxy in front of MLflow, "
+         "above the largest artifact driftctl logs (nginx: client_max_body_size, 1 MiB by "
+         "default; ingress-nginx: the annotation nginx.ingress.kubernetes.io/proxy-body-size)",
+    404: "check --tracking-uri / MLFLOW_TRACKING_URI, that the tracking server serves artifacts "
+         "(mlflow server without --no-serve-artifacts) and that a proxy in front of it passes "
+         "/api/2.0/mlflow-artifacts/ through",
+}
+_NOT_MLFLOW = ("point --tracking-uri / MLFLOW_TRACKING_URI at the MLflow server itself; behind a "
+               "single sign-on proxy, give MLflow credentials the proxy accepts "
+               "(MLFLOW_TRACKING_TOKEN for a bearer token, or MLFLOW_TRACKING_USERNAME and "
+               "MLFLOW_TRACKING_PASSWORD)")
+_SERVER_FAILED = ("see the log of the server (and of the proxy in front of it, if any), then run "
+                  "the command again")
+# Where MLflow's messages give the status: its REST errors, requests' and urllib3's retries.
+_STATUS_SAID = re.compile(
+    r"error code (\d{3})\b|\b(\d{3}) (?:Client|Server) Error|too many (\d{3}) error responses")
+
+
+def _fix_for(status: int | None, otherwise: str) -> str:
+    if status is not None and status >= 500:
+        return _SERVER_FAILED
+    return _STATUS_FIX.get(status, otherwise)
+
+
+def _request_kind(method: str, path: str) -> str:
+    """What a request MLflow made was for, in words: its REST API, or an artifact
+    transfer (through the tracking server, or to a cloud store's presigned URL)."""
+    if "/api/" in path and "/mlflow-artifacts/" not in path:
+        return "a request to MLflow's REST API"
+    return {"GET": "an artifact download", "DELETE": "an artifact deletion", "PUT":
+            "an artifact upload", "POST": "an artifact upload"}.get(method, "a request")
+
+
+def _shown_url(url: str, uri: str) -> str:
+    """``url`` as an error shows it: without its user-info, nor its query (a presigned URL's
+    query is a credential)."""
+    return re.split(r"[?#]", redact(url, uri), maxsplit=1)[0]
+
+
+def _failed_transfer(exc: requests.RequestException, uri: str) -> TrackingError:
+    """An error of MLflow's HTTP layer (an artifact upload a proxy refused, say) as one
+    error: what the server answered, to which request, and the fix."""
+    if isinstance(exc, requests.JSONDecodeError):
+        return TrackingError(
+            f"MLflow ({redact(uri, uri)}) answered with something that is not its JSON: "
+            f"{redact(str(exc), uri)[:300]}", _NOT_MLFLOW)
+    request, response = exc.request, exc.response
+    method = getattr(request, "method", None) or "?"
+    shown = _shown_url(getattr(request, "url", None) or getattr(response, "url", None) or uri,
+                       uri)
+    what = f"{_request_kind(method, shown)} ({method} {shown})"
+    if response is None:
+        return TrackingError(
+            f"{what} failed: {type(exc).__name__}: {redact(str(exc), uri)[:300]}",
+            "check that the server is up and reachable from here (--tracking-uri / "
+            "MLFLOW_TRACKING_URI), then run the command again",
+        )
+    host = re.match(r"[^:/]*://[^/]*", shown)
+    return TrackingError(
+        f"{host.group() if host else shown} answered HTTP {response.status_code} "
+        f"{response.reason} to {what}",
+        _fix_for(response.status_code, "check --tracking-uri / MLFLOW_TRACKING_URI and that a "
+                 "proxy in front of MLflow passes this request through unchanged"),
+    )
+
+
+def _answer(response: requests.Response, uri: str) -> dict:
+    """The JSON object a basic-auth endpoint answered with a 200. A page instead (a single
+    sign-on proxy's sign-in page, a web app at a wrong address) means the client does not
+    reach MLflow the way MLflow expects: every later call would meet the page too, so it is
+    one error now, before anything is written, not a parse error half-way."""
+    with contextlib.suppress(ValueError):  # requests' JSONDecodeError is one
+        body = response.json()
+        if isinstance(body, dict):
+            return body
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    raise TrackingError(
+        f"{_shown_url(response.url or uri, uri)} answered HTTP {response.status_code} with "
+        f"{kind}, not MLflow's JSON: the sign-in page of a proxy in front of MLflow, or no "
+        "MLflow server at this address",
+        _NOT_MLFLOW,
+    )
+
+
 @contextlib.contextmanager
 def translated_errors() -> Iterator[None]:
-    """Report an error MLflow raises as a ``TrackingError``: what MLflow said, and where,
-    never a password the tracking URI holds. A refusal (HTTP 401 or 403, from MLflow's
-    REST calls or its artifact uploads) names the credentials or the permission missing."""
+    """Report an error MLflow raises, or one of its HTTP layer (``requests``), as a
+    ``TrackingError``: what MLflow or the server said, and where, never a password the
+    tracking URI holds. A refusal (HTTP 401 or 403, from MLflow's REST calls or its
+    artifact uploads) names the credentials or the permission missing."""
     try:
         yield
-    except (MlflowException, requests.HTTPError) as exc:
+    except (MlflowException, requests.RequestException) as exc:
         uri = tracking_uri()
         status = _status(exc)
         if status is not None:
             raise _refused(exc, status, uri) from exc
         if not isinstance(exc, MlflowException):
-            raise
+            raise _failed_transfer(exc, uri) from exc
+        said = _STATUS_SAID.search(exc.message)
+        status = said and int(next(filter(None, said.groups())))
         raise TrackingError(
             f"MLflow ({redact(uri, uri)}) reported: {redact(exc.message, uri)}",
-            "act on MLflow's message above; if MLflow is unreachable, check --tracking-uri / "
-            "MLFLOW_TRACKING_URI and that the server is up",
+            _fix_for(status,
+                     "act on MLflow's message above; if MLflow is unreachable, check "
+                     "--tracking-uri / MLFLOW_TRACKING_URI and that the server is up"),
         ) from exc
