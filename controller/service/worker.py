@@ -166,7 +166,8 @@ class Worker:
         except Exception as exc:  # a bug must not stop the service: report it and go on
             result = f"internal error: {exc!r}"
             error = f"internal error ({type(exc).__name__}); see the service's log"
-            traceback.print_exc(file=sys.stderr)
+            print(tracking.redact(traceback.format_exc(), tracking.tracking_uri()), end="",
+                  file=sys.stderr, flush=True)
         finally:
             overrun.cancel()
         uri = tracking.tracking_uri()
