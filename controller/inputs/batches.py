@@ -17,7 +17,6 @@ import json
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from controller import tracking
@@ -185,7 +184,7 @@ def log_batch(
     early = None
     if id_col:
         ids = as_labels(out[id_col])
-        early = _early_labels(name, lambda labels: labels[np.isin(labels[ID], ids)])
+        early = _early_labels(name, lambda labels: labels[labels[ID].isin(ids)])
     start, end = (times.min(), times.max()) if times is not None else (None, None)
     tags = {**pointer, **unscored}
     return _log(name, mv, profile, start, end, cols, tags, log_rows, early)
@@ -412,7 +411,8 @@ def _match(name: str, labels: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], pd
         if not id_col:
             continue
         ids = as_labels(tracking.read_table_artifact(run, BATCH_PATH, [id_col])[id_col])
-        hit = np.isin(left[ID].to_numpy(), ids)
+        # pandas hashes: numpy's isin compares object arrays pairwise (95 s at 100,000 ids)
+        hit = left[ID].isin(ids).to_numpy()
         if hit.any():
             parts[run.info.run_id] = left[hit].reset_index(drop=True)
             left = left[~hit]
