@@ -126,11 +126,17 @@ def mlflow_server(tmp_path_factory, template_db):
     url = f"http://127.0.0.1:{port}"
     wait_until_healthy(url, proc, root / "server.log")
     yield url
+    stop_server(proc, log)
+
+
+def stop_server(proc: subprocess.Popen, log) -> None:
+    """Stop a server the tests started (SIGTERM, then SIGKILL after 20 s) and close its log."""
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
     log.close()
 
 

@@ -30,6 +30,7 @@ from conftest import (
     make_frame,
     register,
     run_cli,
+    stop_server,
     wait_until_healthy,
 )
 from mlflow.exceptions import MlflowException
@@ -70,7 +71,7 @@ def start_auth_server(root: Path, env: dict | None = None, store: Path | None = 
         "auth_cache_ttl_seconds = 600\n"
     )
     port = _free_port()
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed by stop()
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed by stop_server()
     server_env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
@@ -89,16 +90,6 @@ def start_auth_server(root: Path, env: dict | None = None, store: Path | None = 
         proc.log.close()
         raise
     return proc, url
-
-
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.log.close()
 
 
 def login(account: tuple[str, str] | None) -> None:
@@ -181,7 +172,7 @@ def auth_server(tmp_path_factory, template_db):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        stop(proc)
+        stop_server(proc, proc.log)
 
 
 def driftctl(*args: str) -> tuple[int, str, str]:

@@ -17,7 +17,6 @@ at the latest, so that a ``cycle`` beside the service sweeps only what no proces
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -190,18 +189,15 @@ class Worker:
         with self._wake:
             if self._started != started:  # it finished as the timer fired
                 return
-        print(
-            f"driftctl serve: error: the {kind} ({why}) did not finish within the policy's "
-            f"deadline of {self.deadline:g} s, nor {self.grace:g} s after it (the tracking "
-            f"server at {tracking.shown_uri()} did not answer in time, or the work took "
-            "longer); the service ends, as an action in progress cannot be stopped otherwise\n"
-            "  fix: check that the tracking server is up and reachable; restarted, the "
-            "service reads the registry again and the next cycle finishes what this action "
-            "left; a long retrain needs a longer [tracking] deadline in the policy",
-            file=sys.stderr,
-            flush=True,
+        tracking.overran(
+            "serve",
+            f"the {kind} ({why})",
+            f"the policy's deadline of {self.deadline:g} s, nor {self.grace:g} s after it",
+            "; the service ends, as an action in progress cannot be stopped otherwise",
+            "; restarted, the service reads the registry again and the next cycle finishes "
+            "what this action left",
+            EXIT_OVERRUN,
         )
-        os._exit(EXIT_OVERRUN)
 
 
 def _now() -> str:

@@ -47,6 +47,7 @@ from controller.tracking.deadline import (
     action_lease,
     apply_http_settings,
     http_settings,
+    overran,
 )
 from controller.tracking.models import (
     ModelVersion,
@@ -180,6 +181,7 @@ __all__ = [
     "model_runs",
     "model_signature",
     "model_version",
+    "overran",
     "read_table_artifact",
     "read_text_artifact",
     "redact",

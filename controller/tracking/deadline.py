@@ -105,21 +105,36 @@ class Watchdog:
     def _watch(self) -> None:
         if self._done.wait(self.seconds):
             return
-        if self._settled is None:
-            print(
-                f"driftctl {self.command}: error: the command did not finish within the "
-                f"policy's deadline of {self.seconds:g} s (the tracking server at "
-                f"{shown_uri()} did not answer in time, or the work took longer)\n"
-                "  fix: check that the tracking server is up and reachable, then run the "
-                "command again (the next cycle finishes what this one left); a long "
-                "retrain needs a longer [tracking] deadline in the policy",
-                file=sys.stderr,
-                flush=True,
-            )
-        # os._exit skips the interpreter's flush: what the command printed (a --json
-        # summary) must still reach its reader.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(self.exit_status if self._settled is None else self._settled)
+        if self._settled is not None:
+            exit_now(self._settled)
+        overran(
+            self.command,
+            "the command",
+            f"the policy's deadline of {self.seconds:g} s",
+            "",
+            ", then run the command again (the next cycle finishes what this one left)",
+            self.exit_status,
+        )
 
+
+def overran(command: str, what: str, limit: str, then: str, again: str, status: int):
+    """End the process with one error: ``what`` did not finish within ``limit``; ``then``
+    follows the cause, ``again`` says how to carry on."""
+    print(
+        f"driftctl {command}: error: {what} did not finish within {limit} (the tracking "
+        f"server at {shown_uri()} did not answer in time, or the work took longer){then}\n"
+        f"  fix: check that the tracking server is up and reachable{again}; a long retrain "
+        "needs a longer [tracking] deadline in the policy",
+        file=sys.stderr,
+        flush=True,
+    )
+    exit_now(status)
+
+
+def exit_now(status: int):
+    """``os._exit``, after flushing what the process printed: ``os._exit`` skips the
+    interpreter's flush, and a command's output (a --json summary) must reach its reader."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
